@@ -1,0 +1,51 @@
+"""Issuing, checking and revoking access tokens."""
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from accounts.addresses import normalize_address
+from accounts.models import AccessToken, User
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def get_or_create_user(address: str) -> User:
+    user, _ = User.objects.get_or_create(address=normalize_address(address))
+    return user
+
+
+def issue_token(address: str) -> str:
+    """Create the user if needed and return a new token; only its hash is stored."""
+    user = get_or_create_user(address)
+    token = secrets.token_urlsafe(32)
+    lifetime = settings.PRESENCE["TOKEN_LIFETIME_SECONDS"]
+    AccessToken.objects.create(
+        user=user,
+        key_hash=_hash(token),
+        prefix=token[:8],
+        expires_at=timezone.now() + timedelta(seconds=lifetime) if lifetime else None,
+    )
+    return token
+
+
+def user_for_token(token: str | None) -> User | None:
+    """The active user a usable token belongs to, or None for anything else."""
+    if not token:
+        return None
+    access = AccessToken.objects.select_related("user").filter(key_hash=_hash(token)).first()
+    if access is None or not access.is_usable or not access.user.is_active:
+        return None
+    return access.user
+
+
+def revoke_tokens(address: str) -> int:
+    """Revoke every live token of a user; returns how many were revoked."""
+    return AccessToken.objects.filter(
+        user_id=normalize_address(address), revoked_at__isnull=True
+    ).update(revoked_at=timezone.now())

@@ -1,0 +1,53 @@
+from django.contrib import admin
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest
+
+from friendships.models import Friendship, FriendshipEvent
+
+
+class FriendshipEventInline(admin.TabularInline):
+    """The history, read-only: events are only ever appended by the service."""
+
+    model = FriendshipEvent
+    extra = 0
+    can_delete = False
+    fields = ("created_at", "acting_user", "action", "message")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(Friendship)
+class FriendshipAdmin(admin.ModelAdmin):
+    list_display = ("user_a", "user_b", "state", "requested_by", "updated_at")
+    list_filter = ("state", "updated_at")
+    search_fields = ("user_a__address", "user_b__address")
+    readonly_fields = (
+        "user_a",
+        "user_b",
+        "state",
+        "requested_by",
+        "message",
+        "created_at",
+        "updated_at",
+    )
+    inlines = [FriendshipEventInline]
+    date_hierarchy = "updated_at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Friendship], search_term: str
+    ) -> tuple[QuerySet[Friendship], bool]:
+        """Addresses are stored lowercase; match whatever case the operator pasted."""
+        term = search_term.strip().lower()
+        if not term:
+            return queryset, False
+        return queryset.filter(
+            Q(user_a__address__contains=term) | Q(user_b__address__contains=term)
+        ), False

@@ -1,0 +1,69 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+
+class FriendshipState(models.TextChoices):
+    REQUESTED = "requested"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+    DELETED = "deleted"
+
+
+class FriendshipAction(models.TextChoices):
+    REQUEST = "request"
+    ACCEPT = "accept"
+    REJECT = "reject"
+    CANCEL = "cancel"
+    DELETE = "delete"
+
+
+class Friendship(models.Model):
+    """The relationship of one pair of users, stored once with the smaller address first."""
+
+    user_a = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    user_b = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    state = models.CharField(max_length=16, choices=FriendshipState.choices, db_index=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="+",
+        help_text="Who sent the latest request.",
+    )
+    message = models.TextField(blank=True, default="", help_text="The latest request's message.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user_a", "user_b"], name="one_friendship_per_pair"),
+            models.CheckConstraint(
+                condition=Q(user_a__lt=F("user_b")), name="friendship_pair_ordered"
+            ),
+        ]
+        indexes = [models.Index(fields=["user_b", "state"], name="friendship_b_state")]
+
+    def __str__(self) -> str:
+        return f"{self.user_a_id} ~ {self.user_b_id} ({self.state})"
+
+    def other(self, address: str) -> str:
+        return self.user_b_id if address == self.user_a_id else self.user_a_id
+
+
+class FriendshipEvent(models.Model):
+    """One step in a friendship's history; rows are only ever added."""
+
+    friendship = models.ForeignKey(Friendship, on_delete=models.CASCADE, related_name="events")
+    action = models.CharField(max_length=16, choices=FriendshipAction.choices)
+    acting_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    message = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.acting_user_id} {self.action} ({self.created_at:%Y-%m-%d %H:%M:%S})"

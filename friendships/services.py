@@ -1,0 +1,98 @@
+"""Friendship writes, with the state rules of Decentraland's social service."""
+
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from accounts.addresses import normalize_address
+from accounts.services import get_or_create_user
+from friendships.models import Friendship, FriendshipAction, FriendshipEvent, FriendshipState
+from friendships.signals import friendship_changed
+
+MAX_MESSAGE_LENGTH = 1000
+
+_REQUESTABLE = {FriendshipState.CANCELLED, FriendshipState.REJECTED, FriendshipState.DELETED}
+_RESULTING_STATE = {
+    FriendshipAction.REQUEST: FriendshipState.REQUESTED,
+    FriendshipAction.ACCEPT: FriendshipState.ACCEPTED,
+    FriendshipAction.REJECT: FriendshipState.REJECTED,
+    FriendshipAction.CANCEL: FriendshipState.CANCELLED,
+    FriendshipAction.DELETE: FriendshipState.DELETED,
+}
+
+
+class FriendshipRuleError(Exception):
+    """An action the current state does not allow; the message names the rule."""
+
+
+@dataclass(frozen=True)
+class _Pair:
+    low: str
+    high: str
+
+
+def _pair(one: str, other: str) -> _Pair:
+    return _Pair(*sorted((one, other)))
+
+
+def _check_rules(friendship: Friendship | None, actor: str, action: FriendshipAction) -> None:
+    state = friendship.state if friendship else None
+    if action == FriendshipAction.REQUEST:
+        if state == FriendshipState.REQUESTED:
+            raise FriendshipRuleError("a friendship request between these users is already pending")
+        if state == FriendshipState.ACCEPTED:
+            raise FriendshipRuleError("these users are already friends")
+        return
+    if action == FriendshipAction.DELETE:
+        if state != FriendshipState.ACCEPTED:
+            raise FriendshipRuleError("only an accepted friendship can be deleted")
+        return
+    if state != FriendshipState.REQUESTED:
+        raise FriendshipRuleError(
+            f"{action.label.lower()} is only possible while a request is pending"
+        )
+    is_requester = friendship.requested_by_id == actor
+    if action == FriendshipAction.CANCEL and not is_requester:
+        raise FriendshipRuleError("only the user who sent the request can cancel it")
+    if action in (FriendshipAction.ACCEPT, FriendshipAction.REJECT) and is_requester:
+        raise FriendshipRuleError(
+            f"only the user who received the request can {action.label.lower()} it"
+        )
+
+
+def apply_action(
+    actor_address: str, other_address: str, action: FriendshipAction, message: str = ""
+) -> FriendshipEvent:
+    """Apply `actor`'s action towards `other`, or raise FriendshipRuleError changing nothing."""
+    actor = normalize_address(actor_address)
+    other = normalize_address(other_address)
+    if actor == other:
+        raise FriendshipRuleError("a user cannot have a friendship with themselves")
+    if len(message) > MAX_MESSAGE_LENGTH:
+        raise FriendshipRuleError(f"the message is longer than {MAX_MESSAGE_LENGTH} characters")
+    if action != FriendshipAction.REQUEST:
+        message = ""
+    get_or_create_user(actor)
+    get_or_create_user(other)
+    pair = _pair(actor, other)
+    with transaction.atomic():
+        friendship = (
+            Friendship.objects.select_for_update()
+            .filter(user_a_id=pair.low, user_b_id=pair.high)
+            .first()
+        )
+        _check_rules(friendship, actor, action)
+        if friendship is None:
+            friendship = Friendship(user_a_id=pair.low, user_b_id=pair.high)
+        friendship.state = _RESULTING_STATE[action]
+        if action == FriendshipAction.REQUEST:
+            friendship.requested_by_id = actor
+            friendship.message = message
+        friendship.save()
+        event = FriendshipEvent.objects.create(
+            friendship=friendship, action=action, acting_user_id=actor, message=message
+        )
+        transaction.on_commit(
+            lambda: friendship_changed.send(sender=FriendshipEvent, event=event), robust=True
+        )
+    return event

@@ -1,0 +1,33 @@
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.permissions import IsAdminUser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from presence import selectors
+from presence.api.serializers import PresenceSerializer
+
+
+class OnlineFriendsView(APIView):
+    """The caller's friends who are online or away."""
+
+    def get(self, request: Request) -> Response:
+        paginator = LimitOffsetPagination()
+        page = paginator.paginate_queryset(
+            selectors.visible_friends(request.user.address), request, view=self
+        )
+        return paginator.get_paginated_response(PresenceSerializer(page, many=True).data)
+
+
+class OnlineUsersView(APIView):
+    """Every visible user, for operators; paged straight from Redis."""
+
+    permission_classes = [IsAdminUser]
+
+    def get(self, request: Request) -> Response:
+        paginator = LimitOffsetPagination()
+        paginator.request = request
+        paginator.limit = paginator.get_limit(request)
+        paginator.offset = paginator.get_offset(request)
+        paginator.count, page = selectors.visible_page(paginator.offset, paginator.limit)
+        return paginator.get_paginated_response(PresenceSerializer(page, many=True).data)

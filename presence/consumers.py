@@ -1,0 +1,75 @@
+"""The WebSocket endpoint: hands binary frames to a dcl-rpc session and group messages to
+the client session. It decides nothing itself."""
+
+import logging
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from presence.errors import ServiceError
+from presence.friendships_service import MODULE_NAME, build_module
+from presence.rpc.server import Limits, RpcServerSession
+from presence.sessions import ClientSession, FriendshipNotice
+from presence.state import Presence
+
+logger = logging.getLogger(__name__)
+
+CLOSE_MESSAGE_TOO_BIG = 1009
+CLOSE_UNAUTHORIZED = 4001
+
+
+class RpcConsumer(AsyncWebsocketConsumer):
+    session: ClientSession
+    rpc: RpcServerSession
+
+    async def connect(self) -> None:
+        self.session = ClientSession(self.channel_name)
+        limits = Limits(
+            max_ports=settings.PRESENCE["MAX_PORTS"],
+            max_concurrent_requests=settings.PRESENCE["MAX_CONCURRENT_REQUESTS"],
+        )
+        self.rpc = RpcServerSession(
+            self._send_frame, {MODULE_NAME: build_module(self.session)}, limits
+        )
+        await self.accept()
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        token = (query.get("access_token") or [None])[0]
+        if token:
+            try:
+                await self.session.authenticate(token)
+            except ServiceError as exc:
+                await self.close(code=CLOSE_UNAUTHORIZED, reason=str(exc))
+                return
+        await self.rpc.open()
+
+    async def _send_frame(self, data: bytes) -> None:
+        await self.send(bytes_data=data)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if bytes_data is None:
+            await self.rpc.reject_text_frame()
+            return
+        if len(bytes_data) > settings.PRESENCE["MAX_FRAME_BYTES"]:
+            await self.close(
+                code=CLOSE_MESSAGE_TOO_BIG,
+                reason=f"frames are limited to {settings.PRESENCE['MAX_FRAME_BYTES']} bytes",
+            )
+            return
+        await self.rpc.handle_frame(bytes_data)
+
+    async def disconnect(self, code: int) -> None:
+        await self.rpc.close()
+        try:
+            await self.session.close()
+        except Exception:
+            logger.exception("cleaning up connection %s failed", self.session.connection_id)
+
+    # Channel-layer messages, by their "type".
+
+    async def presence_changed(self, message: dict[str, Any]) -> None:
+        self.session.presence_changed(Presence.from_message(message))
+
+    async def friendship_event(self, message: dict[str, Any]) -> None:
+        await self.session.friendship_event(FriendshipNotice.from_message(message))

@@ -1,0 +1,221 @@
+"""The FriendshipsService procedures: protobuf in, protobuf out, for one client session."""
+
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.db.models import QuerySet
+from google.protobuf.message import Message
+
+from accounts.addresses import normalize_address
+from friendships import selectors, services
+from friendships.models import Friendship, FriendshipAction
+from presence import state
+from presence.errors import BadRequest, stream_errors, unary_errors
+from presence.protocol import friendships_service_pb2 as pb
+from presence.rpc.server import RpcModule, server_stream, unary
+from presence.sessions import ClientSession, FriendshipNotice
+from presence.state import Presence, Status
+
+MODULE_NAME = "FriendshipsService"
+
+# The oneof member of FriendshipEventPayload / FriendshipEventResponse for each action.
+_BODY_FIELDS = {
+    "request": FriendshipAction.REQUEST,
+    "accept": FriendshipAction.ACCEPT,
+    "reject": FriendshipAction.REJECT,
+    "cancel": FriendshipAction.CANCEL,
+    "delete": FriendshipAction.DELETE,
+}
+
+_RESPONSE_BODIES = {
+    FriendshipAction.REQUEST: pb.RequestResponse,
+    FriendshipAction.ACCEPT: pb.AcceptResponse,
+    FriendshipAction.REJECT: pb.RejectResponse,
+    FriendshipAction.CANCEL: pb.CancelResponse,
+    FriendshipAction.DELETE: pb.DeleteResponse,
+}
+
+
+def _users_pages(addresses: Sequence[str]) -> list[pb.UsersResponse]:
+    size = settings.PRESENCE["PAGE_SIZE"]
+    return [
+        pb.UsersResponse(
+            users=pb.Users(users=[pb.User(address=a) for a in addresses[i : i + size]])
+        )
+        for i in range(0, len(addresses), size)
+    ]
+
+
+def _request_response(other: str, created_at_ms: int, message: str) -> pb.RequestResponse:
+    body = pb.RequestResponse(user=pb.User(address=other), created_at=created_at_ms)
+    if message:
+        body.message = message
+    return body
+
+
+def _event_response(
+    action: str, other: str, created_at_ms: int = 0, message: str = ""
+) -> pb.FriendshipEventResponse:
+    """An event as one party sees it: `other` is the user on the far side."""
+    body_type = _RESPONSE_BODIES[FriendshipAction(action)]
+    if body_type is pb.RequestResponse:
+        return pb.FriendshipEventResponse(request=_request_response(other, created_at_ms, message))
+    return pb.FriendshipEventResponse(**{action: body_type(user=pb.User(address=other))})
+
+
+def _user_presence(presence: Presence) -> pb.UserPresence:
+    message = pb.UserPresence(
+        user=pb.User(address=presence.address), status=pb.Status(type=int(presence.status))
+    )
+    if presence.last_seen_ms is not None:
+        message.last_seen = presence.last_seen_ms
+    return message
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def _token(payload: Message | None) -> str | None:
+    """The synapse_token of a Payload or StatusPayload, when one was sent."""
+    if payload is None or not payload.HasField("synapse_token"):
+        return None
+    return payload.synapse_token
+
+
+def _pending_requests(address: str) -> pb.RequestEvents:
+    outgoing, incoming = selectors.pending_requests(address)
+
+    def requests(friendships: QuerySet[Friendship]) -> pb.Requests:
+        items = [
+            _request_response(f.other(address), _ms(f.updated_at), f.message) for f in friendships
+        ]
+        return pb.Requests(total=len(items), items=items)
+
+    return pb.RequestEvents(outgoing=requests(outgoing), incoming=requests(incoming))
+
+
+def build_module(session: ClientSession) -> RpcModule:
+    """The module as served to one connection."""
+
+    @stream_errors(pb.UsersResponse)
+    async def get_friends(request: pb.Payload) -> AsyncIterator[pb.UsersResponse]:
+        address = await session.authenticate(_token(request))
+        friends = await database_sync_to_async(selectors.friend_addresses)(address)
+        for page in _users_pages(friends):
+            yield page
+
+    @stream_errors(pb.UsersResponse)
+    async def get_mutual_friends(
+        request: pb.MutualFriendsPayload,
+    ) -> AsyncIterator[pb.UsersResponse]:
+        address = await session.authenticate(
+            _token(request.auth_token) if request.HasField("auth_token") else None
+        )
+        other = normalize_address(request.user.address)
+        mutual = await database_sync_to_async(selectors.mutual_friend_addresses)(address, other)
+        for page in _users_pages(mutual):
+            yield page
+
+    @unary_errors(pb.RequestEventsResponse)
+    async def get_request_events(request: pb.Payload) -> pb.RequestEventsResponse:
+        address = await session.authenticate(_token(request))
+        events = await database_sync_to_async(_pending_requests)(address)
+        return pb.RequestEventsResponse(events=events)
+
+    @unary_errors(pb.UpdateFriendshipResponse)
+    async def update_friendship_event(
+        request: pb.UpdateFriendshipPayload,
+    ) -> pb.UpdateFriendshipResponse:
+        address = await session.authenticate(
+            _token(request.auth_token) if request.HasField("auth_token") else None
+        )
+        kind = request.event.WhichOneof("body")
+        if kind is None:
+            raise BadRequest("event must hold one of request, accept, reject, cancel, delete")
+        body = getattr(request.event, kind)
+        other = normalize_address(body.user.address)
+        message = body.message if kind == "request" and body.HasField("message") else ""
+        try:
+            event = await database_sync_to_async(services.apply_action)(
+                address, other, _BODY_FIELDS[kind], message
+            )
+        except services.FriendshipRuleError as exc:
+            raise BadRequest(str(exc)) from exc
+        return pb.UpdateFriendshipResponse(
+            event=_event_response(kind, other, _ms(event.created_at), event.message)
+        )
+
+    @stream_errors(pb.SubscribeFriendshipEventsUpdatesResponse)
+    async def subscribe_friendship_events(
+        request: pb.Payload,
+    ) -> AsyncIterator[pb.SubscribeFriendshipEventsUpdatesResponse]:
+        await session.authenticate(_token(request))
+        feed = session.open_event_feed()
+        try:
+            while True:
+                notices = await feed.next_batch()
+                yield pb.SubscribeFriendshipEventsUpdatesResponse(
+                    events=pb.FriendshipEventResponses(
+                        responses=[_notice_response(n) for n in notices]
+                    )
+                )
+        finally:
+            session.close_event_feed(feed)
+
+    @unary_errors(pb.StatusResponse)
+    async def set_presence_status(request: pb.StatusPayload) -> pb.StatusResponse:
+        address = await session.authenticate(_token(request))
+        if not request.HasField("status"):
+            raise BadRequest("status is required: ONLINE, AWAY or OFFLINE")
+        try:
+            wanted = Status(request.status.type)
+        except ValueError:
+            raise BadRequest(f"unknown status {request.status.type}") from None
+        await state.set_status(address, session.connection_id, wanted)
+        return pb.StatusResponse(status=pb.Status(type=int(wanted)))
+
+    @stream_errors(pb.UsersResponse)
+    async def get_online_friends(request: pb.Payload) -> AsyncIterator[pb.UsersResponse]:
+        address = await session.authenticate(_token(request))
+        friends = await database_sync_to_async(selectors.friend_addresses)(address)
+        online = await state.visible_among(friends)
+        for page in _users_pages([a for a in friends if a in online]):
+            yield page
+
+    @stream_errors(pb.SubscribeFriendshipPresenceUpdatesResponse)
+    async def subscribe_presence(
+        request: pb.Payload,
+    ) -> AsyncIterator[pb.SubscribeFriendshipPresenceUpdatesResponse]:
+        address = await session.authenticate(_token(request))
+        feed = await session.open_presence_feed(address)
+        try:
+            while True:
+                batch = await feed.next_batch()
+                yield pb.SubscribeFriendshipPresenceUpdatesResponse(
+                    updates=pb.FriendshipPresenceUpdates(users=[_user_presence(p) for p in batch])
+                )
+        finally:
+            await session.close_presence_feed(feed)
+
+    return RpcModule(
+        MODULE_NAME,
+        (
+            server_stream("GetFriends", pb.Payload, get_friends),
+            server_stream("GetMutualFriends", pb.MutualFriendsPayload, get_mutual_friends),
+            unary("GetRequestEvents", pb.Payload, get_request_events),
+            unary("UpdateFriendshipEvent", pb.UpdateFriendshipPayload, update_friendship_event),
+            server_stream(
+                "SubscribeFriendshipEventsUpdates", pb.Payload, subscribe_friendship_events
+            ),
+            unary("SetPresenceStatus", pb.StatusPayload, set_presence_status),
+            server_stream("GetOnlineFriends", pb.Payload, get_online_friends),
+            server_stream("SubscribeFriendshipPresenceUpdates", pb.Payload, subscribe_presence),
+        ),
+    )
+
+
+def _notice_response(notice: FriendshipNotice) -> pb.FriendshipEventResponse:
+    return _event_response(notice.action, notice.actor, notice.created_at_ms, notice.message)

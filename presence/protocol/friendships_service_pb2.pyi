@@ -1,0 +1,316 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class User(_message.Message):
+    __slots__ = ("address",)
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    address: str
+    def __init__(self, address: _Optional[str] = ...) -> None: ...
+
+class Users(_message.Message):
+    __slots__ = ("users",)
+    USERS_FIELD_NUMBER: _ClassVar[int]
+    users: _containers.RepeatedCompositeFieldContainer[User]
+    def __init__(self, users: _Optional[_Iterable[_Union[User, _Mapping]]] = ...) -> None: ...
+
+class Payload(_message.Message):
+    __slots__ = ("synapse_token",)
+    SYNAPSE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    synapse_token: str
+    def __init__(self, synapse_token: _Optional[str] = ...) -> None: ...
+
+class BadRequestError(_message.Message):
+    __slots__ = ("message",)
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    message: str
+    def __init__(self, message: _Optional[str] = ...) -> None: ...
+
+class UnauthorizedError(_message.Message):
+    __slots__ = ("message",)
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    message: str
+    def __init__(self, message: _Optional[str] = ...) -> None: ...
+
+class ForbiddenError(_message.Message):
+    __slots__ = ("message",)
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    message: str
+    def __init__(self, message: _Optional[str] = ...) -> None: ...
+
+class TooManyRequestsError(_message.Message):
+    __slots__ = ("message",)
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    message: str
+    def __init__(self, message: _Optional[str] = ...) -> None: ...
+
+class InternalServerError(_message.Message):
+    __slots__ = ("message",)
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    message: str
+    def __init__(self, message: _Optional[str] = ...) -> None: ...
+
+class RequestPayload(_message.Message):
+    __slots__ = ("user", "message")
+    USER_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    user: User
+    message: str
+    def __init__(self, user: _Optional[_Union[User, _Mapping]] = ..., message: _Optional[str] = ...) -> None: ...
+
+class AcceptPayload(_message.Message):
+    __slots__ = ("user",)
+    USER_FIELD_NUMBER: _ClassVar[int]
+    user: User
+    def __init__(self, user: _Optional[_Union[User, _Mapping]] = ...) -> None: ...
+
+class RejectPayload(_message.Message):
+    __slots__ = ("user",)
+    USER_FIELD_NUMBER: _ClassVar[int]
+    user: User
+    def __init__(self, user: _Optional[_Union[User, _Mapping]] = ...) -> None: ...
+
+class DeletePayload(_message.Message):
+    __slots__ = ("user",)
+    USER_FIELD_NUMBER: _ClassVar[int]
+    user: User
+    def __init__(self, user: _Optional[_Union[User, _Mapping]] = ...) -> None: ...
+
+class CancelPayload(_message.Message):
+    __slots__ = ("user",)
+    USER_FIELD_NUMBER: _ClassVar[int]
+    user: User
+    def __init__(self, user: _Optional[_Union[User, _Mapping]] = ...) -> None: ...
+
+class FriendshipEventPayload(_message.Message):
+    __slots__ = ("request", "accept", "reject", "delete", "cancel")
+    REQUEST_FIELD_NUMBER: _ClassVar[int]
+    ACCEPT_FIELD_NUMBER: _ClassVar[int]
+    REJECT_FIELD_NUMBER: _ClassVar[int]
+    DELETE_FIELD_NUMBER: _ClassVar[int]
+    CANCEL_FIELD_NUMBER: _ClassVar[int]
+    request: RequestPayload
+    accept: AcceptPayload
+    reject: RejectPayload
+    delete: DeletePayload
+    cancel: CancelPayload
+    def __init__(self, request: _Optional[_Union[RequestPayload, _Mapping]] = ..., accept: _Optional[_Union[AcceptPayload, _Mapping]] = ..., reject: _Optional[_Union[RejectPayload, _Mapping]] = ..., delete: _Optional[_Union[DeletePayload, _Mapping]] = ..., cancel: _Optional[_Union[CancelPayload, _Mapping]] = ...) -> None: ...
+
+class RequestResponse(_message.Message):
+    __slots__ = ("user", "created_at", "message")
+    USER_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    user: User
+    created_at: int
+    message: str
+    def __init__(self, user: _Optional[_Union[User, _Mapping]] = ..., created_at: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
+
+class AcceptResponse(_message.Message):
+    __slots__ = ("user",)
+    USER_FIELD_NUMBER: _ClassVar[int]
+    user: User
+    def __init__(self, user: _Optional[_Union[User, _Mapping]] = ...) -> None: ...
+
+class RejectResponse(_message.Message):
+    __slots__ = ("user",)
+    USER_FIELD_NUMBER: _ClassVar[int]
+    user: User
+    def __init__(self, user: _Optional[_Union[User, _Mapping]] = ...) -> None: ...
+
+class DeleteResponse(_message.Message):
+    __slots__ = ("user",)
+    USER_FIELD_NUMBER: _ClassVar[int]
+    user: User
+    def __init__(self, user: _Optional[_Union[User, _Mapping]] = ...) -> None: ...
+
+class CancelResponse(_message.Message):
+    __slots__ = ("user",)
+    USER_FIELD_NUMBER: _ClassVar[int]
+    user: User
+    def __init__(self, user: _Optional[_Union[User, _Mapping]] = ...) -> None: ...
+
+class FriendshipEventResponse(_message.Message):
+    __slots__ = ("request", "accept", "reject", "delete", "cancel")
+    REQUEST_FIELD_NUMBER: _ClassVar[int]
+    ACCEPT_FIELD_NUMBER: _ClassVar[int]
+    REJECT_FIELD_NUMBER: _ClassVar[int]
+    DELETE_FIELD_NUMBER: _ClassVar[int]
+    CANCEL_FIELD_NUMBER: _ClassVar[int]
+    request: RequestResponse
+    accept: AcceptResponse
+    reject: RejectResponse
+    delete: DeleteResponse
+    cancel: CancelResponse
+    def __init__(self, request: _Optional[_Union[RequestResponse, _Mapping]] = ..., accept: _Optional[_Union[AcceptResponse, _Mapping]] = ..., reject: _Optional[_Union[RejectResponse, _Mapping]] = ..., delete: _Optional[_Union[DeleteResponse, _Mapping]] = ..., cancel: _Optional[_Union[CancelResponse, _Mapping]] = ...) -> None: ...
+
+class FriendshipEventResponses(_message.Message):
+    __slots__ = ("responses",)
+    RESPONSES_FIELD_NUMBER: _ClassVar[int]
+    responses: _containers.RepeatedCompositeFieldContainer[FriendshipEventResponse]
+    def __init__(self, responses: _Optional[_Iterable[_Union[FriendshipEventResponse, _Mapping]]] = ...) -> None: ...
+
+class Requests(_message.Message):
+    __slots__ = ("total", "items")
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    total: int
+    items: _containers.RepeatedCompositeFieldContainer[RequestResponse]
+    def __init__(self, total: _Optional[int] = ..., items: _Optional[_Iterable[_Union[RequestResponse, _Mapping]]] = ...) -> None: ...
+
+class RequestEvents(_message.Message):
+    __slots__ = ("outgoing", "incoming")
+    OUTGOING_FIELD_NUMBER: _ClassVar[int]
+    INCOMING_FIELD_NUMBER: _ClassVar[int]
+    outgoing: Requests
+    incoming: Requests
+    def __init__(self, outgoing: _Optional[_Union[Requests, _Mapping]] = ..., incoming: _Optional[_Union[Requests, _Mapping]] = ...) -> None: ...
+
+class UpdateFriendshipPayload(_message.Message):
+    __slots__ = ("event", "auth_token")
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    AUTH_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    event: FriendshipEventPayload
+    auth_token: Payload
+    def __init__(self, event: _Optional[_Union[FriendshipEventPayload, _Mapping]] = ..., auth_token: _Optional[_Union[Payload, _Mapping]] = ...) -> None: ...
+
+class MutualFriendsPayload(_message.Message):
+    __slots__ = ("user", "auth_token")
+    USER_FIELD_NUMBER: _ClassVar[int]
+    AUTH_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    user: User
+    auth_token: Payload
+    def __init__(self, user: _Optional[_Union[User, _Mapping]] = ..., auth_token: _Optional[_Union[Payload, _Mapping]] = ...) -> None: ...
+
+class UsersResponse(_message.Message):
+    __slots__ = ("users", "internal_server_error", "unauthorized_error", "forbidden_error", "too_many_requests_error", "bad_request_error")
+    USERS_FIELD_NUMBER: _ClassVar[int]
+    INTERNAL_SERVER_ERROR_FIELD_NUMBER: _ClassVar[int]
+    UNAUTHORIZED_ERROR_FIELD_NUMBER: _ClassVar[int]
+    FORBIDDEN_ERROR_FIELD_NUMBER: _ClassVar[int]
+    TOO_MANY_REQUESTS_ERROR_FIELD_NUMBER: _ClassVar[int]
+    BAD_REQUEST_ERROR_FIELD_NUMBER: _ClassVar[int]
+    users: Users
+    internal_server_error: InternalServerError
+    unauthorized_error: UnauthorizedError
+    forbidden_error: ForbiddenError
+    too_many_requests_error: TooManyRequestsError
+    bad_request_error: BadRequestError
+    def __init__(self, users: _Optional[_Union[Users, _Mapping]] = ..., internal_server_error: _Optional[_Union[InternalServerError, _Mapping]] = ..., unauthorized_error: _Optional[_Union[UnauthorizedError, _Mapping]] = ..., forbidden_error: _Optional[_Union[ForbiddenError, _Mapping]] = ..., too_many_requests_error: _Optional[_Union[TooManyRequestsError, _Mapping]] = ..., bad_request_error: _Optional[_Union[BadRequestError, _Mapping]] = ...) -> None: ...
+
+class RequestEventsResponse(_message.Message):
+    __slots__ = ("events", "internal_server_error", "unauthorized_error", "forbidden_error", "too_many_requests_error")
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    INTERNAL_SERVER_ERROR_FIELD_NUMBER: _ClassVar[int]
+    UNAUTHORIZED_ERROR_FIELD_NUMBER: _ClassVar[int]
+    FORBIDDEN_ERROR_FIELD_NUMBER: _ClassVar[int]
+    TOO_MANY_REQUESTS_ERROR_FIELD_NUMBER: _ClassVar[int]
+    events: RequestEvents
+    internal_server_error: InternalServerError
+    unauthorized_error: UnauthorizedError
+    forbidden_error: ForbiddenError
+    too_many_requests_error: TooManyRequestsError
+    def __init__(self, events: _Optional[_Union[RequestEvents, _Mapping]] = ..., internal_server_error: _Optional[_Union[InternalServerError, _Mapping]] = ..., unauthorized_error: _Optional[_Union[UnauthorizedError, _Mapping]] = ..., forbidden_error: _Optional[_Union[ForbiddenError, _Mapping]] = ..., too_many_requests_error: _Optional[_Union[TooManyRequestsError, _Mapping]] = ...) -> None: ...
+
+class UpdateFriendshipResponse(_message.Message):
+    __slots__ = ("event", "internal_server_error", "unauthorized_error", "forbidden_error", "too_many_requests_error", "bad_request_error")
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    INTERNAL_SERVER_ERROR_FIELD_NUMBER: _ClassVar[int]
+    UNAUTHORIZED_ERROR_FIELD_NUMBER: _ClassVar[int]
+    FORBIDDEN_ERROR_FIELD_NUMBER: _ClassVar[int]
+    TOO_MANY_REQUESTS_ERROR_FIELD_NUMBER: _ClassVar[int]
+    BAD_REQUEST_ERROR_FIELD_NUMBER: _ClassVar[int]
+    event: FriendshipEventResponse
+    internal_server_error: InternalServerError
+    unauthorized_error: UnauthorizedError
+    forbidden_error: ForbiddenError
+    too_many_requests_error: TooManyRequestsError
+    bad_request_error: BadRequestError
+    def __init__(self, event: _Optional[_Union[FriendshipEventResponse, _Mapping]] = ..., internal_server_error: _Optional[_Union[InternalServerError, _Mapping]] = ..., unauthorized_error: _Optional[_Union[UnauthorizedError, _Mapping]] = ..., forbidden_error: _Optional[_Union[ForbiddenError, _Mapping]] = ..., too_many_requests_error: _Optional[_Union[TooManyRequestsError, _Mapping]] = ..., bad_request_error: _Optional[_Union[BadRequestError, _Mapping]] = ...) -> None: ...
+
+class SubscribeFriendshipEventsUpdatesResponse(_message.Message):
+    __slots__ = ("events", "internal_server_error", "unauthorized_error", "forbidden_error", "too_many_requests_error")
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    INTERNAL_SERVER_ERROR_FIELD_NUMBER: _ClassVar[int]
+    UNAUTHORIZED_ERROR_FIELD_NUMBER: _ClassVar[int]
+    FORBIDDEN_ERROR_FIELD_NUMBER: _ClassVar[int]
+    TOO_MANY_REQUESTS_ERROR_FIELD_NUMBER: _ClassVar[int]
+    events: FriendshipEventResponses
+    internal_server_error: InternalServerError
+    unauthorized_error: UnauthorizedError
+    forbidden_error: ForbiddenError
+    too_many_requests_error: TooManyRequestsError
+    def __init__(self, events: _Optional[_Union[FriendshipEventResponses, _Mapping]] = ..., internal_server_error: _Optional[_Union[InternalServerError, _Mapping]] = ..., unauthorized_error: _Optional[_Union[UnauthorizedError, _Mapping]] = ..., forbidden_error: _Optional[_Union[ForbiddenError, _Mapping]] = ..., too_many_requests_error: _Optional[_Union[TooManyRequestsError, _Mapping]] = ...) -> None: ...
+
+class Status(_message.Message):
+    __slots__ = ("type",)
+    class StatusType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        ONLINE: _ClassVar[Status.StatusType]
+        OFFLINE: _ClassVar[Status.StatusType]
+        AWAY: _ClassVar[Status.StatusType]
+    ONLINE: Status.StatusType
+    OFFLINE: Status.StatusType
+    AWAY: Status.StatusType
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    type: Status.StatusType
+    def __init__(self, type: _Optional[_Union[Status.StatusType, str]] = ...) -> None: ...
+
+class StatusPayload(_message.Message):
+    __slots__ = ("synapse_token", "status")
+    SYNAPSE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    synapse_token: str
+    status: Status
+    def __init__(self, synapse_token: _Optional[str] = ..., status: _Optional[_Union[Status, _Mapping]] = ...) -> None: ...
+
+class StatusResponse(_message.Message):
+    __slots__ = ("status", "internal_server_error", "unauthorized_error", "forbidden_error", "too_many_requests_error", "bad_request_error")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    INTERNAL_SERVER_ERROR_FIELD_NUMBER: _ClassVar[int]
+    UNAUTHORIZED_ERROR_FIELD_NUMBER: _ClassVar[int]
+    FORBIDDEN_ERROR_FIELD_NUMBER: _ClassVar[int]
+    TOO_MANY_REQUESTS_ERROR_FIELD_NUMBER: _ClassVar[int]
+    BAD_REQUEST_ERROR_FIELD_NUMBER: _ClassVar[int]
+    status: Status
+    internal_server_error: InternalServerError
+    unauthorized_error: UnauthorizedError
+    forbidden_error: ForbiddenError
+    too_many_requests_error: TooManyRequestsError
+    bad_request_error: BadRequestError
+    def __init__(self, status: _Optional[_Union[Status, _Mapping]] = ..., internal_server_error: _Optional[_Union[InternalServerError, _Mapping]] = ..., unauthorized_error: _Optional[_Union[UnauthorizedError, _Mapping]] = ..., forbidden_error: _Optional[_Union[ForbiddenError, _Mapping]] = ..., too_many_requests_error: _Optional[_Union[TooManyRequestsError, _Mapping]] = ..., bad_request_error: _Optional[_Union[BadRequestError, _Mapping]] = ...) -> None: ...
+
+class UserPresence(_message.Message):
+    __slots__ = ("user", "status", "last_seen")
+    USER_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    LAST_SEEN_FIELD_NUMBER: _ClassVar[int]
+    user: User
+    status: Status
+    last_seen: int
+    def __init__(self, user: _Optional[_Union[User, _Mapping]] = ..., status: _Optional[_Union[Status, _Mapping]] = ..., last_seen: _Optional[int] = ...) -> None: ...
+
+class FriendshipPresenceUpdates(_message.Message):
+    __slots__ = ("users",)
+    USERS_FIELD_NUMBER: _ClassVar[int]
+    users: _containers.RepeatedCompositeFieldContainer[UserPresence]
+    def __init__(self, users: _Optional[_Iterable[_Union[UserPresence, _Mapping]]] = ...) -> None: ...
+
+class SubscribeFriendshipPresenceUpdatesResponse(_message.Message):
+    __slots__ = ("updates", "internal_server_error", "unauthorized_error", "forbidden_error", "too_many_requests_error")
+    UPDATES_FIELD_NUMBER: _ClassVar[int]
+    INTERNAL_SERVER_ERROR_FIELD_NUMBER: _ClassVar[int]
+    UNAUTHORIZED_ERROR_FIELD_NUMBER: _ClassVar[int]
+    FORBIDDEN_ERROR_FIELD_NUMBER: _ClassVar[int]
+    TOO_MANY_REQUESTS_ERROR_FIELD_NUMBER: _ClassVar[int]
+    updates: FriendshipPresenceUpdates
+    internal_server_error: InternalServerError
+    unauthorized_error: UnauthorizedError
+    forbidden_error: ForbiddenError
+    too_many_requests_error: TooManyRequestsError
+    def __init__(self, updates: _Optional[_Union[FriendshipPresenceUpdates, _Mapping]] = ..., internal_server_error: _Optional[_Union[InternalServerError, _Mapping]] = ..., unauthorized_error: _Optional[_Union[UnauthorizedError, _Mapping]] = ..., forbidden_error: _Optional[_Union[ForbiddenError, _Mapping]] = ..., too_many_requests_error: _Optional[_Union[TooManyRequestsError, _Mapping]] = ...) -> None: ...

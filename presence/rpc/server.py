@@ -1,0 +1,321 @@
+"""One dcl-rpc connection, server side: ports, modules, unary calls and server streams.
+
+The transport hands in frames with `handle_frame` and takes frames out through the `send`
+callable; procedures take and return protobuf messages and never see a frame.
+"""
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+from google.protobuf.message import DecodeError, Message
+
+from presence.rpc import dcl_rpc_pb2 as pb
+from presence.rpc import wire
+from presence.rpc.wire import MessageType
+
+logger = logging.getLogger(__name__)
+
+Send = Callable[[bytes], Awaitable[None]]
+UnaryHandler = Callable[[Message], Awaitable[Message]]
+StreamHandler = Callable[[Message], AsyncIterator[Message]]
+
+
+class ErrorCode(IntEnum):
+    """`error_code` of REMOTE_ERROR_RESPONSE (@dcl/rpc itself always sends 0)."""
+
+    BAD_MESSAGE = 400
+    NOT_FOUND = 404
+    TOO_MANY = 429
+    INTERNAL = 500
+
+
+class RemoteProcedureError(Exception):
+    """Raised by a procedure to answer with a REMOTE_ERROR_RESPONSE carrying this message."""
+
+    def __init__(self, message: str, code: ErrorCode = ErrorCode.BAD_MESSAGE) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Procedure:
+    name: str
+    request_type: type[Message]
+    handler: UnaryHandler | StreamHandler
+    streams: bool
+
+
+@dataclass(frozen=True)
+class RpcModule:
+    name: str
+    procedures: tuple[Procedure, ...]
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_ports: int = 16
+    max_concurrent_requests: int = 64
+
+
+@dataclass
+class _Port:
+    name: str
+    procedures: dict[int, Procedure] = field(default_factory=dict)
+    modules: dict[str, dict[int, str]] = field(default_factory=dict)
+
+
+@dataclass
+class _Call:
+    port_id: int
+    task: asyncio.Task[None]
+    # For a server stream: the sequence id whose ack it waits for, and the waiter.
+    awaited_sequence: int | None = None
+    ack: asyncio.Future[bool] | None = None
+
+
+class RpcServerSession:
+    """Serves the given modules to one client until `close`."""
+
+    def __init__(self, send: Send, modules: Mapping[str, RpcModule], limits: Limits) -> None:
+        self._send = send
+        self._modules = modules
+        self._limits = limits
+        self._ports: dict[int, _Port] = {}
+        self._last_port_id = 0
+        self._calls: dict[int, _Call] = {}
+        self._closed = False
+
+    async def open(self) -> None:
+        await self._send(wire.server_ready())
+
+    async def close(self) -> None:
+        """Stop every call and stream; nothing is sent afterwards."""
+        self._closed = True
+        tasks = [call.task for call in self._calls.values()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._calls.clear()
+        self._ports.clear()
+
+    @property
+    def open_calls(self) -> int:
+        return len(self._calls)
+
+    async def handle_frame(self, data: bytes) -> None:
+        """Handle one binary frame. Never raises for anything a client can send."""
+        try:
+            frame = wire.decode(data)
+        except wire.MalformedFrame as exc:
+            await self._error(exc.number, ErrorCode.BAD_MESSAGE, str(exc))
+            return
+        handler = self._handlers.get(frame.type)
+        if handler is None:
+            await self._error(
+                frame.number,
+                ErrorCode.BAD_MESSAGE,
+                f"a client may not send {frame.type.name} messages",
+            )
+            return
+        await handler(self, frame.number, frame.message)
+
+    async def reject_text_frame(self) -> None:
+        await self._error(
+            0, ErrorCode.BAD_MESSAGE, "dcl-rpc frames are binary; text is not accepted"
+        )
+
+    # --- Ports and modules ---------------------------------------------------------------
+
+    async def _create_port(self, number: int, message: pb.CreatePort) -> None:
+        if len(self._ports) >= self._limits.max_ports:
+            await self._error(
+                number, ErrorCode.TOO_MANY, f"at most {self._limits.max_ports} ports per connection"
+            )
+            return
+        self._last_port_id += 1
+        self._ports[self._last_port_id] = _Port(name=message.port_name)
+        await self._send(wire.create_port_response(number, self._last_port_id))
+
+    async def _request_module(self, number: int, message: pb.RequestModule) -> None:
+        port = self._ports.get(message.port_id)
+        if port is None:
+            await self._error(number, ErrorCode.NOT_FOUND, f"cannot find port {message.port_id}")
+            return
+        listing = port.modules.get(message.module_name)
+        if listing is None:
+            module = self._modules.get(message.module_name)
+            if module is None:
+                await self._error(
+                    number,
+                    ErrorCode.NOT_FOUND,
+                    f"module {message.module_name!r} is not available; "
+                    f"available: {', '.join(sorted(self._modules))}",
+                )
+                return
+            listing = {}
+            for procedure in module.procedures:
+                procedure_id = len(port.procedures) + 1
+                port.procedures[procedure_id] = procedure
+                listing[procedure_id] = procedure.name
+            port.modules[message.module_name] = listing
+        await self._send(wire.request_module_response(number, message.port_id, listing))
+
+    async def _destroy_port(self, number: int, message: pb.DestroyPort) -> None:
+        if self._ports.pop(message.port_id, None) is None:
+            return
+        for call in [c for c in self._calls.values() if c.port_id == message.port_id]:
+            call.task.cancel()
+
+    # --- Calls ---------------------------------------------------------------------------
+
+    async def _request(self, number: int, message: pb.Request) -> None:
+        port = self._ports.get(message.port_id)
+        if port is None:
+            await self._error(number, ErrorCode.NOT_FOUND, "invalid portId")
+            return
+        procedure = port.procedures.get(message.procedure_id)
+        if procedure is None:
+            await self._error(
+                number,
+                ErrorCode.NOT_FOUND,
+                f"procedure {message.procedure_id} is not loaded on port {message.port_id}",
+            )
+            return
+        if message.client_stream:
+            await self._error(number, ErrorCode.BAD_MESSAGE, "client streams are not supported")
+            return
+        if number in self._calls:
+            await self._error(number, ErrorCode.BAD_MESSAGE, f"message number {number} is in use")
+            return
+        if len(self._calls) >= self._limits.max_concurrent_requests:
+            await self._error(
+                number,
+                ErrorCode.TOO_MANY,
+                f"at most {self._limits.max_concurrent_requests} calls and streams may be open",
+            )
+            return
+        try:
+            argument = procedure.request_type.FromString(message.payload)
+        except DecodeError:
+            await self._error(
+                number,
+                ErrorCode.BAD_MESSAGE,
+                f"the payload is not a {procedure.request_type.__name__} for {procedure.name}",
+            )
+            return
+        run = self._run_stream if procedure.streams else self._run_unary
+        task = asyncio.create_task(run(number, message.port_id, procedure, argument))
+        self._calls[number] = _Call(port_id=message.port_id, task=task)
+        task.add_done_callback(lambda _: self._forget(number, task))
+
+    def _forget(self, number: int, task: asyncio.Task[None]) -> None:
+        call = self._calls.get(number)
+        if call is not None and call.task is task:
+            del self._calls[number]
+
+    async def _run_unary(
+        self, number: int, port_id: int, procedure: Procedure, argument: Message
+    ) -> None:
+        try:
+            result = await procedure.handler(argument)
+        except RemoteProcedureError as exc:
+            await self._error(number, exc.code, str(exc))
+        except Exception:
+            logger.exception("procedure %s failed", procedure.name)
+            await self._error(number, ErrorCode.INTERNAL, f"{procedure.name} failed on the server")
+        else:
+            await self._send_open(wire.response(number, result.SerializeToString()))
+
+    async def _run_stream(
+        self, number: int, port_id: int, procedure: Procedure, argument: Message
+    ) -> None:
+        """Offer the stream, then send one item per ack, as @dcl/rpc servers do."""
+        items = procedure.handler(argument)
+        sequence = 0
+        try:
+            await self._send_open(wire.stream_message(number, port_id, sequence))
+            if not await self._acked(number, sequence):
+                return
+            async for item in items:
+                sequence += 1
+                await self._send_open(
+                    wire.stream_message(number, port_id, sequence, item.SerializeToString())
+                )
+                if not await self._acked(number, sequence):
+                    return
+            await self._send_open(wire.stream_message(number, port_id, sequence, closed=True))
+        except RemoteProcedureError as exc:
+            await self._error(number, exc.code, str(exc))
+        except Exception:
+            logger.exception("stream %s failed", procedure.name)
+            await self._error(number, ErrorCode.INTERNAL, f"{procedure.name} failed on the server")
+        finally:
+            await items.aclose()
+
+    async def _acked(self, number: int, sequence: int) -> bool:
+        """Wait for the client to ask for the next item (True) or cancel (False)."""
+        call = self._calls[number]
+        call.awaited_sequence = sequence
+        call.ack = asyncio.get_running_loop().create_future()
+        try:
+            return await call.ack
+        finally:
+            call.awaited_sequence = None
+            call.ack = None
+
+    async def _stream_signal(self, number: int, message: pb.StreamMessage) -> None:
+        call = self._calls.get(number)
+        if message.closed:
+            # A cancel may cross the server's own end of the stream: then there is nothing to do.
+            if call is not None:
+                if call.ack is not None and not call.ack.done():
+                    call.ack.set_result(False)
+                else:
+                    call.task.cancel()
+            return
+        if call is None or call.ack is None:
+            await self._error(number, ErrorCode.NOT_FOUND, f"no open stream {number} awaits an ack")
+            return
+        if message.sequence_id == call.awaited_sequence and not call.ack.done():
+            call.ack.set_result(True)
+
+    # --- Sending -------------------------------------------------------------------------
+
+    async def _send_open(self, data: bytes) -> None:
+        if not self._closed:
+            await self._send(data)
+
+    async def _error(self, number: int, code: ErrorCode, message: str) -> None:
+        await self._send_open(wire.remote_error(number, code, message))
+
+    _handlers: Mapping[MessageType, Callable[..., Awaitable[None]]] = {
+        MessageType.CREATE_PORT: _create_port,
+        MessageType.REQUEST_MODULE: _request_module,
+        MessageType.DESTROY_PORT: _destroy_port,
+        MessageType.REQUEST: _request,
+        MessageType.STREAM_ACK: _stream_signal,
+        MessageType.STREAM_MESSAGE: _stream_signal,
+    }
+
+
+def unary(name: str, request_type: type[Message], handler: UnaryHandler) -> Procedure:
+    return Procedure(name, request_type, handler, streams=False)
+
+
+def server_stream(name: str, request_type: type[Message], handler: StreamHandler) -> Procedure:
+    return Procedure(name, request_type, handler, streams=True)
+
+
+__all__ = [
+    "ErrorCode",
+    "Limits",
+    "Procedure",
+    "RemoteProcedureError",
+    "RpcModule",
+    "RpcServerSession",
+    "server_stream",
+    "unary",
+]

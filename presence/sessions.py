@@ -1,0 +1,225 @@
+"""What one WebSocket connection knows of its user: identity, feeds, followed friends.
+
+The consumer owns one ClientSession and forwards channel-layer messages to it; the
+FriendshipsService procedures read from it. It holds no wire details.
+"""
+
+import asyncio
+import uuid
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from accounts.services import user_for_token
+from friendships.selectors import friend_addresses
+from presence import state
+from presence.errors import Forbidden, Unauthorized
+from presence.state import Presence, Status
+
+
+def user_group(address: str) -> str:
+    """The channel-layer group of every connection of `address`, for its friendship events."""
+    return f"user.{address}"
+
+
+@dataclass(frozen=True, slots=True)
+class FriendshipNotice:
+    """A friendship event as the channel layer carries it."""
+
+    action: str
+    actor: str
+    target: str
+    message: str
+    created_at_ms: int
+
+    def as_message(self) -> dict[str, Any]:
+        return {
+            "type": "friendship.event",
+            "action": self.action,
+            "actor": self.actor,
+            "target": self.target,
+            "message": self.message,
+            "created_at_ms": self.created_at_ms,
+        }
+
+    @classmethod
+    def from_message(cls, message: dict[str, Any]) -> "FriendshipNotice":
+        return cls(
+            action=message["action"],
+            actor=message["actor"],
+            target=message["target"],
+            message=message["message"],
+            created_at_ms=message["created_at_ms"],
+        )
+
+
+class PresenceFeed:
+    """Friends' presence waiting for the client to ask for it: the latest state per friend.
+
+    A client that stops acking costs at most one entry per friend, whatever the churn.
+    """
+
+    def __init__(self) -> None:
+        self._pending: dict[str, Presence] = {}
+        self._versions: dict[str, int] = {}
+        self._ready = asyncio.Event()
+
+    def offer(self, presence: Presence) -> None:
+        """Keep `presence` unless a newer version of that friend was already offered."""
+        if presence.version <= self._versions.get(presence.address, 0):
+            return
+        self._versions[presence.address] = presence.version
+        self._put(presence)
+
+    def drop_friend(self, address: str) -> None:
+        """A former friend: they read as OFFLINE once, and their history is forgotten."""
+        version = self._versions.pop(address, 0)
+        self._put(Presence(address, Status.OFFLINE, version, None))
+
+    def _put(self, presence: Presence) -> None:
+        self._pending.pop(presence.address, None)
+        self._pending[presence.address] = presence
+        self._ready.set()
+
+    @property
+    def backlog(self) -> int:
+        return len(self._pending)
+
+    async def next_batch(self) -> list[Presence]:
+        await self._ready.wait()
+        batch = list(self._pending.values())
+        self._pending.clear()
+        self._ready.clear()
+        return batch
+
+
+class EventFeed:
+    """Friendship events for the client, oldest dropped first beyond a bound."""
+
+    def __init__(self, bound: int) -> None:
+        self._pending: deque[FriendshipNotice] = deque(maxlen=bound)
+        self._ready = asyncio.Event()
+
+    def push(self, notice: FriendshipNotice) -> None:
+        self._pending.append(notice)
+        self._ready.set()
+
+    async def next_batch(self) -> list[FriendshipNotice]:
+        await self._ready.wait()
+        batch = list(self._pending)
+        self._pending.clear()
+        self._ready.clear()
+        return batch
+
+
+class ClientSession:
+    """One connection's user and subscriptions."""
+
+    def __init__(self, channel_name: str) -> None:
+        self.channel_name = channel_name
+        self.connection_id = uuid.uuid4().hex
+        self.address: str | None = None
+        self._token: str | None = None
+        self._lock = asyncio.Lock()
+        self._presence_feeds: set[PresenceFeed] = set()
+        self._event_feeds: set[EventFeed] = set()
+        self._followed: set[str] = set()
+
+    async def authenticate(self, token: str | None) -> str:
+        """The caller's address. The first valid token binds the connection to its user."""
+        if not token or token == self._token:
+            if self.address is None:
+                raise Unauthorized("an access token is required: send it as synapse_token")
+            return self.address
+        user = await database_sync_to_async(user_for_token)(token)
+        if user is None:
+            raise Unauthorized("the access token is invalid, expired or revoked")
+        async with self._lock:
+            if self.address is None:
+                self.address, self._token = user.address, token
+                await get_channel_layer().group_add(user_group(user.address), self.channel_name)
+                await state.connect(user.address, self.connection_id)
+            elif user.address != self.address:
+                raise Forbidden("this connection belongs to another user")
+        return self.address
+
+    async def close(self) -> None:
+        """The connection is gone: the user may go OFFLINE, and no group keeps this channel."""
+        if self.address is None:
+            return
+        await state.disconnect(self.address, self.connection_id)
+        await get_channel_layer().group_discard(user_group(self.address), self.channel_name)
+        await state.unfollow(self.channel_name, self._followed)
+        self._followed.clear()
+
+    # --- Presence ------------------------------------------------------------------------
+
+    async def open_presence_feed(self, address: str) -> PresenceFeed:
+        """Join friends' groups first, then read their state: no change falls in between."""
+        feed = PresenceFeed()
+        async with self._lock:
+            if not self._presence_feeds:
+                friends = await database_sync_to_async(friend_addresses)(address)
+                await state.follow(self.channel_name, friends)
+                self._followed = set(friends)
+            self._presence_feeds.add(feed)
+            followed = list(self._followed)
+        for presence in (await state.visible_among(followed)).values():
+            feed.offer(presence)
+        return feed
+
+    async def close_presence_feed(self, feed: PresenceFeed) -> None:
+        async with self._lock:
+            self._presence_feeds.discard(feed)
+            if not self._presence_feeds:
+                await state.unfollow(self.channel_name, self._followed)
+                self._followed.clear()
+
+    def presence_changed(self, presence: Presence) -> None:
+        if presence.address in self._followed:
+            for feed in self._presence_feeds:
+                feed.offer(presence)
+
+    async def _friend_added(self, friend: str) -> None:
+        async with self._lock:
+            if not self._presence_feeds or friend in self._followed:
+                return
+            await state.follow(self.channel_name, [friend])
+            self._followed.add(friend)
+        for presence in (await state.visible_among([friend])).values():
+            self.presence_changed(presence)
+
+    async def _friend_removed(self, friend: str) -> None:
+        async with self._lock:
+            if friend not in self._followed:
+                return
+            self._followed.discard(friend)
+            await state.unfollow(self.channel_name, [friend])
+            for feed in self._presence_feeds:
+                feed.drop_friend(friend)
+
+    # --- Friendship events ---------------------------------------------------------------
+
+    def open_event_feed(self) -> EventFeed:
+        feed = EventFeed(settings.PRESENCE["MAX_PENDING_EVENTS"])
+        self._event_feeds.add(feed)
+        return feed
+
+    def close_event_feed(self, feed: EventFeed) -> None:
+        self._event_feeds.discard(feed)
+
+    async def friendship_event(self, notice: FriendshipNotice) -> None:
+        if self.address is None:
+            return
+        other = notice.target if notice.actor == self.address else notice.actor
+        if notice.actor != self.address:
+            for feed in self._event_feeds:
+                feed.push(notice)
+        if notice.action == "accept":
+            await self._friend_added(other)
+        elif notice.action == "delete":
+            await self._friend_removed(other)

