@@ -1,0 +1,135 @@
+"""A FriendshipsService client for tests: a real WebSocket, the project's dcl-rpc client."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import websockets
+
+from presence.protocol import friendships_service_pb2 as pb
+from presence.rpc.client import ClientStream, RpcClient
+
+ONLINE, OFFLINE, AWAY = 0, 1, 2
+
+
+class FriendsClient:
+    def __init__(self, ws: websockets.ClientConnection, rpc: RpcClient, token: str | None) -> None:
+        self.ws = ws
+        self.rpc = rpc
+        self.token = token
+        self.port = 0
+        self.procedures: dict[str, int] = {}
+
+    async def load(self) -> "FriendsClient":
+        self.port = await self.rpc.create_port("friendships")
+        self.procedures = await self.rpc.load_module(self.port, "FriendshipsService")
+        return self
+
+    def _payload(self, token: str | None = None) -> pb.Payload:
+        token = token if token is not None else self.token
+        return pb.Payload(synapse_token=token) if token is not None else pb.Payload()
+
+    async def call(self, name: str, request: object, response_type: type) -> object:
+        raw = await self.rpc.call(self.port, self.procedures[name], request.SerializeToString())
+        return response_type.FromString(raw)
+
+    async def stream(self, name: str, request: object) -> ClientStream:
+        return await self.rpc.open_stream(
+            self.port, self.procedures[name], request.SerializeToString()
+        )
+
+    async def collect(self, name: str, request: object, response_type: type) -> list:
+        stream = await self.stream(name, request)
+        return [response_type.FromString(item) async for item in stream]
+
+    # --- The procedures --------------------------------------------------------------
+
+    async def update(
+        self, kind: str, address: str, message: str | None = None, token: str | None = None
+    ) -> pb.UpdateFriendshipResponse:
+        body_types = {
+            "request": pb.RequestPayload,
+            "accept": pb.AcceptPayload,
+            "reject": pb.RejectPayload,
+            "cancel": pb.CancelPayload,
+            "delete": pb.DeletePayload,
+        }
+        body = body_types[kind](user=pb.User(address=address))
+        if message is not None:
+            body.message = message
+        request = pb.UpdateFriendshipPayload(
+            event=pb.FriendshipEventPayload(**{kind: body}), auth_token=self._payload(token)
+        )
+        return await self.call("UpdateFriendshipEvent", request, pb.UpdateFriendshipResponse)
+
+    async def set_status(self, status: int, token: str | None = None) -> pb.StatusResponse:
+        request = pb.StatusPayload(status=pb.Status(type=status))
+        if (token if token is not None else self.token) is not None:
+            request.synapse_token = token if token is not None else self.token
+        return await self.call("SetPresenceStatus", request, pb.StatusResponse)
+
+    async def friends(self, token: str | None = None) -> list[pb.UsersResponse]:
+        return await self.collect("GetFriends", self._payload(token), pb.UsersResponse)
+
+    async def online_friends(self, token: str | None = None) -> list[pb.UsersResponse]:
+        return await self.collect("GetOnlineFriends", self._payload(token), pb.UsersResponse)
+
+    async def mutual_friends(self, address: str) -> list[pb.UsersResponse]:
+        request = pb.MutualFriendsPayload(user=pb.User(address=address), auth_token=self._payload())
+        return await self.collect("GetMutualFriends", request, pb.UsersResponse)
+
+    async def request_events(self) -> pb.RequestEventsResponse:
+        return await self.call("GetRequestEvents", self._payload(), pb.RequestEventsResponse)
+
+    async def subscribe_presence(self) -> "Subscription":
+        stream = await self.stream("SubscribeFriendshipPresenceUpdates", self._payload())
+        return Subscription(stream, pb.SubscribeFriendshipPresenceUpdatesResponse)
+
+    async def subscribe_events(self) -> "Subscription":
+        stream = await self.stream("SubscribeFriendshipEventsUpdates", self._payload())
+        return Subscription(stream, pb.SubscribeFriendshipEventsUpdatesResponse)
+
+
+class Subscription:
+    """A live stream whose next item is always asked for, so it arrives as soon as it exists."""
+
+    def __init__(self, stream: ClientStream, response_type: type) -> None:
+        self.stream = stream
+        self.response_type = response_type
+        self._pending: asyncio.Task[bytes] = asyncio.ensure_future(stream.next())
+
+    async def next(self, timeout: float = 5.0) -> object:
+        raw = await asyncio.wait_for(asyncio.shield(self._pending), timeout)
+        self._pending = asyncio.ensure_future(self.stream.next())
+        return self.response_type.FromString(raw)
+
+    async def expect_nothing(self, within: float = 0.5) -> None:
+        done, _ = await asyncio.wait({self._pending}, timeout=within)
+        assert not done, f"unexpected item: {self.response_type.FromString(self._pending.result())}"
+
+    async def presence_until(self, address: str, status: int, timeout: float = 5.0) -> None:
+        """Read updates until `address` shows `status`."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            item = await self.next(max(0.01, deadline - loop.time()))
+            for user in item.updates.users:
+                if user.user.address == address and user.status.type == status:
+                    return
+
+
+def addresses(pages: list[pb.UsersResponse]) -> list[str]:
+    return [user.address for page in pages for user in page.users.users]
+
+
+@asynccontextmanager
+async def connect(
+    url: str, token: str | None = None, query_token: bool = False
+) -> AsyncIterator[FriendsClient]:
+    target = f"{url}?access_token={token}" if query_token and token else url
+    async with websockets.connect(target, max_size=None) as ws:
+        rpc = RpcClient(ws)
+        try:
+            yield await FriendsClient(ws, rpc, None if query_token else token).load()
+        finally:
+            await rpc.close()
