@@ -21,24 +21,31 @@ CLOSE_UNAUTHORIZED = 4001
 
 
 class RpcConsumer(AsyncWebsocketConsumer):
-    session: ClientSession
+    session: ClientSession | None = None
     rpc: RpcServerSession
 
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """Release the connection's presence however the consumer ends, crashes included."""
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self._release()
+
     async def connect(self) -> None:
-        self.session = ClientSession(self.channel_name)
+        self.session = session = ClientSession(self.channel_name)
         limits = Limits(
             max_ports=settings.PRESENCE["MAX_PORTS"],
             max_concurrent_requests=settings.PRESENCE["MAX_CONCURRENT_REQUESTS"],
         )
         self.rpc = RpcServerSession(
-            self._send_frame, {MODULE_NAME: build_module(self.session)}, limits
+            self._send_frame, {MODULE_NAME: build_module(session)}, limits
         )
         await self.accept()
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         token = (query.get("access_token") or [None])[0]
         if token:
             try:
-                await self.session.authenticate(token)
+                await session.authenticate(token)
             except ServiceError as exc:
                 await self.close(code=CLOSE_UNAUTHORIZED, reason=str(exc))
                 return
@@ -60,16 +67,24 @@ class RpcConsumer(AsyncWebsocketConsumer):
         await self.rpc.handle_frame(bytes_data)
 
     async def disconnect(self, code: int) -> None:
+        await self._release()
+
+    async def _release(self) -> None:
+        session, self.session = self.session, None
+        if session is None:
+            return
         await self.rpc.close()
         try:
-            await self.session.close()
+            await session.close()
         except Exception:
-            logger.exception("cleaning up connection %s failed", self.session.connection_id)
+            logger.exception("cleaning up connection %s failed", session.connection_id)
 
     # Channel-layer messages, by their "type".
 
     async def presence_changed(self, message: dict[str, Any]) -> None:
-        self.session.presence_changed(Presence.from_message(message))
+        if self.session is not None:
+            self.session.presence_changed(Presence.from_message(message))
 
     async def friendship_event(self, message: dict[str, Any]) -> None:
-        await self.session.friendship_event(FriendshipNotice.from_message(message))
+        if self.session is not None:
+            await self.session.friendship_event(FriendshipNotice.from_message(message))

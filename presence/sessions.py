@@ -5,7 +5,6 @@ FriendshipsService procedures read from it. It holds no wire details.
 """
 
 import asyncio
-import uuid
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +15,7 @@ from django.conf import settings
 
 from accounts.services import user_for_token
 from friendships.selectors import friend_addresses
-from presence import state
+from presence import process, state
 from presence.errors import Forbidden, Unauthorized
 from presence.state import Presence, Status
 
@@ -121,13 +120,14 @@ class ClientSession:
 
     def __init__(self, channel_name: str) -> None:
         self.channel_name = channel_name
-        self.connection_id = uuid.uuid4().hex
+        self.connection_id = state.connection_id(process.INCARNATION)
         self.address: str | None = None
         self._token: str | None = None
         self._lock = asyncio.Lock()
         self._presence_feeds: set[PresenceFeed] = set()
         self._event_feeds: set[EventFeed] = set()
         self._followed: set[str] = set()
+        process.track(self)
 
     async def authenticate(self, token: str | None) -> str:
         """The caller's address. The first valid token binds the connection to its user."""
@@ -155,6 +155,13 @@ class ClientSession:
         await get_channel_layer().group_discard(user_group(self.address), self.channel_name)
         await state.unfollow(self.channel_name, self._followed)
         self._followed.clear()
+
+    async def renew_groups(self) -> None:
+        """Join again before channels-redis expires the memberships of a long connection."""
+        if self.address is None:
+            return
+        await get_channel_layer().group_add(user_group(self.address), self.channel_name)
+        await state.follow(self.channel_name, list(self._followed))
 
     # --- Presence ------------------------------------------------------------------------
 

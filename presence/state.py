@@ -6,10 +6,16 @@ change of that visible status gets a new version and is published to the user's 
 group, which the connections of their friends join. Versions let a subscriber drop a change
 that arrives after a newer snapshot. All transitions run as one Lua script, so concurrent
 connections of a user, on any process, never see a half-made change.
+
+Each server process also keeps a heartbeat key that expires, and the set of connections it
+holds. When a heartbeat expires (the process died without cleaning up), any living process
+claims the dead one's connections and disconnects them, exactly as if they had closed.
+A connection id is "<process incarnation>/<random>", so it names its process.
 """
 
 import asyncio
 import time
+import uuid
 import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -25,6 +31,9 @@ _VISIBLE = "presence:visible"  # HASH address -> "status:version:last_seen_ms"
 _VISIBLE_INDEX = "presence:visible-index"  # ZSET of visible addresses, for paging
 _VERSIONS = "presence:versions"  # HASH address -> version of the last visible change
 _LAST_SEEN = "presence:last-seen"  # HASH address -> ms of the last visible change
+_PROCESSES = "presence:processes"  # SET of process incarnations that have registered
+_HEARTBEAT = "presence:heartbeat:{}"  # STRING with a TTL, refreshed while a process lives
+_PROCESS_CONNECTIONS = "presence:process-connections:{}"  # SET "address connection_id"
 
 
 class Status(IntEnum):
@@ -63,14 +72,15 @@ class Presence:
 
 _TRANSITION = """
 local address, op, connection, wanted, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-if op == 'connect' then
-  redis.call('SADD', KEYS[1], connection)
-elseif op == 'disconnect' then
+local held = address .. ' ' .. connection
+if op == 'disconnect' then
   redis.call('SREM', KEYS[1], connection)
+  redis.call('SREM', KEYS[7], held)
   if redis.call('SCARD', KEYS[1]) == 0 then redis.call('HDEL', KEYS[2], address) end
 else
   redis.call('SADD', KEYS[1], connection)
-  redis.call('HSET', KEYS[2], address, wanted)
+  redis.call('SADD', KEYS[7], held)
+  if op == 'status' then redis.call('HSET', KEYS[2], address, wanted) end
 end
 local new = '1'
 local chosen = redis.call('HGET', KEYS[2], address)
@@ -114,6 +124,15 @@ def presence_group(address: str) -> str:
     return f"presence.{address}"
 
 
+def connection_id(process: str) -> str:
+    """A new id for a connection held by the process incarnation `process`."""
+    return f"{process}/{uuid.uuid4().hex}"
+
+
+def process_of(connection: str) -> str:
+    return connection.rpartition("/")[0]
+
+
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -124,7 +143,15 @@ def _parse_visible(address: str, raw: str) -> Presence:
 
 
 async def _transition(address: str, op: str, connection_id: str, wanted: Status) -> Presence:
-    keys = [_CONNECTIONS.format(address), _CHOSEN, _VISIBLE, _VISIBLE_INDEX, _VERSIONS, _LAST_SEEN]
+    keys = [
+        _CONNECTIONS.format(address),
+        _CHOSEN,
+        _VISIBLE,
+        _VISIBLE_INDEX,
+        _VERSIONS,
+        _LAST_SEEN,
+        _PROCESS_CONNECTIONS.format(process_of(connection_id)),
+    ]
     args = [address, op, connection_id, int(wanted), _now_ms()]
     changed, status, version, last_seen = await _redis().eval(_TRANSITION, len(keys), *keys, *args)
     presence = Presence(
@@ -182,3 +209,31 @@ async def follow(channel_name: str, addresses: Iterable[str]) -> None:
 async def unfollow(channel_name: str, addresses: Iterable[str]) -> None:
     layer = get_channel_layer()
     await asyncio.gather(*(layer.group_discard(presence_group(a), channel_name) for a in addresses))
+
+
+async def heartbeat(process: str, ttl_seconds: int) -> None:
+    """Say `process` is alive for `ttl_seconds` more."""
+    async with _redis().pipeline(transaction=False) as pipe:
+        pipe.set(_HEARTBEAT.format(process), "1", ex=ttl_seconds)
+        pipe.sadd(_PROCESSES, process)
+        await pipe.execute()
+
+
+async def reap_dead_processes() -> list[str]:
+    """Disconnect every connection of processes whose heartbeat expired; returns those reaped.
+
+    Removing a process from the set is the claim: of several reapers, one wins it.
+    """
+    client = _redis()
+    reaped = []
+    for process in await client.smembers(_PROCESSES):
+        if await client.exists(_HEARTBEAT.format(process)):
+            continue
+        if not await client.srem(_PROCESSES, process):
+            continue
+        for held in await client.smembers(_PROCESS_CONNECTIONS.format(process)):
+            address, _, connection = held.partition(" ")
+            await disconnect(address, connection)
+        await client.delete(_PROCESS_CONNECTIONS.format(process))
+        reaped.append(process)
+    return reaped

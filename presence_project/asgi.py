@@ -10,12 +10,19 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from presence import process  # noqa: E402
 from presence.routing import websocket_urlpatterns  # noqa: E402
 
-application = ProtocolTypeRouter(
+router = ProtocolTypeRouter(
     {
         # The admin's static files come from the apps themselves: no collectstatic, no web server.
         "http": ASGIStaticFilesHandler(django_asgi_app),
         "websocket": URLRouter(websocket_urlpatterns),
     }
 )
+
+
+async def application(scope: dict, receive: object, send: object) -> None:
+    """The router, with this process's presence housekeeping started on the first call."""
+    process.ensure_running()
+    await router(scope, receive, send)

@@ -2,6 +2,7 @@
 
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -100,8 +101,11 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Tests share the database with a daphne process, so the test database must be a file.
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "test-db.sqlite3")}
+    # Tests share the database with daphne processes, so the test database must be a file;
+    # one per test run, so that runs side by side do not trample each other.
+    DATABASES["default"]["TEST"] = {
+        "NAME": str(Path(tempfile.gettempdir()) / f"presence-test-{os.getpid()}.sqlite3")
+    }
     DATABASES["default"]["OPTIONS"] = {"timeout": 20}
 
 AUTH_USER_MODEL = "accounts.User"
@@ -140,7 +144,9 @@ CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [REDIS_URL],
+            # The layer blocks on Redis for up to 5 s per receive: its socket timeout must be
+            # longer, or idle connections fail (redis-py's default is exactly 5 s).
+            "hosts": [{"address": REDIS_URL, "socket_timeout": 15, "socket_connect_timeout": 5}],
             "prefix": "presence-layer",
             # A friend's burst of changes must not be dropped while a connection is busy.
             "capacity": env_int("CHANNEL_CAPACITY", 1000),
@@ -173,6 +179,13 @@ PRESENCE = {
     "MAX_PORTS": env_int("PRESENCE_MAX_PORTS", 16),
     # Friendship events kept for a subscriber that does not ack; older ones are dropped.
     "MAX_PENDING_EVENTS": env_int("PRESENCE_MAX_PENDING_EVENTS", 1000),
+    # This process's name in Redis (default: host:pid). A restart gets a new incarnation.
+    "PROCESS_NAME": os.environ.get("PRESENCE_PROCESS_NAME", ""),
+    # How often a process renews its heartbeat and looks for dead processes.
+    "HEARTBEAT_SECONDS": env_int("PRESENCE_HEARTBEAT_SECONDS", 5),
+    # A process whose heartbeat is this old is dead: its users go OFFLINE. Worst case until
+    # friends are told is PROCESS_TTL_SECONDS + HEARTBEAT_SECONDS (20 s by default).
+    "PROCESS_TTL_SECONDS": env_int("PRESENCE_PROCESS_TTL_SECONDS", 15),
     # Access tokens expire after this many seconds (0: never).
     "TOKEN_LIFETIME_SECONDS": env_int("PRESENCE_TOKEN_LIFETIME_SECONDS", 30 * 24 * 3600),
 }

@@ -1,6 +1,7 @@
 """A FriendshipsService client for tests: a real WebSocket, the project's dcl-rpc client."""
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -133,3 +134,67 @@ async def connect(
             yield await FriendsClient(ws, rpc, None if query_token else token).load()
         finally:
             await rpc.close()
+
+
+# --- Helpers for reading responses and arranging state -----------------------------------
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def outcome(response: object) -> tuple[str, str]:
+    """(the oneof member a response holds, its error message or "" for a success)."""
+    kind = response.WhichOneof("response")
+    if kind is None:
+        return "", ""
+    if kind.endswith("_error"):
+        return kind, getattr(response, kind).message
+    return kind, ""
+
+
+def event_summary(event: pb.FriendshipEventResponse) -> tuple[str, str, str | None]:
+    """(action, the user on the far side, the request's message or None)."""
+    kind = event.WhichOneof("body")
+    body = getattr(event, kind)
+    message = body.message if kind == "request" and body.HasField("message") else None
+    return kind, body.user.address, message
+
+
+def events_of(item: pb.SubscribeFriendshipEventsUpdatesResponse) -> list[tuple]:
+    assert item.WhichOneof("response") == "events", item
+    return [event_summary(e) for e in item.events.responses]
+
+
+def presences_of(item: pb.SubscribeFriendshipPresenceUpdatesResponse) -> list[tuple[str, int]]:
+    assert item.WhichOneof("response") == "updates", item
+    return [(u.user.address, u.status.type) for u in item.updates.users]
+
+
+def requests_of(requests: pb.Requests) -> list[tuple[str, str | None]]:
+    return [(r.user.address, r.message if r.HasField("message") else None) for r in requests.items]
+
+
+async def pending(client: FriendsClient) -> tuple[list, list]:
+    """(outgoing, incoming) pending requests of the client's user, as (address, message)."""
+    response = await client.request_events()
+    assert response.WhichOneof("response") == "events", response
+    return requests_of(response.events.outgoing), requests_of(response.events.incoming)
+
+
+async def armed(client: FriendsClient, subscription: Subscription) -> Subscription:
+    """Return once the server runs `subscription`'s procedure on a bound connection.
+
+    A server stream starts only at the client's first ack, which Subscription sends as soon
+    as the loop runs; a round trip on the same connection after it orders the two.
+    """
+    await asyncio.sleep(0)
+    await client.request_events()
+    return subscription
+
+
+async def befriend(url: str, one: object, other: object) -> None:
+    """Make `one` and `other` friends: `one` requests, `other` accepts."""
+    async with connect(url, one.token) as a, connect(url, other.token) as b:
+        assert outcome(await a.update("request", other.address)) == ("event", "")
+        assert outcome(await b.update("accept", one.address)) == ("event", "")

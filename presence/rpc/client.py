@@ -57,7 +57,7 @@ class ClientStream:
         frame = await asyncio.wait_for(self._frames.get(), timeout)
         if frame is None:
             self.closed = True
-            raise StreamClosed("the connection closed")
+            raise StreamClosed(f"the connection closed: {self._client.closed_by!r}")
         if frame.type == MessageType.REMOTE_ERROR_RESPONSE:
             self.closed = True
             error: pb.RemoteError = frame.message  # type: ignore[assignment]
@@ -94,6 +94,7 @@ class RpcClient:
         self._replies: dict[int, asyncio.Future[wire.Frame]] = {}
         self._streams: dict[int, ClientStream] = {}
         self.unsolicited: asyncio.Queue[wire.Frame] = asyncio.Queue()
+        self.closed_by: BaseException | None = None
         self._reader = asyncio.create_task(self._read())
 
     async def _send(self, data: bytes) -> None:
@@ -119,6 +120,7 @@ class RpcClient:
                 else:
                     self.unsolicited.put_nowait(frame)
         except Exception as exc:
+            self.closed_by = exc
             for reply in self._replies.values():
                 if not reply.done():
                     reply.set_exception(StreamClosed(f"the connection closed: {exc!r}"))

@@ -1,0 +1,140 @@
+"""Several real daphne processes sharing one Redis and one database, and processes that die."""
+
+import asyncio
+import json
+import os
+import signal
+import time
+import urllib.request
+
+import pytest
+
+from tests.conftest import start_service, stop_service
+from tests.support import OFFLINE, ONLINE, addresses, connect
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+FAST_REAPING = {"PRESENCE_HEARTBEAT_SECONDS": "1", "PRESENCE_PROCESS_TTL_SECONDS": "2"}
+
+
+@pytest.fixture
+def two_processes(tmp_path, service):
+    first = start_service(tmp_path, FAST_REAPING)
+    second = start_service(tmp_path, FAST_REAPING)
+    yield first, second
+    for running in (first, second):
+        if running.process.poll() is None:
+            stop_service(running)
+
+
+async def befriend(url, one, other):
+    async with connect(url, one.token) as a, connect(url, other.token) as b:
+        await a.update("request", other.address)
+        await b.update("accept", one.address)
+
+
+async def online_over_rest(service, user) -> list[str]:
+    """GET /api/v1/friends/online/ over real HTTP from the given process."""
+
+    def get() -> dict:
+        request = urllib.request.Request(
+            f"{service.http_url}/api/v1/friends/online/",
+            headers={"Authorization": f"Bearer {user.token}"},
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return json.load(response)
+
+    return [row["address"] for row in (await asyncio.to_thread(get))["results"]]
+
+
+async def test_friends_on_different_processes_see_each_other(two_processes, make_user):
+    first, second = two_processes
+    alice, bob = make_user(), make_user()
+    await befriend(first.ws_url, alice, bob)
+    async with connect(second.ws_url, bob.token) as b:
+        updates = await b.subscribe_presence()
+        async with connect(first.ws_url, alice.token) as a:
+            await a.set_status(ONLINE)
+            await updates.presence_until(alice.address, ONLINE)
+            for url in (first.ws_url, second.ws_url):
+                async with connect(url, bob.token) as viewer:
+                    assert addresses(await viewer.online_friends()) == [alice.address]
+            for process in (first, second):
+                assert await online_over_rest(process, bob) == [alice.address]
+            # And the other way round: bob's change on the second process reaches alice.
+            alice_updates = await a.subscribe_presence()
+            await b.set_status(ONLINE)
+            await alice_updates.presence_until(bob.address, ONLINE)
+        await updates.presence_until(alice.address, OFFLINE)
+
+
+async def test_killed_process_leaves_no_ghosts(two_processes, make_user):
+    doomed, survivor = two_processes
+    alice, bob, carol = make_user(), make_user(), make_user()
+    await befriend(survivor.ws_url, alice, bob)
+    await befriend(survivor.ws_url, carol, bob)
+    async with connect(survivor.ws_url, bob.token) as b, \
+            connect(survivor.ws_url, carol.token) as carol_here:
+        updates = await b.subscribe_presence()
+        # Alice is only on the doomed process; carol is on both.
+        async with connect(doomed.ws_url, alice.token) as a, \
+                connect(doomed.ws_url, carol.token) as c:
+            await a.set_status(ONLINE)
+            await c.set_status(ONLINE)
+            await carol_here.set_status(ONLINE)
+            await updates.presence_until(alice.address, ONLINE)
+            await updates.presence_until(carol.address, ONLINE)
+
+            os.kill(doomed.process.pid, signal.SIGKILL)
+            await updates.presence_until(alice.address, OFFLINE, timeout=15)
+            assert addresses(await b.online_friends()) == [carol.address]
+            assert await online_over_rest(survivor, bob) == [carol.address]
+            await updates.expect_nothing(1.0)
+
+
+async def test_restart_under_the_same_name_neither_resurrects_nor_double_counts(
+    tmp_path, service, make_user
+):
+    named = {**FAST_REAPING, "PRESENCE_PROCESS_NAME": "presence-1"}
+    alice, bob = make_user(), make_user()
+    await befriend(service.ws_url, alice, bob)
+    async with connect(service.ws_url, bob.token) as b:
+        updates = await b.subscribe_presence()
+        first = start_service(tmp_path, named)
+        async with connect(first.ws_url, alice.token) as a:
+            await a.set_status(ONLINE)
+            await updates.presence_until(alice.address, ONLINE)
+            os.kill(first.process.pid, signal.SIGKILL)
+            await updates.presence_until(alice.address, OFFLINE, timeout=15)
+
+        restarted = start_service(tmp_path, named)
+        try:
+            async with connect(restarted.ws_url, alice.token) as again:
+                await again.set_status(ONLINE)
+                await updates.presence_until(alice.address, ONLINE)
+                # Well past the reaping delay: the old incarnation stays dead and changes nothing.
+                await updates.expect_nothing(4.0)
+                assert addresses(await b.online_friends()) == [alice.address]
+            # One connection was open, so closing it is the end: no leftover keeps alice online.
+            await updates.presence_until(alice.address, OFFLINE)
+            await asyncio.sleep(0.2)
+            assert addresses(await b.online_friends()) == []
+        finally:
+            stop_service(restarted)
+
+
+async def test_default_settings_notify_friends_of_a_crash_within_30_seconds(
+    tmp_path, service, make_user
+):
+    alice, bob = make_user(), make_user()
+    await befriend(service.ws_url, alice, bob)
+    doomed = start_service(tmp_path)
+    async with connect(service.ws_url, bob.token) as b:
+        updates = await b.subscribe_presence()
+        async with connect(doomed.ws_url, alice.token) as a:
+            await a.set_status(ONLINE)
+            await updates.presence_until(alice.address, ONLINE)
+            os.kill(doomed.process.pid, signal.SIGKILL)
+            killed_at = time.monotonic()
+            await updates.presence_until(alice.address, OFFLINE, timeout=30)
+            assert time.monotonic() - killed_at <= 30
