@@ -2,7 +2,8 @@ from django.contrib import admin
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 
-from friendships.models import Friendship, FriendshipEvent
+from friendships import services
+from friendships.models import Block, Friendship, FriendshipAction, FriendshipEvent
 
 
 class FriendshipEventInline(admin.TabularInline):
@@ -51,3 +52,29 @@ class FriendshipAdmin(admin.ModelAdmin):
         return queryset.filter(
             Q(user_a__address__contains=term) | Q(user_b__address__contains=term)
         ), False
+
+
+@admin.register(Block)
+class BlockAdmin(admin.ModelAdmin):
+    """Blocks made and lifted here go through the same rules and notifications as users'."""
+
+    list_display = ("blocker", "blocked", "created_at")
+    search_fields = ("blocker__address", "blocked__address")
+    raw_id_fields = ("blocker", "blocked")
+    fields = ("blocker", "blocked", "created_at")
+    readonly_fields = ("created_at",)
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return obj is None and super().has_change_permission(request, obj)
+
+    def save_model(self, request: HttpRequest, obj: Block, form: object, change: bool) -> None:
+        event = services.apply_action(obj.blocker_id, obj.blocked_id, FriendshipAction.BLOCK)
+        obj.pk = Block.objects.get(blocker_id=obj.blocker_id, blocked_id=obj.blocked_id).pk
+        obj.created_at = event.created_at
+
+    def delete_model(self, request: HttpRequest, obj: Block) -> None:
+        services.apply_action(obj.blocker_id, obj.blocked_id, FriendshipAction.UNBLOCK)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Block]) -> None:
+        for block in queryset:
+            self.delete_model(request, block)

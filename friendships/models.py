@@ -9,6 +9,7 @@ class FriendshipState(models.TextChoices):
     REJECTED = "rejected"
     CANCELLED = "cancelled"
     DELETED = "deleted"
+    BLOCKED = "blocked"
 
 
 class FriendshipAction(models.TextChoices):
@@ -17,6 +18,8 @@ class FriendshipAction(models.TextChoices):
     REJECT = "reject"
     CANCEL = "cancel"
     DELETE = "delete"
+    BLOCK = "block"
+    UNBLOCK = "unblock"
 
 
 class Friendship(models.Model):
@@ -29,7 +32,9 @@ class Friendship(models.Model):
         settings.AUTH_USER_MODEL,
         on_delete=models.CASCADE,
         related_name="+",
-        help_text="Who sent the latest request.",
+        null=True,
+        blank=True,
+        help_text="Who sent the latest request, if any was sent.",
     )
     message = models.TextField(blank=True, default="", help_text="The latest request's message.")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -67,3 +72,25 @@ class FriendshipEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.acting_user_id} {self.action} ({self.created_at:%Y-%m-%d %H:%M:%S})"
+
+
+class Block(models.Model):
+    """`blocker` blocked `blocked`: no friendship, request or presence between them."""
+
+    blocker = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="blocks_made"
+    )
+    blocked = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="blocks_received"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["blocker", "blocked"], name="one_block_per_direction"),
+            models.CheckConstraint(condition=~Q(blocker=F("blocked")), name="block_not_self"),
+        ]
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.blocker_id} blocks {self.blocked_id}"

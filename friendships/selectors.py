@@ -1,10 +1,8 @@
 """Friendship reads. Addresses in and out are normalized lowercase strings."""
 
-from collections.abc import Iterable
-
 from django.db.models import Q, QuerySet
 
-from friendships.models import Friendship, FriendshipState
+from friendships.models import Block, Friendship, FriendshipState
 
 
 def _involving(address: str) -> Q:
@@ -35,5 +33,6 @@ def pending_requests(address: str) -> tuple[QuerySet[Friendship], QuerySet[Frien
     return pending.filter(requested_by_id=address), pending.exclude(requested_by_id=address)
 
 
-def friends_among(address: str, candidates: Iterable[str]) -> set[str]:
-    return set(friend_addresses(address)) & set(candidates)
+def blocked_by(address: str) -> QuerySet[Block]:
+    """The blocks `address` made, newest first."""
+    return Block.objects.filter(blocker_id=address)

@@ -1,17 +1,21 @@
-"""Friendship writes, with the state rules of Decentraland's social service."""
-
-from dataclasses import dataclass
+"""Friendship and block writes, with the rules of Decentraland's social service."""
 
 from django.db import transaction
+from django.db.models import Q
 
 from accounts.addresses import normalize_address
 from accounts.services import get_or_create_user
-from friendships.models import Friendship, FriendshipAction, FriendshipEvent, FriendshipState
+from friendships.models import (
+    Block,
+    Friendship,
+    FriendshipAction,
+    FriendshipEvent,
+    FriendshipState,
+)
 from friendships.signals import friendship_changed
 
 MAX_MESSAGE_LENGTH = 1000
 
-_REQUESTABLE = {FriendshipState.CANCELLED, FriendshipState.REJECTED, FriendshipState.DELETED}
 _RESULTING_STATE = {
     FriendshipAction.REQUEST: FriendshipState.REQUESTED,
     FriendshipAction.ACCEPT: FriendshipState.ACCEPTED,
@@ -19,23 +23,25 @@ _RESULTING_STATE = {
     FriendshipAction.CANCEL: FriendshipState.CANCELLED,
     FriendshipAction.DELETE: FriendshipState.DELETED,
 }
+_BLOCKING = {FriendshipAction.BLOCK, FriendshipAction.UNBLOCK}
 
 
 class FriendshipRuleError(Exception):
     """An action the current state does not allow; the message names the rule."""
 
 
-@dataclass(frozen=True)
-class _Pair:
-    low: str
-    high: str
+def _check_block_rules(blockers: set[str], actor: str, action: FriendshipAction) -> None:
+    if action == FriendshipAction.BLOCK and actor in blockers:
+        raise FriendshipRuleError("this user is already blocked")
+    if action == FriendshipAction.UNBLOCK and actor not in blockers:
+        raise FriendshipRuleError("this user is not blocked")
+    if action not in _BLOCKING and blockers:
+        raise FriendshipRuleError("one of these users has blocked the other")
 
 
-def _pair(one: str, other: str) -> _Pair:
-    return _Pair(*sorted((one, other)))
-
-
-def _check_rules(friendship: Friendship | None, actor: str, action: FriendshipAction) -> None:
+def _check_friendship_rules(
+    friendship: Friendship | None, actor: str, action: FriendshipAction
+) -> None:
     state = friendship.state if friendship else None
     if action == FriendshipAction.REQUEST:
         if state == FriendshipState.REQUESTED:
@@ -47,7 +53,7 @@ def _check_rules(friendship: Friendship | None, actor: str, action: FriendshipAc
         if state != FriendshipState.ACCEPTED:
             raise FriendshipRuleError("only an accepted friendship can be deleted")
         return
-    if state != FriendshipState.REQUESTED:
+    if friendship is None or state != FriendshipState.REQUESTED:
         raise FriendshipRuleError(
             f"{action.label.lower()} is only possible while a request is pending"
         )
@@ -60,10 +66,24 @@ def _check_rules(friendship: Friendship | None, actor: str, action: FriendshipAc
         )
 
 
+def _apply_block(actor: str, other: str, action: FriendshipAction) -> FriendshipState:
+    """Record the block or lift it; the pair stays blocked while either one blocks the other."""
+    if action == FriendshipAction.BLOCK:
+        Block.objects.create(blocker_id=actor, blocked_id=other)
+        return FriendshipState.BLOCKED
+    Block.objects.filter(blocker_id=actor, blocked_id=other).delete()
+    still_blocked = Block.objects.filter(blocker_id=other, blocked_id=actor).exists()
+    return FriendshipState.BLOCKED if still_blocked else FriendshipState.DELETED
+
+
 def apply_action(
     actor_address: str, other_address: str, action: FriendshipAction, message: str = ""
 ) -> FriendshipEvent:
-    """Apply `actor`'s action towards `other`, or raise FriendshipRuleError changing nothing."""
+    """Apply `actor`'s action towards `other`, or raise FriendshipRuleError changing nothing.
+
+    Every action, blocks included, is appended to the pair's history and announced once
+    committed.
+    """
     actor = normalize_address(actor_address)
     other = normalize_address(other_address)
     if actor == other:
@@ -74,17 +94,25 @@ def apply_action(
         message = ""
     get_or_create_user(actor)
     get_or_create_user(other)
-    pair = _pair(actor, other)
+    low, high = sorted((actor, other))
     with transaction.atomic():
         friendship = (
-            Friendship.objects.select_for_update()
-            .filter(user_a_id=pair.low, user_b_id=pair.high)
-            .first()
+            Friendship.objects.select_for_update().filter(user_a_id=low, user_b_id=high).first()
         )
-        _check_rules(friendship, actor, action)
+        blockers = set(
+            Block.objects.filter(
+                Q(blocker_id=actor, blocked_id=other) | Q(blocker_id=other, blocked_id=actor)
+            ).values_list("blocker_id", flat=True)
+        )
+        _check_block_rules(blockers, actor, action)
+        if action not in _BLOCKING:
+            _check_friendship_rules(friendship, actor, action)
         if friendship is None:
-            friendship = Friendship(user_a_id=pair.low, user_b_id=pair.high)
-        friendship.state = _RESULTING_STATE[action]
+            friendship = Friendship(user_a_id=low, user_b_id=high)
+        if action in _BLOCKING:
+            friendship.state = _apply_block(actor, other, action)
+        else:
+            friendship.state = _RESULTING_STATE[action]
         if action == FriendshipAction.REQUEST:
             friendship.requested_by_id = actor
             friendship.message = message

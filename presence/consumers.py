@@ -37,9 +37,7 @@ class RpcConsumer(AsyncWebsocketConsumer):
             max_ports=settings.PRESENCE["MAX_PORTS"],
             max_concurrent_requests=settings.PRESENCE["MAX_CONCURRENT_REQUESTS"],
         )
-        self.rpc = RpcServerSession(
-            self._send_frame, {MODULE_NAME: build_module(session)}, limits
-        )
+        self.rpc = RpcServerSession(self._send_frame, {MODULE_NAME: build_module(session)}, limits)
         await self.accept()
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         token = (query.get("access_token") or [None])[0]

@@ -27,6 +27,8 @@ _BODY_FIELDS = {
     "reject": FriendshipAction.REJECT,
     "cancel": FriendshipAction.CANCEL,
     "delete": FriendshipAction.DELETE,
+    "block": FriendshipAction.BLOCK,
+    "unblock": FriendshipAction.UNBLOCK,
 }
 
 _RESPONSE_BODIES = {
@@ -35,6 +37,8 @@ _RESPONSE_BODIES = {
     FriendshipAction.REJECT: pb.RejectResponse,
     FriendshipAction.CANCEL: pb.CancelResponse,
     FriendshipAction.DELETE: pb.DeleteResponse,
+    FriendshipAction.BLOCK: pb.BlockResponse,
+    FriendshipAction.UNBLOCK: pb.UnblockResponse,
 }
 
 
@@ -134,7 +138,7 @@ def build_module(session: ClientSession) -> RpcModule:
         )
         kind = request.event.WhichOneof("body")
         if kind is None:
-            raise BadRequest("event must hold one of request, accept, reject, cancel, delete")
+            raise BadRequest(f"event must hold one of {', '.join(_BODY_FIELDS)}")
         body = getattr(request.event, kind)
         other = normalize_address(body.user.address)
         message = body.message if kind == "request" and body.HasField("message") else ""

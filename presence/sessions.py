@@ -228,5 +228,5 @@ class ClientSession:
                 feed.push(notice)
         if notice.action == "accept":
             await self._friend_added(other)
-        elif notice.action == "delete":
+        elif notice.action in ("delete", "block"):
             await self._friend_removed(other)

@@ -54,6 +54,8 @@ class FriendsClient:
             "reject": pb.RejectPayload,
             "cancel": pb.CancelPayload,
             "delete": pb.DeletePayload,
+            "block": pb.BlockPayload,
+            "unblock": pb.UnblockPayload,
         }
         body = body_types[kind](user=pb.User(address=address))
         if message is not None:

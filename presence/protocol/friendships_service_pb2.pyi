@@ -87,19 +87,35 @@ class CancelPayload(_message.Message):
     user: User
     def __init__(self, user: _Optional[_Union[User, _Mapping]] = ...) -> None: ...
 
+class BlockPayload(_message.Message):
+    __slots__ = ("user",)
+    USER_FIELD_NUMBER: _ClassVar[int]
+    user: User
+    def __init__(self, user: _Optional[_Union[User, _Mapping]] = ...) -> None: ...
+
+class UnblockPayload(_message.Message):
+    __slots__ = ("user",)
+    USER_FIELD_NUMBER: _ClassVar[int]
+    user: User
+    def __init__(self, user: _Optional[_Union[User, _Mapping]] = ...) -> None: ...
+
 class FriendshipEventPayload(_message.Message):
-    __slots__ = ("request", "accept", "reject", "delete", "cancel")
+    __slots__ = ("request", "accept", "reject", "delete", "cancel", "block", "unblock")
     REQUEST_FIELD_NUMBER: _ClassVar[int]
     ACCEPT_FIELD_NUMBER: _ClassVar[int]
     REJECT_FIELD_NUMBER: _ClassVar[int]
     DELETE_FIELD_NUMBER: _ClassVar[int]
     CANCEL_FIELD_NUMBER: _ClassVar[int]
+    BLOCK_FIELD_NUMBER: _ClassVar[int]
+    UNBLOCK_FIELD_NUMBER: _ClassVar[int]
     request: RequestPayload
     accept: AcceptPayload
     reject: RejectPayload
     delete: DeletePayload
     cancel: CancelPayload
-    def __init__(self, request: _Optional[_Union[RequestPayload, _Mapping]] = ..., accept: _Optional[_Union[AcceptPayload, _Mapping]] = ..., reject: _Optional[_Union[RejectPayload, _Mapping]] = ..., delete: _Optional[_Union[DeletePayload, _Mapping]] = ..., cancel: _Optional[_Union[CancelPayload, _Mapping]] = ...) -> None: ...
+    block: BlockPayload
+    unblock: UnblockPayload
+    def __init__(self, request: _Optional[_Union[RequestPayload, _Mapping]] = ..., accept: _Optional[_Union[AcceptPayload, _Mapping]] = ..., reject: _Optional[_Union[RejectPayload, _Mapping]] = ..., delete: _Optional[_Union[DeletePayload, _Mapping]] = ..., cancel: _Optional[_Union[CancelPayload, _Mapping]] = ..., block: _Optional[_Union[BlockPayload, _Mapping]] = ..., unblock: _Optional[_Union[UnblockPayload, _Mapping]] = ...) -> None: ...
 
 class RequestResponse(_message.Message):
     __slots__ = ("user", "created_at", "message")
@@ -135,19 +151,35 @@ class CancelResponse(_message.Message):
     user: User
     def __init__(self, user: _Optional[_Union[User, _Mapping]] = ...) -> None: ...
 
+class BlockResponse(_message.Message):
+    __slots__ = ("user",)
+    USER_FIELD_NUMBER: _ClassVar[int]
+    user: User
+    def __init__(self, user: _Optional[_Union[User, _Mapping]] = ...) -> None: ...
+
+class UnblockResponse(_message.Message):
+    __slots__ = ("user",)
+    USER_FIELD_NUMBER: _ClassVar[int]
+    user: User
+    def __init__(self, user: _Optional[_Union[User, _Mapping]] = ...) -> None: ...
+
 class FriendshipEventResponse(_message.Message):
-    __slots__ = ("request", "accept", "reject", "delete", "cancel")
+    __slots__ = ("request", "accept", "reject", "delete", "cancel", "block", "unblock")
     REQUEST_FIELD_NUMBER: _ClassVar[int]
     ACCEPT_FIELD_NUMBER: _ClassVar[int]
     REJECT_FIELD_NUMBER: _ClassVar[int]
     DELETE_FIELD_NUMBER: _ClassVar[int]
     CANCEL_FIELD_NUMBER: _ClassVar[int]
+    BLOCK_FIELD_NUMBER: _ClassVar[int]
+    UNBLOCK_FIELD_NUMBER: _ClassVar[int]
     request: RequestResponse
     accept: AcceptResponse
     reject: RejectResponse
     delete: DeleteResponse
     cancel: CancelResponse
-    def __init__(self, request: _Optional[_Union[RequestResponse, _Mapping]] = ..., accept: _Optional[_Union[AcceptResponse, _Mapping]] = ..., reject: _Optional[_Union[RejectResponse, _Mapping]] = ..., delete: _Optional[_Union[DeleteResponse, _Mapping]] = ..., cancel: _Optional[_Union[CancelResponse, _Mapping]] = ...) -> None: ...
+    block: BlockResponse
+    unblock: UnblockResponse
+    def __init__(self, request: _Optional[_Union[RequestResponse, _Mapping]] = ..., accept: _Optional[_Union[AcceptResponse, _Mapping]] = ..., reject: _Optional[_Union[RejectResponse, _Mapping]] = ..., delete: _Optional[_Union[DeleteResponse, _Mapping]] = ..., cancel: _Optional[_Union[CancelResponse, _Mapping]] = ..., block: _Optional[_Union[BlockResponse, _Mapping]] = ..., unblock: _Optional[_Union[UnblockResponse, _Mapping]] = ...) -> None: ...
 
 class FriendshipEventResponses(_message.Message):
     __slots__ = ("responses",)
