@@ -3,12 +3,12 @@
 from typing import Any
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.dispatch import receiver
 
 from friendships.models import FriendshipEvent
 from friendships.signals import friendship_changed
-from presence.sessions import FriendshipNotice, user_group
+from presence import fanout
+from presence.sessions import FriendshipNotice
 
 
 @receiver(friendship_changed)
@@ -21,6 +21,6 @@ def deliver_friendship_event(sender: type, event: FriendshipEvent, **kwargs: Any
         message=event.message,
         created_at_ms=int(event.created_at.timestamp() * 1000),
     )
-    send = async_to_sync(get_channel_layer().group_send)
+    publish = async_to_sync(fanout.publish_to_user)
     for address in (notice.actor, notice.target):
-        send(user_group(address), notice.as_message())
+        publish(address, notice.as_message())

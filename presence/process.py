@@ -25,16 +25,38 @@ NAME = settings.PRESENCE["PROCESS_NAME"] or f"{socket.gethostname()}:{os.getpid(
 INCARNATION = f"{NAME}#{secrets.token_hex(4)}"
 
 
-class RenewsGroups(Protocol):
+class Feed(Protocol):
+    peak_backlog: int
+
+
+class LiveSession(Protocol):
+    @property
+    def presence_feeds(self) -> frozenset[Feed]: ...
+
     async def renew_groups(self) -> None: ...
 
 
-_live_sessions: "weakref.WeakSet[RenewsGroups]" = weakref.WeakSet()
+_live_sessions: "weakref.WeakSet[LiveSession]" = weakref.WeakSet()
 _task: asyncio.Task[None] | None = None
 
 
-def track(session: RenewsGroups) -> None:
+def track(session: LiveSession) -> None:
     _live_sessions.add(session)
+
+
+async def stats() -> dict[str, object]:
+    """What this process holds, for operators: connections, subscriptions, worst backlog.
+
+    Async so that it reads the sessions on the event loop that changes them.
+    """
+    sessions = list(_live_sessions)
+    feeds = [feed for session in sessions for feed in session.presence_feeds]
+    return {
+        "process": INCARNATION,
+        "connections": len(sessions),
+        "presence_subscriptions": len(feeds),
+        "peak_presence_backlog": max((feed.peak_backlog for feed in feeds), default=0),
+    }
 
 
 def ensure_running() -> None:
@@ -47,7 +69,9 @@ def ensure_running() -> None:
 async def _housekeeping() -> None:
     interval = settings.PRESENCE["HEARTBEAT_SECONDS"]
     ttl = settings.PRESENCE["PROCESS_TTL_SECONDS"]
-    renew_every = max(1.0, settings.CHANNEL_LAYERS["default"]["CONFIG"]["group_expiry"] / 3)
+    # Only the core layer expires group memberships; pubsub memberships live with the process.
+    group_expiry = settings.CHANNEL_LAYERS["default"]["CONFIG"].get("group_expiry", 86400)
+    renew_every = max(1.0, group_expiry / 3)
     loop = asyncio.get_running_loop()
     next_renewal = loop.time() + renew_every
     while True:

@@ -10,19 +10,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
 from django.conf import settings
 
 from accounts.services import user_for_token
 from friendships.selectors import friend_addresses
-from presence import process, state
+from presence import fanout, process, state
 from presence.errors import Forbidden, Unauthorized
 from presence.state import Presence, Status
-
-
-def user_group(address: str) -> str:
-    """The channel-layer group of every connection of `address`, for its friendship events."""
-    return f"user.{address}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +60,7 @@ class PresenceFeed:
         self._pending: dict[str, Presence] = {}
         self._versions: dict[str, int] = {}
         self._ready = asyncio.Event()
+        self.peak_backlog = 0
 
     def offer(self, presence: Presence) -> None:
         """Keep `presence` unless a newer version of that friend was already offered."""
@@ -82,11 +77,8 @@ class PresenceFeed:
     def _put(self, presence: Presence) -> None:
         self._pending.pop(presence.address, None)
         self._pending[presence.address] = presence
+        self.peak_backlog = max(self.peak_backlog, len(self._pending))
         self._ready.set()
-
-    @property
-    def backlog(self) -> int:
-        return len(self._pending)
 
     async def next_batch(self) -> list[Presence]:
         await self._ready.wait()
@@ -141,7 +133,7 @@ class ClientSession:
         async with self._lock:
             if self.address is None:
                 self.address, self._token = user.address, token
-                await get_channel_layer().group_add(user_group(user.address), self.channel_name)
+                await fanout.join_user(self.channel_name, user.address)
                 await state.connect(user.address, self.connection_id)
             elif user.address != self.address:
                 raise Forbidden("this connection belongs to another user")
@@ -152,16 +144,20 @@ class ClientSession:
         if self.address is None:
             return
         await state.disconnect(self.address, self.connection_id)
-        await get_channel_layer().group_discard(user_group(self.address), self.channel_name)
-        await state.unfollow(self.channel_name, self._followed)
+        await fanout.leave_user(self.channel_name, self.address)
+        await fanout.unfollow(self.channel_name, self._followed)
         self._followed.clear()
+
+    @property
+    def presence_feeds(self) -> frozenset[PresenceFeed]:
+        return frozenset(self._presence_feeds)
 
     async def renew_groups(self) -> None:
         """Join again before channels-redis expires the memberships of a long connection."""
         if self.address is None:
             return
-        await get_channel_layer().group_add(user_group(self.address), self.channel_name)
-        await state.follow(self.channel_name, list(self._followed))
+        await fanout.join_user(self.channel_name, self.address)
+        await fanout.follow(self.channel_name, list(self._followed))
 
     # --- Presence ------------------------------------------------------------------------
 
@@ -171,7 +167,7 @@ class ClientSession:
         async with self._lock:
             if not self._presence_feeds:
                 friends = await database_sync_to_async(friend_addresses)(address)
-                await state.follow(self.channel_name, friends)
+                await fanout.follow(self.channel_name, friends)
                 self._followed = set(friends)
             self._presence_feeds.add(feed)
             followed = list(self._followed)
@@ -183,7 +179,7 @@ class ClientSession:
         async with self._lock:
             self._presence_feeds.discard(feed)
             if not self._presence_feeds:
-                await state.unfollow(self.channel_name, self._followed)
+                await fanout.unfollow(self.channel_name, self._followed)
                 self._followed.clear()
 
     def presence_changed(self, presence: Presence) -> None:
@@ -195,7 +191,7 @@ class ClientSession:
         async with self._lock:
             if not self._presence_feeds or friend in self._followed:
                 return
-            await state.follow(self.channel_name, [friend])
+            await fanout.follow(self.channel_name, [friend])
             self._followed.add(friend)
         for presence in (await state.visible_among([friend])).values():
             self.presence_changed(presence)
@@ -205,7 +201,7 @@ class ClientSession:
             if friend not in self._followed:
                 return
             self._followed.discard(friend)
-            await state.unfollow(self.channel_name, [friend])
+            await fanout.unfollow(self.channel_name, [friend])
             for feed in self._presence_feeds:
                 feed.drop_friend(friend)
 

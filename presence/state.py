@@ -21,9 +21,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import IntEnum
 
-from channels.layers import get_channel_layer
 from django.conf import settings
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
+
+from presence import fanout
 
 _CONNECTIONS = "presence:connections:{}"  # SET of connection ids of one user
 _CHOSEN = "presence:chosen"  # HASH address -> status the user chose while connected
@@ -114,14 +115,18 @@ def _redis() -> Redis:
     loop = asyncio.get_running_loop()
     client = _clients.get(loop)
     if client is None:
-        client = Redis.from_url(settings.REDIS_URL, decode_responses=True)
+        # A burst waits up to 5 s for a free connection rather than failing at once.
+        pool = BlockingConnectionPool.from_url(
+            settings.REDIS_URL,
+            decode_responses=True,
+            max_connections=settings.PRESENCE["REDIS_MAX_CONNECTIONS"],
+            timeout=5,
+            socket_timeout=5,
+            socket_connect_timeout=3,
+        )
+        client = Redis.from_pool(pool)
         _clients[loop] = client
     return client
-
-
-def presence_group(address: str) -> str:
-    """The channel-layer group that receives `address`'s presence changes."""
-    return f"presence.{address}"
 
 
 def connection_id(process: str) -> str:
@@ -158,7 +163,7 @@ async def _transition(address: str, op: str, connection_id: str, wanted: Status)
         address, Status(int(status)), int(version), int(last_seen) if last_seen else None
     )
     if changed:
-        await get_channel_layer().group_send(presence_group(address), presence.as_message())
+        await fanout.publish_presence(address, presence.as_message())
     return presence
 
 
@@ -198,17 +203,6 @@ async def visible_page(offset: int, limit: int) -> tuple[int, list[Presence]]:
         total, page = await pipe.execute()
     found = await visible_among(page)
     return total, [found[address] for address in page if address in found]
-
-
-async def follow(channel_name: str, addresses: Iterable[str]) -> None:
-    """Deliver the presence changes of `addresses` to a connection's channel."""
-    layer = get_channel_layer()
-    await asyncio.gather(*(layer.group_add(presence_group(a), channel_name) for a in addresses))
-
-
-async def unfollow(channel_name: str, addresses: Iterable[str]) -> None:
-    layer = get_channel_layer()
-    await asyncio.gather(*(layer.group_discard(presence_group(a), channel_name) for a in addresses))
 
 
 async def heartbeat(process: str, ttl_seconds: int) -> None:

@@ -140,20 +140,35 @@ def _redis_url() -> str:
 
 REDIS_URL = _redis_url()
 
-CHANNEL_LAYERS = {
-    "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {
-            # The layer blocks on Redis for up to 5 s per receive: its socket timeout must be
-            # longer, or idle connections fail (redis-py's default is exactly 5 s).
-            "hosts": [{"address": REDIS_URL, "socket_timeout": 15, "socket_connect_timeout": 5}],
-            "prefix": "presence-layer",
-            # A friend's burst of changes must not be dropped while a connection is busy.
-            "capacity": env_int("CHANNEL_CAPACITY", 1000),
-            "group_expiry": env_int("CHANNEL_GROUP_EXPIRY", 86400),
-        },
+_REDIS_HOST = {"address": REDIS_URL, "socket_connect_timeout": 5}
+# "pubsub" pushes each message to the processes whose connections joined the group;
+# "core" stores messages in Redis lists that every process polls. docs/presence.md says
+# why pubsub is the default.
+CHANNEL_LAYER = os.environ.get("CHANNEL_LAYER", "pubsub")
+if CHANNEL_LAYER == "pubsub":
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [_REDIS_HOST], "prefix": "presence-layer"},
+        }
     }
-}
+elif CHANNEL_LAYER == "core":
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                # The layer blocks on Redis for up to 5 s per receive: its socket timeout must
+                # be longer, or idle connections fail (redis-py's default is exactly 5 s).
+                "hosts": [{**_REDIS_HOST, "socket_timeout": 15}],
+                "prefix": "presence-layer",
+                # A friend's burst of changes must not be dropped while a connection is busy.
+                "capacity": env_int("CHANNEL_CAPACITY", 1000),
+                "group_expiry": env_int("CHANNEL_GROUP_EXPIRY", 86400),
+            },
+        }
+    }
+else:
+    raise ImproperlyConfigured(f"CHANNEL_LAYER must be 'pubsub' or 'core', not {CHANNEL_LAYER!r}")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -186,6 +201,10 @@ PRESENCE = {
     # A process whose heartbeat is this old is dead: its users go OFFLINE. Worst case until
     # friends are told is PROCESS_TTL_SECONDS + HEARTBEAT_SECONDS (20 s by default).
     "PROCESS_TTL_SECONDS": env_int("PRESENCE_PROCESS_TTL_SECONDS", 15),
+    # Redis connections this process's presence code may hold at once (a pool it waits on).
+    "REDIS_MAX_CONNECTIONS": env_int("PRESENCE_REDIS_MAX_CONNECTIONS", 50),
+    # Channel-layer calls in flight at once per process; the layer's own pool holds 100.
+    "LAYER_CONCURRENCY": env_int("PRESENCE_LAYER_CONCURRENCY", 50),
     # Access tokens expire after this many seconds (0: never).
     "TOKEN_LIFETIME_SECONDS": env_int("PRESENCE_TOKEN_LIFETIME_SECONDS", 30 * 24 * 3600),
 }

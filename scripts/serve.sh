@@ -6,4 +6,4 @@ cd "$(dirname "$0")/.."
 . scripts/bootstrap.sh requirements.txt
 python manage.py migrate --noinput
 exec python -m presence_project.local_redis -- \
-  daphne -b "${HOST:-127.0.0.1}" -p "${PORT:-8000}" presence_project.asgi:application
+  python -m presence_project.server -b "${HOST:-127.0.0.1}" -p "${PORT:-8000}"

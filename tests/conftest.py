@@ -75,8 +75,7 @@ def start_service(tmp_dir: Path, extra_env: dict[str, str] | None = None) -> Ser
         "REDIS_URL": settings.REDIS_URL,
         **(extra_env or {}),
     }
-    command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
-    command.append("presence_project.asgi:application")
+    command = [sys.executable, "-m", "presence_project.server", "-b", "127.0.0.1", "-p", str(port)]
     with log.open("wb") as out:
         process = subprocess.Popen(
             command, cwd=BASE_DIR, env=env, stdout=out, stderr=subprocess.STDOUT

@@ -1,10 +1,11 @@
+from asgiref.sync import async_to_sync
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from presence import selectors
+from presence import process, selectors
 from presence.api.serializers import PresenceSerializer
 
 
@@ -31,3 +32,12 @@ class OnlineUsersView(APIView):
         paginator.offset = paginator.get_offset(request)
         paginator.count, page = selectors.visible_page(paginator.offset, paginator.limit)
         return paginator.get_paginated_response(PresenceSerializer(page, many=True).data)
+
+
+class ProcessStatsView(APIView):
+    """This server process's connections and the largest backlog a subscriber left it."""
+
+    permission_classes = [IsAdminUser]
+
+    def get(self, request: Request) -> Response:
+        return Response(async_to_sync(process.stats)())

@@ -137,7 +137,7 @@ class RpcServerSession:
             return
         self._last_port_id += 1
         self._ports[self._last_port_id] = _Port(name=message.port_name)
-        await self._send(wire.create_port_response(number, self._last_port_id))
+        await self._send_open(wire.create_port_response(number, self._last_port_id))
 
     async def _request_module(self, number: int, message: pb.RequestModule) -> None:
         port = self._ports.get(message.port_id)
@@ -161,7 +161,7 @@ class RpcServerSession:
                 port.procedures[procedure_id] = procedure
                 listing[procedure_id] = procedure.name
             port.modules[message.module_name] = listing
-        await self._send(wire.request_module_response(number, message.port_id, listing))
+        await self._send_open(wire.request_module_response(number, message.port_id, listing))
 
     async def _destroy_port(self, number: int, message: pb.DestroyPort) -> None:
         if self._ports.pop(message.port_id, None) is None:

@@ -1,0 +1,70 @@
+"""Every use of the channel layer: which groups exist and who joins them.
+
+Each user has two groups: `presence.<address>`, which their friends' connections join to
+hear their presence changes, and `user.<address>`, which their own connections join to
+hear their friendship events. Calls are bounded per event loop, so a burst (a subscriber
+with a thousand friends, a flood of status changes) waits for a Redis connection instead
+of failing for want of one.
+"""
+
+import asyncio
+import weakref
+from collections.abc import Awaitable, Iterable
+from typing import Any, TypeVar
+
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+T = TypeVar("T")
+
+_limits: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def presence_group(address: str) -> str:
+    return f"presence.{address}"
+
+
+def user_group(address: str) -> str:
+    return f"user.{address}"
+
+
+async def _bounded(call: Awaitable[T]) -> T:
+    loop = asyncio.get_running_loop()
+    limit = _limits.get(loop)
+    if limit is None:
+        limit = _limits[loop] = asyncio.Semaphore(settings.PRESENCE["LAYER_CONCURRENCY"])
+    async with limit:
+        return await call
+
+
+async def _each(calls: Iterable[Awaitable[Any]]) -> None:
+    await asyncio.gather(*(_bounded(call) for call in calls))
+
+
+async def publish_presence(address: str, message: dict[str, Any]) -> None:
+    await _bounded(get_channel_layer().group_send(presence_group(address), message))
+
+
+async def publish_to_user(address: str, message: dict[str, Any]) -> None:
+    await _bounded(get_channel_layer().group_send(user_group(address), message))
+
+
+async def follow(channel_name: str, addresses: Iterable[str]) -> None:
+    """Deliver the presence changes of `addresses` to a connection's channel."""
+    layer = get_channel_layer()
+    await _each(layer.group_add(presence_group(a), channel_name) for a in addresses)
+
+
+async def unfollow(channel_name: str, addresses: Iterable[str]) -> None:
+    layer = get_channel_layer()
+    await _each(layer.group_discard(presence_group(a), channel_name) for a in addresses)
+
+
+async def join_user(channel_name: str, address: str) -> None:
+    await _bounded(get_channel_layer().group_add(user_group(address), channel_name))
+
+
+async def leave_user(channel_name: str, address: str) -> None:
+    await _bounded(get_channel_layer().group_discard(user_group(address), channel_name))

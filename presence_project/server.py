@@ -1,0 +1,34 @@
+"""Run daphne for this project, with the WebSocket limits taken from settings.
+
+    python -m presence_project.server -b 127.0.0.1 -p 8000
+
+Frames over PRESENCE_MAX_FRAME_BYTES are refused by daphne's WebSocket layer itself, which
+closes with 1009 (message too big) before buffering them; the application cannot send that
+code. Any other daphne option can be added to the command line.
+"""
+
+import os
+import sys
+
+from daphne.cli import CommandLineInterface
+
+
+def main(argv: list[str]) -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "presence_project.settings")
+    from django.conf import settings
+
+    limit = str(settings.PRESENCE["MAX_FRAME_BYTES"])
+    CommandLineInterface().run(
+        [
+            "--websocket-max-message-size",
+            limit,
+            "--websocket-max-frame-size",
+            limit,
+            *argv,
+            "presence_project.asgi:application",
+        ]
+    )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

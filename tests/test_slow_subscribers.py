@@ -1,0 +1,119 @@
+"""A subscriber that stops acking costs one entry per friend and delays nobody else."""
+
+import asyncio
+import json
+import secrets
+import time
+import urllib.request
+
+import pytest
+
+from accounts.services import issue_token
+from friendships.models import Friendship, FriendshipState
+from tests.conftest import User
+from tests.support import AWAY, OFFLINE, ONLINE, connect
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+FRIENDS = 200
+CHANGES_EACH = 50
+
+
+def befriend_many(center: str, others: list[str]) -> None:
+    Friendship.objects.bulk_create(
+        Friendship(
+            user_a_id=min(center, other),
+            user_b_id=max(center, other),
+            state=FriendshipState.ACCEPTED,
+            requested_by_id=other,
+        )
+        for other in others
+    )
+
+
+def new_user() -> User:
+    address = "0x" + secrets.token_hex(20)
+    return User(address, issue_token(address))
+
+
+async def process_stats(service, staff) -> dict:
+    def get() -> dict:
+        request = urllib.request.Request(
+            f"{service.http_url}/api/v1/presence/process/",
+            headers={"Authorization": f"Bearer {staff.token}"},
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return json.load(response)
+
+    return await asyncio.to_thread(get)
+
+
+async def test_stalled_subscriber_is_bounded_and_catches_up_with_the_truth(service, make_user):
+    stalled, watcher, pinger = make_user(), make_user(), make_user()
+    staff = make_user(staff=True)
+    friends = [new_user() for _ in range(FRIENDS)]
+    befriend_many(stalled.address, [f.address for f in friends])
+    befriend_many(watcher.address, [pinger.address])
+
+    async with connect(service.ws_url, stalled.token) as s, \
+            connect(service.ws_url, watcher.token) as w, \
+            connect(service.ws_url, pinger.token) as p:
+        stalled_stream = await s.stream(
+            "SubscribeFriendshipPresenceUpdates", s._payload()
+        )
+        watcher_view = await w.subscribe_presence()
+        # The stalled client asks for one item and then never acks again.
+        first_item = asyncio.ensure_future(stalled_stream.next())
+
+        clients = []
+        for friend in friends:
+            client = connect(service.ws_url, friend.token)
+            clients.append((client, await client.__aenter__()))
+        truth: dict[str, int] = {}
+
+        async def churn(index: int, client) -> None:
+            statuses = (ONLINE, AWAY, OFFLINE)
+            for change in range(CHANGES_EACH):
+                status = statuses[(index + change) % 3]
+                await client.set_status(status)
+                truth[friends[index].address] = status
+
+        flood = asyncio.gather(*(churn(i, c) for i, (_, c) in enumerate(clients)))
+        latencies = []
+        while not flood.done():
+            for status in (ONLINE, AWAY):
+                sent = time.monotonic()
+                await p.set_status(status)
+                await watcher_view.presence_until(pinger.address, status, timeout=5)
+                latencies.append(time.monotonic() - sent)
+        await flood
+
+        stats = await process_stats(service, staff)
+        assert 0 < stats["peak_presence_backlog"] <= FRIENDS, stats
+        # The watcher was never held up by the stalled subscriber (generous: no timing target).
+        assert max(latencies) < 2.0, latencies
+
+        # Resume: read until the stream has nothing more; the view must equal the truth.
+        view: dict[str, int] = {}
+        for item in [await first_item]:
+            pass
+        from presence.protocol import friendships_service_pb2 as pb
+
+        def absorb(raw: bytes) -> None:
+            for user in pb.SubscribeFriendshipPresenceUpdatesResponse.FromString(
+                raw
+            ).updates.users:
+                view[user.user.address] = user.status.type
+
+        absorb(first_item.result())
+        while True:
+            try:
+                absorb(await stalled_stream.next(timeout=1.0))
+            except TimeoutError:
+                break
+        expected = {address: status for address, status in truth.items() if status != OFFLINE}
+        seen = {address: status for address, status in view.items() if status != OFFLINE}
+        assert seen == expected
+
+        for client, _ in clients:
+            await client.__aexit__(None, None, None)
