@@ -10,6 +10,7 @@ import pytest
 
 from accounts.services import issue_token
 from friendships.models import Friendship, FriendshipState
+from presence.protocol import friendships_service_pb2 as pb
 from tests.conftest import User
 from tests.support import AWAY, OFFLINE, ONLINE, connect
 
@@ -55,12 +56,12 @@ async def test_stalled_subscriber_is_bounded_and_catches_up_with_the_truth(servi
     befriend_many(stalled.address, [f.address for f in friends])
     befriend_many(watcher.address, [pinger.address])
 
-    async with connect(service.ws_url, stalled.token) as s, \
-            connect(service.ws_url, watcher.token) as w, \
-            connect(service.ws_url, pinger.token) as p:
-        stalled_stream = await s.stream(
-            "SubscribeFriendshipPresenceUpdates", s._payload()
-        )
+    async with (
+        connect(service.ws_url, stalled.token) as s,
+        connect(service.ws_url, watcher.token) as w,
+        connect(service.ws_url, pinger.token) as p,
+    ):
+        stalled_stream = await s.stream("SubscribeFriendshipPresenceUpdates", s._payload())
         watcher_view = await w.subscribe_presence()
         # The stalled client asks for one item and then never acks again.
         first_item = asyncio.ensure_future(stalled_stream.next())
@@ -95,17 +96,12 @@ async def test_stalled_subscriber_is_bounded_and_catches_up_with_the_truth(servi
 
         # Resume: read until the stream has nothing more; the view must equal the truth.
         view: dict[str, int] = {}
-        for item in [await first_item]:
-            pass
-        from presence.protocol import friendships_service_pb2 as pb
 
         def absorb(raw: bytes) -> None:
-            for user in pb.SubscribeFriendshipPresenceUpdatesResponse.FromString(
-                raw
-            ).updates.users:
+            for user in pb.SubscribeFriendshipPresenceUpdatesResponse.FromString(raw).updates.users:
                 view[user.user.address] = user.status.type
 
-        absorb(first_item.result())
+        absorb(await first_item)
         while True:
             try:
                 absorb(await stalled_stream.next(timeout=1.0))
