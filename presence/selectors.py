@@ -14,6 +14,11 @@ def visible_friends(address: str) -> list[Presence]:
     return [visible[friend] for friend in friends if friend in visible]
 
 
+def presence_of(addresses: list[str]) -> list[Presence]:
+    """Each of `addresses` as a friend sees them, offline ones included."""
+    return async_to_sync(state.presence_of)(addresses)
+
+
 def visible_page(offset: int, limit: int) -> tuple[int, list[Presence]]:
     return async_to_sync(state.visible_page)(offset, limit)
 

@@ -195,6 +195,23 @@ async def visible_among(addresses: Iterable[str]) -> dict[str, Presence]:
     }
 
 
+async def presence_of(addresses: Iterable[str]) -> list[Presence]:
+    """Everyone in `addresses` as their friends see them, OFFLINE ones with their last_seen."""
+    wanted = list(addresses)
+    if not wanted:
+        return []
+    async with _redis().pipeline(transaction=False) as pipe:
+        pipe.hmget(_VISIBLE, wanted)
+        pipe.hmget(_LAST_SEEN, wanted)
+        visible, last_seen = await pipe.execute()
+    return [
+        _parse_visible(address, raw)
+        if raw is not None
+        else Presence(address, Status.OFFLINE, 0, int(seen) if seen else None)
+        for address, raw, seen in zip(wanted, visible, last_seen, strict=True)
+    ]
+
+
 async def visible_page(offset: int, limit: int) -> tuple[int, list[Presence]]:
     """(how many users are visible, one page of them by address) for operators."""
     async with _redis().pipeline(transaction=False) as pipe:

@@ -9,8 +9,22 @@ code. Any other daphne option can be added to the command line.
 
 import os
 import sys
+from typing import Any
 
 from daphne.cli import CommandLineInterface
+from daphne.server import Server
+
+
+class PresenceServer(Server):
+    def listen_success(self, port: Any) -> None:
+        # Fail a connection (an oversized frame) with a close frame carrying 1009, instead of
+        # the WebSocket library's default of dropping TCP, which clients see as 1006.
+        self.ws_factory.setProtocolOptions(failByDrop=False)
+        super().listen_success(port)
+
+
+class PresenceCommandLine(CommandLineInterface):
+    server_class = PresenceServer
 
 
 def main(argv: list[str]) -> None:
@@ -18,7 +32,7 @@ def main(argv: list[str]) -> None:
     from django.conf import settings
 
     limit = str(settings.PRESENCE["MAX_FRAME_BYTES"])
-    CommandLineInterface().run(
+    PresenceCommandLine().run(
         [
             "--websocket-max-message-size",
             limit,

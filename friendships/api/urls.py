@@ -1,9 +1,8 @@
 from django.urls import path
 
-from friendships.api.views import BlocksView, BlockView, FriendsView
+from friendships.api.views import BlocksView, BlockView
 
 urlpatterns = [
-    path("friends/", FriendsView.as_view(), name="friends"),
     path("blocks/", BlocksView.as_view(), name="blocks"),
     path("blocks/<str:address>/", BlockView.as_view(), name="block"),
 ]

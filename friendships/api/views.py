@@ -10,17 +10,6 @@ from friendships import selectors, services
 from friendships.models import FriendshipAction, FriendshipEvent
 
 
-class FriendsView(APIView):
-    """The caller's friends, by address."""
-
-    def get(self, request: Request) -> Response:
-        paginator = LimitOffsetPagination()
-        page = paginator.paginate_queryset(
-            selectors.friend_addresses(request.user.address), request, view=self
-        )
-        return paginator.get_paginated_response([{"address": a} for a in page])
-
-
 def _act(actor: str, other: str, action: FriendshipAction) -> FriendshipEvent:
     """Run a friendship action, reporting a broken rule or a bad address as 400."""
     try:

@@ -1,8 +1,14 @@
 from django.urls import path
 
-from presence.api.views import OnlineFriendsView, OnlineUsersView, ProcessStatsView
+from presence.api.views import (
+    FriendsView,
+    OnlineFriendsView,
+    OnlineUsersView,
+    ProcessStatsView,
+)
 
 urlpatterns = [
+    path("friends/", FriendsView.as_view(), name="friends"),
     path("friends/online/", OnlineFriendsView.as_view(), name="online-friends"),
     path("presence/online/", OnlineUsersView.as_view(), name="online-users"),
     path("presence/process/", ProcessStatsView.as_view(), name="process-stats"),

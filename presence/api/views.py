@@ -5,8 +5,22 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from friendships.selectors import friend_addresses
 from presence import process, selectors
 from presence.api.serializers import PresenceSerializer
+
+
+class FriendsView(APIView):
+    """The caller's friends, each with their status and when they were last seen."""
+
+    def get(self, request: Request) -> Response:
+        paginator = LimitOffsetPagination()
+        page = paginator.paginate_queryset(
+            friend_addresses(request.user.address), request, view=self
+        )
+        return paginator.get_paginated_response(
+            PresenceSerializer(selectors.presence_of(page), many=True).data
+        )
 
 
 class OnlineFriendsView(APIView):

@@ -1,0 +1,232 @@
+"""The operators' admin: finding users and friendships, and a friendship's history."""
+
+import secrets
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from accounts.models import User
+from friendships.models import Friendship, FriendshipAction, FriendshipState
+from friendships.services import apply_action
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+USERS = reverse("admin:accounts_user_changelist")
+FRIENDSHIPS = reverse("admin:friendships_friendship_changelist")
+
+
+def new_address() -> str:
+    return "0x" + secrets.token_hex(20)
+
+
+def new_user() -> User:
+    return User.objects.create_user(new_address())
+
+
+@pytest.fixture
+def admin_client() -> Client:
+    client = Client()
+    client.force_login(User.objects.create_superuser(new_address()))
+    return client
+
+
+def listed(response: object) -> list:
+    """The objects a changelist page shows."""
+    assert response.status_code == 200, response.status_code
+    return list(response.context["cl"].result_list)
+
+
+def friendship_of(one: User, other: User) -> Friendship:
+    low, high = sorted((one.address, other.address))
+    return Friendship.objects.get(user_a_id=low, user_b_id=high)
+
+
+def befriend(one: User, other: User) -> Friendship:
+    apply_action(one.address, other.address, FriendshipAction.REQUEST, "hello")
+    apply_action(other.address, one.address, FriendshipAction.ACCEPT)
+    return friendship_of(one, other)
+
+
+# --- Users ------------------------------------------------------------------------------------
+
+
+def test_users_changelist_searches_by_address(admin_client):
+    wanted, other = new_user(), new_user()
+    response = admin_client.get(USERS, {"q": wanted.address})
+    assert listed(response) == [wanted]
+    assert other.address not in response.content.decode()
+
+
+def test_users_changelist_search_ignores_case(admin_client):
+    wanted, other = new_user(), new_user()
+    assert listed(admin_client.get(USERS, {"q": wanted.address.upper()})) == [wanted]
+    mixed = "0x" + wanted.address[2:12].upper() + wanted.address[12:]
+    assert listed(admin_client.get(USERS, {"q": mixed})) == [wanted]
+    assert other not in listed(admin_client.get(USERS, {"q": wanted.address.upper()}))
+
+
+def test_users_changelist_searches_by_part_of_an_address(admin_client):
+    wanted, other = new_user(), new_user()
+    part = wanted.address[-12:]
+    assert part not in other.address
+    assert listed(admin_client.get(USERS, {"q": part.upper()})) == [wanted]
+
+
+def test_users_changelist_search_without_match_lists_nothing(admin_client):
+    new_user()
+    assert listed(admin_client.get(USERS, {"q": new_address()})) == []
+
+
+def test_users_changelist_shows_the_address(admin_client):
+    user = new_user()
+    response = admin_client.get(USERS)
+    assert user in listed(response)
+    assert user.address in response.content.decode()
+
+
+# --- Friendships ------------------------------------------------------------------------------
+
+
+class Scene:
+    """Alice and Bob are friends, Carol asked Dave, Carol rejected Alice."""
+
+    def __init__(self) -> None:
+        self.alice, self.bob, self.carol, self.dave = (new_user() for _ in range(4))
+        self.accepted = befriend(self.alice, self.bob)
+        apply_action(self.carol.address, self.dave.address, FriendshipAction.REQUEST)
+        self.requested = friendship_of(self.carol, self.dave)
+        apply_action(self.alice.address, self.carol.address, FriendshipAction.REQUEST)
+        apply_action(self.carol.address, self.alice.address, FriendshipAction.REJECT)
+        self.rejected = friendship_of(self.alice, self.carol)
+
+
+@pytest.fixture
+def scene() -> Scene:
+    return Scene()
+
+
+@pytest.mark.parametrize("state", ["accepted", "requested", "rejected"])
+def test_friendships_changelist_filters_by_state(admin_client, scene, state):
+    assert listed(admin_client.get(FRIENDSHIPS, {"state": state})) == [getattr(scene, state)]
+
+
+def test_friendships_changelist_filter_without_match_lists_nothing(admin_client, scene):
+    assert listed(admin_client.get(FRIENDSHIPS, {"state": FriendshipState.DELETED})) == []
+
+
+def test_friendships_changelist_lists_all_without_filter(admin_client, scene):
+    found = listed(admin_client.get(FRIENDSHIPS))
+    assert set(found) == {scene.accepted, scene.requested, scene.rejected}
+
+
+def test_friendships_changelist_searches_by_address(admin_client, scene):
+    # Dave is user_b or user_a depending on the addresses: either side is found.
+    assert listed(admin_client.get(FRIENDSHIPS, {"q": scene.dave.address})) == [scene.requested]
+    assert listed(admin_client.get(FRIENDSHIPS, {"q": scene.bob.address})) == [scene.accepted]
+    found = listed(admin_client.get(FRIENDSHIPS, {"q": scene.alice.address}))
+    assert set(found) == {scene.accepted, scene.rejected}
+
+
+def test_friendships_changelist_search_ignores_case(admin_client, scene):
+    response = admin_client.get(FRIENDSHIPS, {"q": scene.dave.address.upper()})
+    assert listed(response) == [scene.requested]
+    # The row shows the stored (lowercase) addresses of both users.
+    page = response.content.decode()
+    assert scene.carol.address in page
+    assert scene.dave.address in page
+    part = "0x" + scene.bob.address[2:].upper()
+    assert listed(admin_client.get(FRIENDSHIPS, {"q": f"  {part}  "})) == [scene.accepted]
+
+
+def test_friendships_changelist_search_without_match_lists_nothing(admin_client, scene):
+    assert listed(admin_client.get(FRIENDSHIPS, {"q": new_address()})) == []
+
+
+def test_friendships_changelist_search_and_filter_combine(admin_client, scene):
+    query = {"q": scene.alice.address, "state": "rejected"}
+    assert listed(admin_client.get(FRIENDSHIPS, query)) == [scene.rejected]
+
+
+def test_friendship_change_page_shows_its_event_history(admin_client):
+    alice, bob = new_user(), new_user()
+    apply_action(alice.address, bob.address, FriendshipAction.REQUEST, "first hello")
+    apply_action(bob.address, alice.address, FriendshipAction.REJECT)
+    apply_action(alice.address, bob.address, FriendshipAction.REQUEST, "second hello")
+    apply_action(bob.address, alice.address, FriendshipAction.ACCEPT)
+    friendship = friendship_of(alice, bob)
+    unrelated = befriend(new_user(), new_user())
+
+    response = admin_client.get(
+        reverse("admin:friendships_friendship_change", args=[friendship.pk])
+    )
+    assert response.status_code == 200
+    page = response.content.decode()
+    # Only the history holds the first request's message; the friendship keeps the latest.
+    assert "first hello" in page
+    assert "second hello" in page
+    for label in ("Request", "Reject", "Accept"):
+        assert label in page
+    assert bob.address in page
+    assert unrelated.user_a_id not in page
+    history = response.context["inline_admin_formsets"][0]
+    assert [form.original.action for form in history] == [
+        FriendshipAction.REQUEST,
+        FriendshipAction.REJECT,
+        FriendshipAction.REQUEST,
+        FriendshipAction.ACCEPT,
+    ]
+    assert [form.original.acting_user_id for form in history] == [
+        alice.address,
+        bob.address,
+        alice.address,
+        bob.address,
+    ]
+
+
+def test_friendship_history_cannot_be_added_to(admin_client, scene):
+    friendship = scene.accepted
+    url = reverse("admin:friendships_friendship_change", args=[friendship.pk])
+    page = admin_client.get(url).content.decode()
+    assert 'name="events-0-action"' not in page
+    events_before = friendship.events.count()
+    admin_client.post(
+        url,
+        {
+            "events-TOTAL_FORMS": "1",
+            "events-INITIAL_FORMS": "0",
+            "events-0-action": "delete",
+            "events-0-acting_user": scene.alice.address,
+            "events-0-message": "forged",
+        },
+    )
+    assert friendship.events.count() == events_before
+    assert not friendship.events.filter(message="forged").exists()
+
+
+# --- Access -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/admin/", USERS, FRIENDSHIPS])
+def test_non_staff_user_is_redirected_to_login(path):
+    client = Client()
+    client.force_login(new_user())
+    response = client.get(path)
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("admin:login"))
+    assert "next=" in response["Location"]
+
+
+@pytest.mark.parametrize("path", ["/admin/", USERS, FRIENDSHIPS])
+def test_anonymous_visitor_is_redirected_to_login(path):
+    response = Client().get(path)
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("admin:login"))
+
+
+def test_staff_superuser_sees_the_admin_index(admin_client):
+    response = admin_client.get("/admin/")
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert USERS in page
+    assert FRIENDSHIPS in page
