@@ -1,8 +1,11 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import UserCreationForm
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
 from accounts.models import AccessToken, User
+from accounts.services import revoke_tokens
 from presence.selectors import status_of
 
 
@@ -40,6 +43,13 @@ class UserAdmin(DjangoUserAdmin):
     add_fieldsets = (
         (None, {"classes": ("wide",), "fields": ("address", "password1", "password2")}),
     )
+
+    actions = ["revoke_all_tokens"]
+
+    @admin.action(description="Revoke all tokens and close open connections")
+    def revoke_all_tokens(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        revoked = sum(revoke_tokens(user.address) for user in queryset)
+        self.message_user(request, f"Revoked {revoked} token(s) of {queryset.count()} user(s).")
 
     @admin.display(description="presence")
     def presence(self, user: User) -> str:

@@ -5,10 +5,12 @@ import secrets
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from accounts.addresses import normalize_address
 from accounts.models import AccessToken, User
+from accounts.signals import tokens_revoked
 
 
 def _hash(token: str) -> str:
@@ -45,7 +47,16 @@ def user_for_token(token: str | None) -> User | None:
 
 
 def revoke_tokens(address: str) -> int:
-    """Revoke every live token of a user; returns how many were revoked."""
-    return AccessToken.objects.filter(
-        user_id=normalize_address(address), revoked_at__isnull=True
-    ).update(revoked_at=timezone.now())
+    """Revoke every live token of a user and end their sessions; returns how many were revoked.
+
+    Their open connections are closed too, whichever way they authenticated.
+    """
+    address = normalize_address(address)
+    with transaction.atomic():
+        revoked = AccessToken.objects.filter(user_id=address, revoked_at__isnull=True).update(
+            revoked_at=timezone.now()
+        )
+        transaction.on_commit(
+            lambda: tokens_revoked.send(sender=AccessToken, address=address), robust=True
+        )
+    return revoked

@@ -1,6 +1,7 @@
 """The WebSocket endpoint: hands binary frames to a dcl-rpc session and group messages to
 the client session. It decides nothing itself."""
 
+import asyncio
 import logging
 from typing import Any
 from urllib.parse import parse_qs
@@ -8,6 +9,7 @@ from urllib.parse import parse_qs
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from presence.admission import FrameBudget, origin_allowed
 from presence.errors import ServiceError
 from presence.friendships_service import MODULE_NAME, build_module
 from presence.rpc.server import Limits, RpcServerSession
@@ -17,11 +19,15 @@ from presence.state import Presence
 logger = logging.getLogger(__name__)
 
 CLOSE_UNAUTHORIZED = 4001
+CLOSE_ORIGIN_NOT_ALLOWED = 4003
+CLOSE_AUTHENTICATION_TIMEOUT = 4008
 
 
 class RpcConsumer(AsyncWebsocketConsumer):
     session: ClientSession | None = None
     rpc: RpcServerSession
+    budget: FrameBudget
+    auth_deadline: asyncio.TimerHandle | None = None
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         """Release the connection's presence however the consumer ends, crashes included."""
@@ -31,6 +37,20 @@ class RpcConsumer(AsyncWebsocketConsumer):
             await self._release()
 
     async def connect(self) -> None:
+        origin = dict(self.scope.get("headers", [])).get(b"origin", b"").decode("latin-1")
+        if not origin_allowed(
+            origin,
+            settings.PRESENCE["ALLOWED_ORIGINS"],
+            settings.PRESENCE["ALLOW_MISSING_ORIGIN"],
+        ):
+            await self.accept()
+            await self.close(
+                code=CLOSE_ORIGIN_NOT_ALLOWED, reason=f"origin {origin} is not allowed"
+            )
+            return
+        self.budget = FrameBudget(
+            settings.PRESENCE["FRAMES_PER_SECOND"], settings.PRESENCE["FRAME_BURST"]
+        )
         self.session = session = ClientSession(self.channel_name)
         limits = Limits(
             max_ports=settings.PRESENCE["MAX_PORTS"],
@@ -47,12 +67,28 @@ class RpcConsumer(AsyncWebsocketConsumer):
                 await self.close(code=CLOSE_UNAUTHORIZED, reason=str(exc))
                 return
         await self.rpc.open()
+        self.auth_deadline = asyncio.get_running_loop().call_later(
+            settings.PRESENCE["AUTH_TIMEOUT_SECONDS"],
+            lambda: asyncio.ensure_future(self._close_if_anonymous()),
+        )
+
+    async def _close_if_anonymous(self) -> None:
+        if self.session is not None and self.session.address is None:
+            await self.close(
+                code=CLOSE_AUTHENTICATION_TIMEOUT,
+                reason=f"authenticate within {settings.PRESENCE['AUTH_TIMEOUT_SECONDS']} s",
+            )
 
     async def _send_frame(self, data: bytes) -> None:
         await self.send(bytes_data=data)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         # Oversized frames never get here: presence_project.server has daphne close them.
+        if self.session is None:
+            return
+        if not self.budget.spend():
+            await self.rpc.refuse_frame(bytes_data or b"", "too many frames: slow down")
+            return
         if bytes_data is None:
             await self.rpc.reject_text_frame()
             return
@@ -65,6 +101,8 @@ class RpcConsumer(AsyncWebsocketConsumer):
         session, self.session = self.session, None
         if session is None:
             return
+        if self.auth_deadline is not None:
+            self.auth_deadline.cancel()
         await self.rpc.close()
         try:
             await session.close()
@@ -80,3 +118,6 @@ class RpcConsumer(AsyncWebsocketConsumer):
     async def friendship_event(self, message: dict[str, Any]) -> None:
         if self.session is not None:
             await self.session.friendship_event(FriendshipNotice.from_message(message))
+
+    async def session_revoked(self, message: dict[str, Any]) -> None:
+        await self.close(code=CLOSE_UNAUTHORIZED, reason="access revoked")

@@ -44,7 +44,60 @@ async def _each(calls: Iterable[Awaitable[Any]]) -> None:
 
 
 async def publish_presence(address: str, message: dict[str, Any]) -> None:
+    """Publish a presence change, coalescing a user's flapping within the configured window."""
+    loop = asyncio.get_running_loop()
+    coalescer = _coalescers.get(loop)
+    if coalescer is None:
+        coalescer = _coalescers[loop] = _Coalescer(settings.PRESENCE["STATUS_COALESCE_MS"] / 1000)
+    await coalescer.publish(address, message)
+
+
+async def _send_presence(address: str, message: dict[str, Any]) -> None:
     await _bounded(get_channel_layer().group_send(presence_group(address), message))
+
+
+class _Coalescer:
+    """At most one publication per user per window; the latest change always goes out.
+
+    A change inside the window waits for its end, replacing any change already waiting, so
+    friends see the final status promptly and not every toggle.
+    """
+
+    def __init__(self, window_seconds: float) -> None:
+        self._window = window_seconds
+        self._last_sent: dict[str, float] = {}
+        self._waiting: dict[str, dict[str, Any]] = {}
+
+    async def publish(self, address: str, message: dict[str, Any]) -> None:
+        loop = asyncio.get_running_loop()
+        if address in self._waiting:
+            self._waiting[address] = message
+            return
+        since = loop.time() - self._last_sent.get(address, float("-inf"))
+        if since >= self._window:
+            self._mark_sent(address, loop.time())
+            await _send_presence(address, message)
+            return
+        self._waiting[address] = message
+        loop.call_later(self._window - since, lambda: loop.create_task(self._flush(address)))
+
+    async def _flush(self, address: str) -> None:
+        message = self._waiting.pop(address)
+        self._mark_sent(address, asyncio.get_running_loop().time())
+        await _send_presence(address, message)
+
+    def _mark_sent(self, address: str, now: float) -> None:
+        self._last_sent[address] = now
+        if len(self._last_sent) > 10_000:
+            # Forget users whose window is long over, so the map stays small.
+            self._last_sent = {
+                a: t for a, t in self._last_sent.items() if now - t < self._window
+            }
+
+
+_coalescers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Coalescer]" = (
+    weakref.WeakKeyDictionary()
+)
 
 
 async def publish_to_user(address: str, message: dict[str, Any]) -> None:

@@ -9,10 +9,10 @@ from django.db.models import QuerySet
 from google.protobuf.message import Message
 
 from accounts.addresses import normalize_address
-from friendships import selectors, services
-from friendships.models import Friendship, FriendshipAction
+from friendships import ratelimits, selectors, services
+from friendships.models import Friendship, FriendshipAction, FriendshipEvent
 from presence import state
-from presence.errors import BadRequest, stream_errors, unary_errors
+from presence.errors import BadRequest, TooManyRequests, stream_errors, unary_errors
 from presence.protocol import friendships_service_pb2 as pb
 from presence.rpc.server import RpcModule, server_stream, unary
 from presence.sessions import ClientSession, FriendshipNotice
@@ -101,6 +101,15 @@ def _pending_requests(address: str) -> pb.RequestEvents:
     return pb.RequestEvents(outgoing=requests(outgoing), incoming=requests(incoming))
 
 
+def _limited_action(
+    actor: str, other: str, action: FriendshipAction, message: str
+) -> FriendshipEvent:
+    """Count the action against the user's and the pair's limits, then apply it."""
+    if not ratelimits.allow_action(actor, other, action):
+        raise TooManyRequests("too many friendship actions: try again in a minute")
+    return services.apply_action(actor, other, action, message)
+
+
 def build_module(session: ClientSession) -> RpcModule:
     """The module as served to one connection."""
 
@@ -143,7 +152,7 @@ def build_module(session: ClientSession) -> RpcModule:
         other = normalize_address(body.user.address)
         message = body.message if kind == "request" and body.HasField("message") else ""
         try:
-            event = await database_sync_to_async(services.apply_action)(
+            event = await database_sync_to_async(_limited_action)(
                 address, other, _BODY_FIELDS[kind], message
             )
         except services.FriendshipRuleError as exc:
@@ -178,7 +187,11 @@ def build_module(session: ClientSession) -> RpcModule:
             wanted = Status(request.status.type)
         except ValueError:
             raise BadRequest(f"unknown status {request.status.type}") from None
-        await state.set_status(address, session.connection_id, wanted)
+        if not await state.within_limit(
+            f"status:{address}", settings.PRESENCE["STATUS_CHANGES_PER_MINUTE"], 60
+        ):
+            raise TooManyRequests("too many status changes: try again in a minute")
+        await session.set_status(wanted)
         return pb.StatusResponse(status=pb.Status(type=int(wanted)))
 
     @stream_errors(pb.UsersResponse)

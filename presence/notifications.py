@@ -1,10 +1,12 @@
-"""Friendship events, once committed, reach both users' connections through the channel layer."""
+"""Committed changes that open connections must hear of, sent through the channel layer:
+friendship events to both users, token revocations to the user's own connections."""
 
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from django.dispatch import receiver
 
+from accounts.signals import tokens_revoked
 from friendships.models import FriendshipEvent
 from friendships.signals import friendship_changed
 from presence import fanout
@@ -24,3 +26,8 @@ def deliver_friendship_event(sender: type, event: FriendshipEvent, **kwargs: Any
     publish = async_to_sync(fanout.publish_to_user)
     for address in (notice.actor, notice.target):
         publish(address, notice.as_message())
+
+
+@receiver(tokens_revoked)
+def close_revoked_sessions(sender: type, address: str, **kwargs: Any) -> None:
+    async_to_sync(fanout.publish_to_user)(address, {"type": "session.revoked"})

@@ -1,8 +1,9 @@
 """This server process as Redis knows it: its name, its heartbeat, its housekeeping.
 
 One asyncio task per process, started by the first ASGI call, keeps the heartbeat alive,
-reaps processes whose heartbeat expired, and renews the channel-layer group memberships
-of long-lived connections before channels-redis expires them.
+reaps processes whose heartbeat expired, renews the channel-layer group memberships of
+long-lived connections before channels-redis expires them, and after a Redis outage
+rebuilds this process's share of presence from its live connections.
 """
 
 import asyncio
@@ -30,10 +31,17 @@ class Feed(Protocol):
 
 
 class LiveSession(Protocol):
+    address: str | None
+    connection_id: str
+
     @property
     def presence_feeds(self) -> frozenset[Feed]: ...
 
     async def renew_groups(self) -> None: ...
+
+    async def restore(self) -> None: ...
+
+    async def catch_up(self, from_scratch: bool) -> None: ...
 
 
 _live_sessions: "weakref.WeakSet[LiveSession]" = weakref.WeakSet()
@@ -74,9 +82,16 @@ async def _housekeeping() -> None:
     renew_every = max(1.0, group_expiry / 3)
     loop = asyncio.get_running_loop()
     next_renewal = loop.time() + renew_every
+    known_epoch: str | None = None
+    failing = False
     while True:
         try:
+            epoch = await state.epoch()
             await state.heartbeat(INCARNATION, ttl)
+            data_lost = known_epoch is not None and epoch != known_epoch
+            if failing or data_lost:
+                await _rebuild(data_lost)
+            known_epoch, failing = epoch, False
             reaped = await state.reap_dead_processes()
             if reaped:
                 logger.warning("reaped dead server processes: %s", ", ".join(reaped))
@@ -85,5 +100,25 @@ async def _housekeeping() -> None:
                 for session in list(_live_sessions):
                     await session.renew_groups()
         except Exception:
-            logger.exception("presence housekeeping failed; retrying")
+            if not failing:
+                logger.exception("presence housekeeping failed; retrying")
+            failing = True
         await asyncio.sleep(interval)
+
+
+async def _rebuild(data_lost: bool) -> None:
+    """Make Redis agree with this process's live connections, then refresh every feed.
+
+    Connections that closed during the outage are disconnected; connections Redis lost are
+    restored with their chosen status; subscribers get the current state of their friends.
+    """
+    live = {(s.address, s.connection_id): s for s in list(_live_sessions) if s.address}
+    held = await state.held_by(INCARNATION)
+    for address, connection in held - set(live):
+        await state.disconnect(address, connection)
+    for key, session in live.items():
+        if data_lost or key not in held:
+            await session.restore()
+    for session in live.values():
+        await session.catch_up(from_scratch=data_lost)
+    logger.warning("rebuilt presence of %d live connections after a Redis outage", len(live))

@@ -15,7 +15,7 @@ from django.conf import settings
 from accounts.services import user_for_token
 from friendships.selectors import friend_addresses
 from presence import fanout, process, state
-from presence.errors import Forbidden, Unauthorized
+from presence.errors import Forbidden, TooManyRequests, Unauthorized
 from presence.state import Presence, Status
 
 
@@ -58,20 +58,32 @@ class PresenceFeed:
 
     def __init__(self) -> None:
         self._pending: dict[str, Presence] = {}
+        # Per friend: the version and status last offered; a friend never offered is OFFLINE.
         self._versions: dict[str, int] = {}
+        self._statuses: dict[str, Status] = {}
         self._ready = asyncio.Event()
         self.peak_backlog = 0
 
     def offer(self, presence: Presence) -> None:
-        """Keep `presence` unless a newer version of that friend was already offered."""
+        """Keep `presence` if it is newer than what was offered and changes the status.
+
+        A late publication of a state the snapshot already showed is dropped here.
+        """
         if presence.version <= self._versions.get(presence.address, 0):
             return
         self._versions[presence.address] = presence.version
+        if presence.status == self._statuses.get(presence.address, Status.OFFLINE):
+            return
+        self._statuses[presence.address] = presence.status
         self._put(presence)
+
+    def forget_versions(self) -> None:
+        self._versions.clear()
 
     def drop_friend(self, address: str) -> None:
         """A former friend: they read as OFFLINE once, and their history is forgotten."""
         version = self._versions.pop(address, 0)
+        self._statuses.pop(address, None)
         self._put(Presence(address, Status.OFFLINE, version, None))
 
     def _put(self, presence: Presence) -> None:
@@ -119,6 +131,8 @@ class ClientSession:
         self._presence_feeds: set[PresenceFeed] = set()
         self._event_feeds: set[EventFeed] = set()
         self._followed: set[str] = set()
+        # The status last chosen on this connection, to restore if Redis loses it.
+        self._chosen: Status | None = None
         process.track(self)
 
     async def authenticate(self, token: str | None) -> str:
@@ -130,14 +144,32 @@ class ClientSession:
         user = await database_sync_to_async(user_for_token)(token)
         if user is None:
             raise Unauthorized("the access token is invalid, expired or revoked")
+        await self.bind(user.address)
+        self._token = token
+        return user.address
+
+    async def bind(self, address: str) -> None:
+        """Make this connection `address`'s, once; another user's proof is Forbidden."""
         async with self._lock:
             if self.address is None:
-                self.address, self._token = user.address, token
-                await fanout.join_user(self.channel_name, user.address)
-                await state.connect(user.address, self.connection_id)
-            elif user.address != self.address:
+                try:
+                    await state.connect(
+                        address,
+                        self.connection_id,
+                        settings.PRESENCE["MAX_CONNECTIONS_PER_USER"],
+                    )
+                except state.TooManyConnections as exc:
+                    raise TooManyRequests(str(exc)) from exc
+                self.address = address
+                await fanout.join_user(self.channel_name, address)
+            elif address != self.address:
                 raise Forbidden("this connection belongs to another user")
-        return self.address
+
+    async def set_status(self, status: Status) -> None:
+        if self.address is None:
+            raise Unauthorized("authenticate before setting a status")
+        self._chosen = status
+        await state.set_status(self.address, self.connection_id, status)
 
     async def close(self) -> None:
         """The connection is gone: the user may go OFFLINE, and no group keeps this channel."""
@@ -158,6 +190,26 @@ class ClientSession:
             return
         await fanout.join_user(self.channel_name, self.address)
         await fanout.follow(self.channel_name, list(self._followed))
+
+    async def restore(self) -> None:
+        """Redis lost this connection (an outage): put it back, then catch up the feeds."""
+        if self.address is None:
+            return
+        await state.restore(self.address, self.connection_id, self._chosen)
+        await self.renew_groups()
+
+    async def catch_up(self, from_scratch: bool) -> None:
+        """Offer every followed friend's current state, in case changes were lost.
+
+        After Redis lost its data, versions start again, so the feeds forget theirs first.
+        """
+        followed = list(self._followed)
+        current = await state.presence_of(followed)
+        for feed in self._presence_feeds:
+            if from_scratch:
+                feed.forget_versions()
+            for presence in current:
+                feed.offer(presence)
 
     # --- Presence ------------------------------------------------------------------------
 

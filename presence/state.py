@@ -23,6 +23,7 @@ from enum import IntEnum
 
 from django.conf import settings
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.commands.core import AsyncScript
 
 from presence import fanout
 
@@ -35,6 +36,7 @@ _LAST_SEEN = "presence:last-seen"  # HASH address -> ms of the last visible chan
 _PROCESSES = "presence:processes"  # SET of process incarnations that have registered
 _HEARTBEAT = "presence:heartbeat:{}"  # STRING with a TTL, refreshed while a process lives
 _PROCESS_CONNECTIONS = "presence:process-connections:{}"  # SET "address connection_id"
+_EPOCH = "presence:epoch"  # STRING set once; a new value means Redis lost everything
 
 
 class Status(IntEnum):
@@ -72,16 +74,22 @@ class Presence:
 
 
 _TRANSITION = """
-local address, op, connection, wanted, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local address, op, connection, wanted, now, limit =
+  ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6])
 local held = address .. ' ' .. connection
 if op == 'disconnect' then
   redis.call('SREM', KEYS[1], connection)
   redis.call('SREM', KEYS[7], held)
   if redis.call('SCARD', KEYS[1]) == 0 then redis.call('HDEL', KEYS[2], address) end
 else
+  if op == 'connect' and redis.call('SISMEMBER', KEYS[1], connection) == 0
+      and redis.call('SCARD', KEYS[1]) >= limit then
+    return {-1}
+  end
   redis.call('SADD', KEYS[1], connection)
   redis.call('SADD', KEYS[7], held)
   if op == 'status' then redis.call('HSET', KEYS[2], address, wanted) end
+  if op == 'restore' and wanted ~= '' then redis.call('HSETNX', KEYS[2], address, wanted) end
 end
 local new = '1'
 local chosen = redis.call('HGET', KEYS[2], address)
@@ -105,12 +113,22 @@ end
 return {1, new, version, now}
 """
 
-_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Redis]" = (
+class TooManyConnections(Exception):
+    """The user already has as many connections as allowed."""
+
+
+@dataclass
+class _Client:
+    redis: Redis
+    transition: AsyncScript
+
+
+_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Client]" = (
     weakref.WeakKeyDictionary()
 )
 
 
-def _redis() -> Redis:
+def _client() -> _Client:
     """One client per event loop: redis.asyncio connections belong to the loop that made them."""
     loop = asyncio.get_running_loop()
     client = _clients.get(loop)
@@ -124,9 +142,14 @@ def _redis() -> Redis:
             socket_timeout=5,
             socket_connect_timeout=3,
         )
-        client = Redis.from_pool(pool)
-        _clients[loop] = client
+        redis = Redis.from_pool(pool)
+        # EVALSHA, reloading the script by itself if Redis restarted empty.
+        client = _clients[loop] = _Client(redis, redis.register_script(_TRANSITION))
     return client
+
+
+def _redis() -> Redis:
+    return _client().redis
 
 
 def connection_id(process: str) -> str:
@@ -147,7 +170,9 @@ def _parse_visible(address: str, raw: str) -> Presence:
     return Presence(address, Status(int(status)), int(version), int(last_seen))
 
 
-async def _transition(address: str, op: str, connection_id: str, wanted: Status) -> Presence:
+async def _transition(
+    address: str, op: str, connection_id: str, wanted: Status | None, limit: int = 0
+) -> Presence:
     keys = [
         _CONNECTIONS.format(address),
         _CHOSEN,
@@ -157,8 +182,11 @@ async def _transition(address: str, op: str, connection_id: str, wanted: Status)
         _LAST_SEEN,
         _PROCESS_CONNECTIONS.format(process_of(connection_id)),
     ]
-    args = [address, op, connection_id, int(wanted), _now_ms()]
-    changed, status, version, last_seen = await _redis().eval(_TRANSITION, len(keys), *keys, *args)
+    args = [address, op, connection_id, "" if wanted is None else int(wanted), _now_ms(), limit]
+    result = await _client().transition(keys=keys, args=args)
+    if result[0] == -1:
+        raise TooManyConnections(f"at most {limit} connections per user")
+    changed, status, version, last_seen = result
     presence = Presence(
         address, Status(int(status)), int(version), int(last_seen) if last_seen else None
     )
@@ -167,14 +195,20 @@ async def _transition(address: str, op: str, connection_id: str, wanted: Status)
     return presence
 
 
-async def connect(address: str, connection_id: str) -> None:
-    """Count a connection of `address`; it does not make them visible by itself."""
-    await _transition(address, "connect", connection_id, Status.OFFLINE)
+async def connect(address: str, connection_id: str, max_connections: int) -> None:
+    """Count a connection of `address`, or raise TooManyConnections; it shows nobody anything."""
+    await _transition(address, "connect", connection_id, None, max_connections)
+
+
+async def restore(address: str, connection_id: str, chosen: Status | None) -> Presence:
+    """Put back a live connection after Redis lost it, with the status last chosen on it
+    unless another connection of the user already restored one."""
+    return await _transition(address, "restore", connection_id, chosen)
 
 
 async def disconnect(address: str, connection_id: str) -> Presence:
     """Forget a connection; with the last one gone, the user is OFFLINE for their friends."""
-    return await _transition(address, "disconnect", connection_id, Status.OFFLINE)
+    return await _transition(address, "disconnect", connection_id, None)
 
 
 async def set_status(address: str, connection_id: str, status: Status) -> Presence:
@@ -202,13 +236,14 @@ async def presence_of(addresses: Iterable[str]) -> list[Presence]:
         return []
     async with _redis().pipeline(transaction=False) as pipe:
         pipe.hmget(_VISIBLE, wanted)
+        pipe.hmget(_VERSIONS, wanted)
         pipe.hmget(_LAST_SEEN, wanted)
-        visible, last_seen = await pipe.execute()
+        visible, versions, last_seen = await pipe.execute()
     return [
         _parse_visible(address, raw)
         if raw is not None
-        else Presence(address, Status.OFFLINE, 0, int(seen) if seen else None)
-        for address, raw, seen in zip(wanted, visible, last_seen, strict=True)
+        else Presence(address, Status.OFFLINE, int(version or 0), int(seen) if seen else None)
+        for address, raw, version, seen in zip(wanted, visible, versions, last_seen, strict=True)
     ]
 
 
@@ -248,3 +283,27 @@ async def reap_dead_processes() -> list[str]:
         await client.delete(_PROCESS_CONNECTIONS.format(process))
         reaped.append(process)
     return reaped
+
+
+async def within_limit(key: str, limit: int, window_seconds: int) -> bool:
+    """Count one more event for `key` in the current fixed window; False beyond `limit`."""
+    window = int(time.time()) // window_seconds
+    counter = f"presence:rate:{key}:{window}"
+    async with _redis().pipeline(transaction=False) as pipe:
+        pipe.incr(counter)
+        pipe.expire(counter, window_seconds * 2)
+        count, _ = await pipe.execute()
+    return count <= limit
+
+
+async def held_by(process: str) -> set[tuple[str, str]]:
+    """(address, connection id) of every connection Redis believes `process` holds."""
+    members = await _redis().smembers(_PROCESS_CONNECTIONS.format(process))
+    return {tuple(member.split(" ", 1)) for member in members}  # type: ignore[misc]
+
+
+async def epoch() -> str:
+    """A value that changes only when Redis loses its data, so processes can rebuild."""
+    client = _redis()
+    await client.set(_EPOCH, uuid.uuid4().hex, nx=True)
+    return await client.get(_EPOCH)

@@ -170,6 +170,16 @@ elif CHANNEL_LAYER == "core":
 else:
     raise ImproperlyConfigured(f"CHANNEL_LAYER must be 'pubsub' or 'core', not {CHANNEL_LAYER!r}")
 
+# Shared by all processes: DRF throttling and the friendship-action limits count here.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "presence-cache",
+        "OPTIONS": {"socket_timeout": 5, "socket_connect_timeout": 3},
+    }
+}
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "accounts.api.authentication.BearerTokenAuthentication",
@@ -177,6 +187,14 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": os.environ.get("REST_ANON_RATE", "60/min"),
+        "user": os.environ.get("REST_USER_RATE", "600/min"),
+    },
     "PAGE_SIZE": env_int("REST_PAGE_SIZE", 100),
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "rest_framework.views.exception_handler",
@@ -205,6 +223,38 @@ PRESENCE = {
     "REDIS_MAX_CONNECTIONS": env_int("PRESENCE_REDIS_MAX_CONNECTIONS", 50),
     # Channel-layer calls in flight at once per process; the layer's own pool holds 100.
     "LAYER_CONCURRENCY": env_int("PRESENCE_LAYER_CONCURRENCY", 50),
+    # A connection that has not authenticated after this many seconds is closed (4008).
+    "AUTH_TIMEOUT_SECONDS": env_int("PRESENCE_AUTH_TIMEOUT_SECONDS", 30),
+    # Open connections one user may have at once, across all processes.
+    "MAX_CONNECTIONS_PER_USER": env_int("PRESENCE_MAX_CONNECTIONS_PER_USER", 10),
+    # Frames one connection may send per second, with bursts up to FRAME_BURST.
+    "FRAMES_PER_SECOND": env_int("PRESENCE_FRAMES_PER_SECOND", 50),
+    "FRAME_BURST": env_int("PRESENCE_FRAME_BURST", 200),
+    # SetPresenceStatus calls one user may make per minute; beyond, too_many_requests_error.
+    "STATUS_CHANGES_PER_MINUTE": env_int("PRESENCE_STATUS_CHANGES_PER_MINUTE", 120),
+    # Friends hear at most one change of a user per this many ms: flapping is coalesced,
+    # the final status always arrives.
+    "STATUS_COALESCE_MS": env_int("PRESENCE_STATUS_COALESCE_MS", 250),
+    # Friendship actions (request, accept, ..., block) per user and per pair of users, per
+    # minute, as Decentraland's social service allows.
+    "FRIENDSHIP_ACTIONS_PER_MINUTE": env_int("PRESENCE_FRIENDSHIP_ACTIONS_PER_MINUTE", 30),
+    "FRIENDSHIP_ACTIONS_PER_PAIR_PER_MINUTE": env_int(
+        "PRESENCE_FRIENDSHIP_ACTIONS_PER_PAIR_PER_MINUTE", 10
+    ),
+    # Origins allowed to open the WebSocket ("*" for any; wildcards like https://*.example).
+    "ALLOWED_ORIGINS": env_list(
+        "PRESENCE_ALLOWED_ORIGINS",
+        [
+            "https://decentraland.org",
+            "https://*.decentraland.org",
+            "https://decentraland.zone",
+            "https://*.decentraland.zone",
+            "http://localhost:*",
+            "http://127.0.0.1:*",
+        ],
+    ),
+    # Native clients (the game, scripts) send no Origin header: allowed unless this is false.
+    "ALLOW_MISSING_ORIGIN": env_bool("PRESENCE_ALLOW_MISSING_ORIGIN", True),
     # Access tokens expire after this many seconds (0: never).
     "TOKEN_LIFETIME_SECONDS": env_int("PRESENCE_TOKEN_LIFETIME_SECONDS", 30 * 24 * 3600),
 }

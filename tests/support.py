@@ -200,3 +200,16 @@ async def befriend(url: str, one: object, other: object) -> None:
     async with connect(url, one.token) as a, connect(url, other.token) as b:
         assert outcome(await a.update("request", other.address)) == ("event", "")
         assert outcome(await b.update("accept", one.address)) == ("event", "")
+
+
+async def drain(subscription: Subscription, within: float) -> list[tuple[str, int]]:
+    """Every presence entry `subscription` receives during the next `within` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    entries: list[tuple[str, int]] = []
+    while (left := deadline - loop.time()) > 0:
+        try:
+            entries += presences_of(await subscription.next(left))
+        except TimeoutError:
+            break
+    return entries

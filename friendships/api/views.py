@@ -7,6 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from friendships import selectors, services
+from friendships.api.throttles import FriendshipActionThrottle
 from friendships.models import FriendshipAction, FriendshipEvent
 
 
@@ -35,6 +36,8 @@ class BlocksView(APIView):
 
 class BlockView(APIView):
     """PUT blocks the user in the URL, DELETE unblocks them."""
+
+    throttle_classes = [*APIView.throttle_classes, FriendshipActionThrottle]
 
     def put(self, request: Request, address: str) -> Response:
         event = _act(request.user.address, address, FriendshipAction.BLOCK)

@@ -23,6 +23,10 @@ UnaryHandler = Callable[[Message], Awaitable[Message]]
 StreamHandler = Callable[[Message], AsyncIterator[Message]]
 
 
+# Messages a client waits an answer for.
+_ANSWERED = {MessageType.REQUEST, MessageType.CREATE_PORT, MessageType.REQUEST_MODULE}
+
+
 class ErrorCode(IntEnum):
     """`error_code` of REMOTE_ERROR_RESPONSE (@dcl/rpc itself always sends 0)."""
 
@@ -121,6 +125,15 @@ class RpcServerSession:
             )
             return
         await handler(self, frame.number, frame.message)
+
+    async def refuse_frame(self, data: bytes, reason: str) -> None:
+        """Drop a frame the transport will not serve; a call gets its answer, so no one hangs."""
+        try:
+            frame = wire.decode(data)
+        except wire.MalformedFrame:
+            return
+        if frame.type in _ANSWERED:
+            await self._error(frame.number, ErrorCode.TOO_MANY, reason)
 
     async def reject_text_frame(self) -> None:
         await self._error(
