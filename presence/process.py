@@ -11,7 +11,6 @@ import logging
 import os
 import secrets
 import socket
-import weakref
 from typing import Protocol
 
 from django.conf import settings
@@ -44,12 +43,16 @@ class LiveSession(Protocol):
     async def catch_up(self, from_scratch: bool) -> None: ...
 
 
-_live_sessions: "weakref.WeakSet[LiveSession]" = weakref.WeakSet()
+_live_sessions: set[LiveSession] = set()
 _task: asyncio.Task[None] | None = None
 
 
 def track(session: LiveSession) -> None:
     _live_sessions.add(session)
+
+
+def untrack(session: LiveSession) -> None:
+    _live_sessions.discard(session)
 
 
 async def stats() -> dict[str, object]:
@@ -117,8 +120,9 @@ async def _rebuild(data_lost: bool) -> None:
     for address, connection in held - set(live):
         await state.disconnect(address, connection)
     for key, session in live.items():
+        if session not in _live_sessions:
+            continue  # closed while we were rebuilding
         if data_lost or key not in held:
             await session.restore()
-    for session in live.values():
         await session.catch_up(from_scratch=data_lost)
     logger.warning("rebuilt presence of %d live connections after a Redis outage", len(live))

@@ -69,7 +69,8 @@ class PresenceFeed:
 
         A late publication of a state the snapshot already showed is dropped here.
         """
-        if presence.version <= self._versions.get(presence.address, 0):
+        # -1: after Redis lost its data, an OFFLINE friend reads as version 0 and must pass.
+        if presence.version <= self._versions.get(presence.address, -1):
             return
         self._versions[presence.address] = presence.version
         if presence.status == self._statuses.get(presence.address, Status.OFFLINE):
@@ -173,6 +174,7 @@ class ClientSession:
 
     async def close(self) -> None:
         """The connection is gone: the user may go OFFLINE, and no group keeps this channel."""
+        process.untrack(self)
         if self.address is None:
             return
         await state.disconnect(self.address, self.connection_id)
