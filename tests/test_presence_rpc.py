@@ -2,15 +2,9 @@
 
 import pytest
 
-from tests.support import AWAY, OFFLINE, ONLINE, addresses, connect
+from tests.support import AWAY, OFFLINE, ONLINE, addresses, befriend, connect
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-async def befriend(url: str, one, other) -> None:
-    async with connect(url, one.token) as a, connect(url, other.token) as b:
-        assert (await a.update("request", other.address)).WhichOneof("response") == "event"
-        assert (await b.update("accept", one.address)).WhichOneof("response") == "event"
 
 
 async def test_friend_sees_online_then_offline_when_last_connection_closes(service, make_user):

@@ -10,7 +10,7 @@ import urllib.request
 import pytest
 
 from tests.conftest import start_service, stop_service
-from tests.support import OFFLINE, ONLINE, addresses, connect
+from tests.support import OFFLINE, ONLINE, addresses, befriend, connect
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -25,12 +25,6 @@ def two_processes(tmp_path, service):
     for running in (first, second):
         if running.process.poll() is None:
             stop_service(running)
-
-
-async def befriend(url, one, other):
-    async with connect(url, one.token) as a, connect(url, other.token) as b:
-        await a.update("request", other.address)
-        await b.update("accept", one.address)
 
 
 async def online_over_rest(service, user) -> list[str]:
@@ -73,12 +67,16 @@ async def test_killed_process_leaves_no_ghosts(two_processes, make_user):
     alice, bob, carol = make_user(), make_user(), make_user()
     await befriend(survivor.ws_url, alice, bob)
     await befriend(survivor.ws_url, carol, bob)
-    async with connect(survivor.ws_url, bob.token) as b, \
-            connect(survivor.ws_url, carol.token) as carol_here:
+    async with (
+        connect(survivor.ws_url, bob.token) as b,
+        connect(survivor.ws_url, carol.token) as carol_here,
+    ):
         updates = await b.subscribe_presence()
         # Alice is only on the doomed process; carol is on both.
-        async with connect(doomed.ws_url, alice.token) as a, \
-                connect(doomed.ws_url, carol.token) as c:
+        async with (
+            connect(doomed.ws_url, alice.token) as a,
+            connect(doomed.ws_url, carol.token) as c,
+        ):
             await a.set_status(ONLINE)
             await c.set_status(ONLINE)
             await carol_here.set_status(ONLINE)
