@@ -3,12 +3,16 @@
 import asyncio
 import json
 import os
+import re
+import secrets
 import signal
 import time
 import urllib.request
 
 import pytest
+from django.test import Client
 
+from accounts.models import User as UserModel
 from tests.conftest import start_service, stop_service
 from tests.support import OFFLINE, ONLINE, addresses, befriend, connect
 
@@ -41,6 +45,28 @@ async def online_over_rest(service, user) -> list[str]:
     return [row["address"] for row in (await asyncio.to_thread(get))["results"]]
 
 
+async def presence_in_admin(service, operator_cookie: str, user) -> str:
+    """The presence column of the admin's users list, as the given process renders it."""
+
+    def get() -> str:
+        request = urllib.request.Request(
+            f"{service.http_url}/admin/accounts/user/?q={user.address}",
+            headers={"Cookie": operator_cookie},
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.read().decode()
+
+    page = await asyncio.to_thread(get)
+    return re.search(r'<td class="field-presence">(\w+)</td>', page).group(1)
+
+
+def operator_session_cookie() -> str:
+    operator = UserModel.objects.create_superuser("0x" + secrets.token_hex(20), "a-password-9")
+    client = Client()
+    client.force_login(operator)
+    return f"sessionid={client.cookies['sessionid'].value}"
+
+
 async def test_friends_on_different_processes_see_each_other(two_processes, make_user):
     first, second = two_processes
     alice, bob = make_user(), make_user()
@@ -53,8 +79,11 @@ async def test_friends_on_different_processes_see_each_other(two_processes, make
             for url in (first.ws_url, second.ws_url):
                 async with connect(url, bob.token) as viewer:
                     assert addresses(await viewer.online_friends()) == [alice.address]
+            cookie = operator_session_cookie()
             for process in (first, second):
                 assert await online_over_rest(process, bob) == [alice.address]
+                assert await presence_in_admin(process, cookie, alice) == "online"
+                assert await presence_in_admin(process, cookie, bob) == "offline"
             # And the other way round: bob's change on the second process reaches alice.
             alice_updates = await a.subscribe_presence()
             await b.set_status(ONLINE)
