@@ -354,7 +354,6 @@ async def test_mutual_friends_come_in_pages(paged_service, make_user):
 async def test_other_party_receives_every_event_live_and_the_actor_does_not(service, make_user):
     alice, bob, carol = make_user(), make_user(), make_user()
     url = service.ws_url
-    await befriend(url, alice, carol)
     async with (
         connect(url, alice.token) as a,
         connect(url, bob.token) as b,
