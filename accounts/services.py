@@ -1,13 +1,16 @@
-"""Issuing, checking and revoking access tokens."""
+"""Who a caller is: access tokens (issuing, checking, revoking) and signed requests."""
 
 import hashlib
 import secrets
+import time
+from collections.abc import Mapping
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from accounts import replay, signed_fetch
 from accounts.addresses import normalize_address
 from accounts.models import AccessToken, User
 from accounts.signals import tokens_revoked
@@ -36,14 +39,39 @@ def issue_token(address: str) -> str:
     return token
 
 
-def user_for_token(token: str | None) -> User | None:
-    """The active user a usable token belongs to, or None for anything else."""
+def access_for_token(token: str | None) -> AccessToken | None:
+    """The usable token of an active user that `token` is, with its user, or None."""
     if not token:
         return None
     access = AccessToken.objects.select_related("user").filter(key_hash=_hash(token)).first()
     if access is None or not access.is_usable or not access.user.is_active:
         return None
-    return access.user
+    return access
+
+
+def user_for_token(token: str | None) -> User | None:
+    access = access_for_token(token)
+    return access.user if access else None
+
+
+def user_for_signed_request(method: str, path: str, headers: Mapping[str, str]) -> User:
+    """The user whose wallet signed this request (ADR-44), created on their first sign-in.
+
+    Raises InvalidSignedRequest for a bad, stale or already used signature, or a disabled user.
+    """
+    signed = signed_fetch.verify(
+        method,
+        path,
+        headers,
+        window_seconds=settings.PRESENCE["SIGNED_FETCH_WINDOW_SECONDS"],
+        now_ms=int(time.time() * 1000),
+    )
+    if not replay.first_use(signed.replay_key, signed.valid_until_ms):
+        raise signed_fetch.InvalidSignedRequest("these signed headers were used already")
+    user = get_or_create_user(signed.address)
+    if not user.is_active:
+        raise signed_fetch.InvalidSignedRequest("this user is disabled")
+    return user
 
 
 def revoke_tokens(address: str) -> int:

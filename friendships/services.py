@@ -1,7 +1,6 @@
 """Friendship and block writes, with the rules of Decentraland's social service."""
 
 from django.db import transaction
-from django.db.models import Q
 
 from accounts.addresses import normalize_address
 from accounts.services import get_or_create_user
@@ -12,6 +11,7 @@ from friendships.models import (
     FriendshipEvent,
     FriendshipState,
 )
+from friendships.selectors import blockers_between
 from friendships.signals import friendship_changed
 
 MAX_MESSAGE_LENGTH = 1000
@@ -99,11 +99,7 @@ def apply_action(
         friendship = (
             Friendship.objects.select_for_update().filter(user_a_id=low, user_b_id=high).first()
         )
-        blockers = set(
-            Block.objects.filter(
-                Q(blocker_id=actor, blocked_id=other) | Q(blocker_id=other, blocked_id=actor)
-            ).values_list("blocker_id", flat=True)
-        )
+        blockers = blockers_between(actor, other)
         _check_block_rules(blockers, actor, action)
         if action not in _BLOCKING:
             _check_friendship_rules(friendship, actor, action)

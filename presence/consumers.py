@@ -9,8 +9,9 @@ from urllib.parse import parse_qs
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from presence import signed_auth, social_service_v2
 from presence.admission import FrameBudget, origin_allowed
-from presence.errors import ServiceError
+from presence.errors import ServiceError, TooManyRequests
 from presence.friendships_service import MODULE_NAME, build_module
 from presence.rpc.server import Limits, RpcServerSession
 from presence.sessions import ClientSession, FriendshipNotice
@@ -21,6 +22,7 @@ logger = logging.getLogger(__name__)
 CLOSE_UNAUTHORIZED = 4001
 CLOSE_ORIGIN_NOT_ALLOWED = 4003
 CLOSE_AUTHENTICATION_TIMEOUT = 4008
+CLOSE_TOO_MANY_CONNECTIONS = 4029
 
 
 class RpcConsumer(AsyncWebsocketConsumer):
@@ -28,6 +30,7 @@ class RpcConsumer(AsyncWebsocketConsumer):
     rpc: RpcServerSession
     budget: FrameBudget
     auth_deadline: asyncio.TimerHandle | None = None
+    first_frame: bool = True
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         """Release the connection's presence however the consumer ends, crashes included."""
@@ -56,7 +59,11 @@ class RpcConsumer(AsyncWebsocketConsumer):
             max_ports=settings.PRESENCE["MAX_PORTS"],
             max_concurrent_requests=settings.PRESENCE["MAX_CONCURRENT_REQUESTS"],
         )
-        self.rpc = RpcServerSession(self._send_frame, {MODULE_NAME: build_module(session)}, limits)
+        modules = {
+            MODULE_NAME: build_module(session),
+            social_service_v2.MODULE_NAME: social_service_v2.build_module(session),
+        }
+        self.rpc = RpcServerSession(self._send_frame, modules, limits)
         await self.accept()
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         token = (query.get("access_token") or [None])[0]
@@ -64,7 +71,7 @@ class RpcConsumer(AsyncWebsocketConsumer):
             try:
                 await session.authenticate(token)
             except ServiceError as exc:
-                await self.close(code=CLOSE_UNAUTHORIZED, reason=str(exc))
+                await self._refuse(exc)
                 return
         await self.rpc.open()
         self.auth_deadline = asyncio.get_running_loop().call_later(
@@ -89,10 +96,32 @@ class RpcConsumer(AsyncWebsocketConsumer):
         if not self.budget.spend():
             await self.rpc.refuse_frame(bytes_data or b"", "too many frames: slow down")
             return
+        if self.first_frame:
+            self.first_frame = False
+            if signed_auth.is_sign_in_frame(text_data, bytes_data):
+                frame = text_data if text_data is not None else bytes_data or b""
+                await self._sign_in(self.session, frame)
+                return
         if bytes_data is None:
             await self.rpc.reject_text_frame()
             return
         await self.rpc.handle_frame(bytes_data)
+
+    async def _sign_in(self, session: ClientSession, frame: str | bytes) -> None:
+        """The first frame is signed-fetch headers: bind the connection, or close it and serve
+        nothing more."""
+        try:
+            await signed_auth.sign_in(session, frame)
+        except ServiceError as exc:
+            await self._refuse(exc)
+            await self._release()
+
+    async def _refuse(self, exc: ServiceError) -> None:
+        """Close a connection whose sign-in failed, with a code that says why."""
+        too_many = isinstance(exc, TooManyRequests)
+        await self.close(
+            code=CLOSE_TOO_MANY_CONNECTIONS if too_many else CLOSE_UNAUTHORIZED, reason=str(exc)
+        )
 
     async def disconnect(self, code: int) -> None:
         await self._release()

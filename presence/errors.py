@@ -1,4 +1,5 @@
-"""Errors that travel inside a response's oneof, as the FriendshipsService protocol wants."""
+"""Errors that travel inside a response's oneof, as FriendshipsService and SocialService v2
+want: the same error has a different member name in each, so an error lists its names."""
 
 import functools
 import logging
@@ -8,7 +9,7 @@ from typing import TypeVar
 from django.core.exceptions import ValidationError
 from google.protobuf.message import Message
 
-from presence.protocol import friendships_service_pb2 as pb
+from presence.rpc.server import RemoteProcedureError
 
 logger = logging.getLogger(__name__)
 
@@ -17,37 +18,40 @@ ResponseT = TypeVar("ResponseT", bound=Message)
 
 
 class ServiceError(Exception):
-    """Base of the errors a procedure answers with; `field` names the oneof member."""
+    """Base of the errors a procedure answers with; `fields` names the oneof members that may
+    carry it, most specific first. A response with none of them answers internal_server_error.
+    """
 
-    field = "internal_server_error"
-    message_type: type[Message] = pb.InternalServerError
+    fields: tuple[str, ...] = ("internal_server_error",)
 
 
 class BadRequest(ServiceError):
-    field = "bad_request_error"
-    message_type = pb.BadRequestError
+    fields = ("bad_request_error", "invalid_request")
+
+
+class InvalidAction(BadRequest):
+    """A friendship rule forbids the action; SocialService v2 has its own member for that."""
+
+    fields = ("invalid_friendship_action", *BadRequest.fields)
 
 
 class Unauthorized(ServiceError):
-    field = "unauthorized_error"
-    message_type = pb.UnauthorizedError
+    fields = ("unauthorized_error",)
 
 
 class Forbidden(ServiceError):
-    field = "forbidden_error"
-    message_type = pb.ForbiddenError
+    fields = ("forbidden_error",)
 
 
 class TooManyRequests(ServiceError):
-    field = "too_many_requests_error"
-    message_type = pb.TooManyRequestsError
+    fields = ("too_many_requests_error",)
 
 
 def error_response(response_type: type[ResponseT], error: ServiceError) -> ResponseT:
-    """The response carrying `error`; a kind the response has no field for becomes internal."""
-    if error.field not in response_type.DESCRIPTOR.fields_by_name:
-        error = ServiceError(str(error))
-    return response_type(**{error.field: error.message_type(message=str(error))})
+    """The response carrying `error` in the first of its members the response has."""
+    members = response_type.DESCRIPTOR.fields_by_name
+    field = next((f for f in error.fields if f in members), ServiceError.fields[0])
+    return response_type(**{field: {"message": str(error)}})
 
 
 def _as_service_error(exc: Exception, procedure: str) -> ServiceError:
@@ -64,7 +68,8 @@ def unary_errors(
 ) -> Callable[
     [Callable[[RequestT], Awaitable[ResponseT]]], Callable[[RequestT], Awaitable[ResponseT]]
 ]:
-    """Turn a raised error into the response's error member."""
+    """Turn a raised error into the response's error member; a RemoteProcedureError stays a
+    remote error (a caller not signed in, for instance, is no application error)."""
 
     def decorate(
         handler: Callable[[RequestT], Awaitable[ResponseT]],
@@ -73,6 +78,8 @@ def unary_errors(
         async def guarded(request: RequestT) -> ResponseT:
             try:
                 return await handler(request)
+            except RemoteProcedureError:
+                raise
             except Exception as exc:
                 return error_response(response_type, _as_service_error(exc, handler.__name__))
 

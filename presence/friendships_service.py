@@ -101,10 +101,11 @@ def _pending_requests(address: str) -> pb.RequestEvents:
     return pb.RequestEvents(outgoing=requests(outgoing), incoming=requests(incoming))
 
 
-def _limited_action(
+def limited_action(
     actor: str, other: str, action: FriendshipAction, message: str
 ) -> FriendshipEvent:
-    """Count the action against the user's and the pair's limits, then apply it."""
+    """Count the action against the user's and the pair's limits, then apply it: every
+    friendship action of either module (this one, SocialService v2) goes through here."""
     if not ratelimits.allow_action(actor, other, action):
         raise TooManyRequests("too many friendship actions: try again in a minute")
     return services.apply_action(actor, other, action, message)
@@ -152,7 +153,7 @@ def build_module(session: ClientSession) -> RpcModule:
         other = normalize_address(body.user.address)
         message = body.message if kind == "request" and body.HasField("message") else ""
         try:
-            event = await database_sync_to_async(_limited_action)(
+            event = await database_sync_to_async(limited_action)(
                 address, other, _BODY_FIELDS[kind], message
             )
         except services.FriendshipRuleError as exc:

@@ -22,6 +22,7 @@ def deliver_friendship_event(sender: type, event: FriendshipEvent, **kwargs: Any
         target=event.friendship.other(actor),
         message=event.message,
         created_at_ms=int(event.created_at.timestamp() * 1000),
+        event_id=event.id,
     )
     publish = async_to_sync(fanout.publish_to_user)
     for address in (notice.actor, notice.target):

@@ -7,12 +7,14 @@ FriendshipsService procedures read from it. It holds no wire details.
 import asyncio
 from collections import deque
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.utils import timezone
 
-from accounts.services import user_for_token
+from accounts.services import access_for_token
 from friendships.selectors import friend_addresses
 from presence import fanout, process, state
 from presence.errors import Forbidden, TooManyRequests, Unauthorized
@@ -28,6 +30,7 @@ class FriendshipNotice:
     target: str
     message: str
     created_at_ms: int
+    event_id: int
 
     def as_message(self) -> dict[str, Any]:
         return {
@@ -37,6 +40,7 @@ class FriendshipNotice:
             "target": self.target,
             "message": self.message,
             "created_at_ms": self.created_at_ms,
+            "event_id": self.event_id,
         }
 
     @classmethod
@@ -47,6 +51,7 @@ class FriendshipNotice:
             target=message["target"],
             message=message["message"],
             created_at_ms=message["created_at_ms"],
+            event_id=message["event_id"],
         )
 
 
@@ -128,6 +133,7 @@ class ClientSession:
         self.connection_id = state.connection_id(process.INCARNATION)
         self.address: str | None = None
         self._token: str | None = None
+        self._token_expires_at: datetime | None = None
         self._lock = asyncio.Lock()
         self._presence_feeds: set[PresenceFeed] = set()
         self._event_feeds: set[EventFeed] = set()
@@ -138,16 +144,22 @@ class ClientSession:
 
     async def authenticate(self, token: str | None) -> str:
         """The caller's address. The first valid token binds the connection to its user."""
-        if not token or token == self._token:
+        if token and token == self._token:
+            if self._token_expires_at is not None and timezone.now() >= self._token_expires_at:
+                raise Unauthorized("the access token has expired")
+            return self.address
+        if not token:
             if self.address is None:
                 raise Unauthorized("an access token is required: send it as synapse_token")
             return self.address
-        user = await database_sync_to_async(user_for_token)(token)
-        if user is None:
+        access = await database_sync_to_async(access_for_token)(token)
+        if access is None:
             raise Unauthorized("the access token is invalid, expired or revoked")
-        await self.bind(user.address)
-        self._token = token
-        return user.address
+        await self.bind(access.user.address)
+        # The token that bound the connection is not looked up again; revoking it closes the
+        # connection, and its expiry is checked here.
+        self._token, self._token_expires_at = token, access.expires_at
+        return access.user.address
 
     async def bind(self, address: str) -> None:
         """Make this connection `address`'s, once; another user's proof is Forbidden."""
@@ -171,6 +183,15 @@ class ClientSession:
             raise Unauthorized("authenticate before setting a status")
         self._chosen = status
         await state.set_status(self.address, self.connection_id, status)
+
+    async def default_status(self, status: Status) -> None:
+        """For a client that has no way to choose (SocialService v2): `status`, unless the
+        user already chose one on another connection."""
+        if self.address is None:
+            raise Unauthorized("authenticate before setting a status")
+        if self._chosen is None:
+            self._chosen = status
+        await state.choose_unless_chosen(self.address, self.connection_id, status)
 
     async def close(self) -> None:
         """The connection is gone: the user may go OFFLINE, and no group keeps this channel."""

@@ -206,6 +206,12 @@ async def restore(address: str, connection_id: str, chosen: Status | None) -> Pr
     return await _transition(address, "restore", connection_id, chosen)
 
 
+async def choose_unless_chosen(address: str, connection_id: str, status: Status) -> Presence:
+    """Make `status` the user's choice unless one of their connections made one: for clients
+    that cannot choose. The restore transition is exactly that (HSETNX of the choice)."""
+    return await _transition(address, "restore", connection_id, status)
+
+
 async def disconnect(address: str, connection_id: str) -> Presence:
     """Forget a connection; with the last one gone, the user is OFFLINE for their friends."""
     return await _transition(address, "disconnect", connection_id, None)

@@ -13,6 +13,19 @@ from typing import Any
 
 from daphne.cli import CommandLineInterface
 from daphne.server import Server
+from daphne.ws_protocol import WebSocketProtocol
+
+
+class ReasonedWebSocketProtocol(WebSocketProtocol):
+    """Daphne drops the reason of an ASGI websocket.close; clients should read why they were
+    closed (which signature was refused, for instance), as the ASGI spec allows."""
+
+    def handle_reply(self, message: dict[str, Any]) -> None:
+        if message.get("type") == "websocket.close" and self.state != self.STATE_CONNECTING:
+            code = message.get("code")
+            self.sendClose(code=1000 if code is None else code, reason=message.get("reason"))
+        else:
+            super().handle_reply(message)
 
 
 class PresenceServer(Server):
@@ -20,6 +33,7 @@ class PresenceServer(Server):
         # Fail a connection (an oversized frame) with a close frame carrying 1009, instead of
         # the WebSocket library's default of dropping TCP, which clients see as 1006.
         self.ws_factory.setProtocolOptions(failByDrop=False)
+        self.ws_factory.protocol = ReasonedWebSocketProtocol
         super().listen_success(port)
 
 

@@ -257,6 +257,9 @@ PRESENCE = {
     "ALLOW_MISSING_ORIGIN": env_bool("PRESENCE_ALLOW_MISSING_ORIGIN", True),
     # Access tokens expire after this many seconds (0: never).
     "TOKEN_LIFETIME_SECONDS": env_int("PRESENCE_TOKEN_LIFETIME_SECONDS", 30 * 24 * 3600),
+    # A signed request (ADR-44) is accepted while its timestamp is within this many seconds
+    # of the server's clock, either way; within it, the same signed headers work only once.
+    "SIGNED_FETCH_WINDOW_SECONDS": env_int("PRESENCE_SIGNED_FETCH_WINDOW_SECONDS", 300),
 }
 
 LOGGING = {

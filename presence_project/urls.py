@@ -4,6 +4,7 @@ from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/v1/", include("accounts.api.urls")),
     path("api/v1/", include("friendships.api.urls")),
     path("api/v1/", include("presence.api.urls")),
 ]

@@ -5,4 +5,5 @@ cd "$(dirname "$0")/.."
 python -m grpc_tools.protoc -I presence/rpc --python_out=presence/rpc --pyi_out=presence/rpc \
   presence/rpc/dcl_rpc.proto
 python -m grpc_tools.protoc -I presence/protocol --python_out=presence/protocol \
-  --pyi_out=presence/protocol presence/protocol/friendships_service.proto
+  --pyi_out=presence/protocol presence/protocol/friendships_service.proto \
+  presence/protocol/social_service_v2.proto

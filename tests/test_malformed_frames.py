@@ -22,6 +22,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 MODULE = "FriendshipsService"
 CLOSE_MESSAGE_TOO_BIG = 1009
 SMALL_LIMIT = 1024
+
+
 class RawClient:
     """Frames in and out of one WebSocket, with nothing in between."""
 

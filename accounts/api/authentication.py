@@ -2,7 +2,8 @@ from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
 from accounts.models import User
-from accounts.services import user_for_token
+from accounts.services import user_for_signed_request, user_for_token
+from accounts.signed_fetch import AUTH_CHAIN_PREFIX, InvalidSignedRequest
 
 
 class BearerTokenAuthentication(authentication.BaseAuthentication):
@@ -23,3 +24,19 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request: Request) -> str:
         return self.keyword
+
+
+class SignedFetchAuthentication(authentication.BaseAuthentication):
+    """A request signed with the user's wallet (ADR-44 signed fetch): how users sign in."""
+
+    def authenticate(self, request: Request) -> tuple[User, None] | None:
+        if f"{AUTH_CHAIN_PREFIX}0" not in request.headers:
+            return None
+        try:
+            user = user_for_signed_request(request.method or "", request.path, request.headers)
+        except InvalidSignedRequest as exc:
+            raise exceptions.AuthenticationFailed(f"Signed request refused: {exc}.") from exc
+        return user, None
+
+    def authenticate_header(self, request: Request) -> str:
+        return "SignedFetch"

@@ -31,9 +31,11 @@ class ErrorCode(IntEnum):
     """`error_code` of REMOTE_ERROR_RESPONSE (@dcl/rpc itself always sends 0)."""
 
     BAD_MESSAGE = 400
+    UNAUTHORIZED = 401
     NOT_FOUND = 404
     TOO_MANY = 429
     INTERNAL = 500
+    NOT_IMPLEMENTED = 501
 
 
 class RemoteProcedureError(Exception):

@@ -1,0 +1,412 @@
+"""The SocialService (decentraland.social_service.v2) procedures of friends and presence, for
+one client session.
+
+Requests carry no token: the caller is the user the connection is bound to, by a signed
+first frame or a token. Everything goes through the same friendship rules, presence state
+and session feeds as FriendshipsService, so a change made through one module is seen through
+the other. The published procedures outside friends and presence answer a remote error.
+"""
+
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import aclosing
+from datetime import datetime
+from typing import TypeVar
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from google.protobuf import empty_pb2
+from google.protobuf.message import Message
+
+from accounts.addresses import normalize_address
+from friendships import selectors, services
+from friendships.models import FriendshipAction, FriendshipEvent, FriendshipState
+from presence.errors import BadRequest, InvalidAction, unary_errors
+from presence.friendships_service import limited_action
+from presence.protocol import social_service_v2_pb2 as pb
+from presence.rpc.server import (
+    ErrorCode,
+    RemoteProcedureError,
+    RpcModule,
+    server_stream,
+    unary,
+)
+from presence.sessions import ClientSession, FriendshipNotice
+
+MODULE_NAME = "SocialService"
+
+# Published in @dcl/protocol's SocialService but outside friends and presence.
+NOT_SERVED = (
+    "GetSocialSettings",
+    "UpsertSocialSettings",
+    "GetPrivateMessagesSettings",
+    "SubscribeToCommunityMemberConnectivityUpdates",
+    "StartPrivateVoiceChat",
+    "AcceptPrivateVoiceChat",
+    "RejectPrivateVoiceChat",
+    "EndPrivateVoiceChat",
+    "GetIncomingPrivateVoiceChatRequest",
+    "SubscribeToPrivateVoiceChatUpdates",
+    "StartCommunityVoiceChat",
+    "JoinCommunityVoiceChat",
+    "RequestToSpeakInCommunityVoiceChat",
+    "PromoteSpeakerInCommunityVoiceChat",
+    "DemoteSpeakerInCommunityVoiceChat",
+    "KickPlayerFromCommunityVoiceChat",
+    "RejectSpeakRequestInCommunityVoiceChat",
+    "EndCommunityVoiceChat",
+    "SubscribeToCommunityVoiceChatUpdates",
+    "MuteSpeakerFromCommunityVoiceChat",
+)
+
+# UpsertFriendshipPayload's oneof members.
+_ACTIONS = {
+    "request": FriendshipAction.REQUEST,
+    "accept": FriendshipAction.ACCEPT,
+    "reject": FriendshipAction.REJECT,
+    "delete": FriendshipAction.DELETE,
+    "cancel": FriendshipAction.CANCEL,
+}
+
+# FriendshipUpdate's members besides request, named as the actions. An unblock has none:
+# SubscribeToBlockUpdates tells it.
+_UPDATES = {
+    FriendshipAction.ACCEPT: pb.FriendshipUpdate.AcceptResponse,
+    FriendshipAction.REJECT: pb.FriendshipUpdate.RejectResponse,
+    FriendshipAction.DELETE: pb.FriendshipUpdate.DeleteResponse,
+    FriendshipAction.CANCEL: pb.FriendshipUpdate.CancelResponse,
+    FriendshipAction.BLOCK: pb.FriendshipUpdate.BlockResponse,
+}
+
+# The status of a friendship with no block between the pair, requests aside.
+_STATUSES = {
+    FriendshipState.ACCEPTED: pb.ACCEPTED,
+    FriendshipState.REJECTED: pb.REJECTED,
+    FriendshipState.CANCELLED: pb.CANCELED,
+    FriendshipState.DELETED: pb.DELETED,
+    FriendshipState.BLOCKED: pb.BLOCKED,
+}
+
+FriendshipRequestT = TypeVar(
+    "FriendshipRequestT",
+    pb.FriendshipRequestResponse,
+    pb.UpsertFriendshipResponse.Accepted,
+    pb.FriendshipUpdate.RequestResponse,
+)
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def _profile(address: str) -> pb.FriendProfile:
+    """This service keeps no profiles (names, pictures live on catalysts): the address only."""
+    return pb.FriendProfile(address=address)
+
+
+def _request(
+    message_type: type[FriendshipRequestT],
+    other: str,
+    created_at_ms: int,
+    message: str,
+    event_id: int,
+) -> FriendshipRequestT:
+    """A friendship request with `other`, in any of the three messages that carry one; its
+    id is the id of the event that made it."""
+    fields: dict[str, object] = {
+        "friend": _profile(other),
+        "created_at": created_at_ms,
+        "id": str(event_id),
+    }
+    if message:
+        fields["message"] = message
+    return message_type(**fields)
+
+
+def _window(request: Message) -> tuple[int, int]:
+    """(offset, limit) of a request's optional pagination; the page size is the most."""
+    size = settings.PRESENCE["PAGE_SIZE"]
+    if not request.HasField("pagination"):
+        return 0, size
+    offset, limit = request.pagination.offset, request.pagination.limit
+    return max(offset, 0), min(limit, size) if limit > 0 else size
+
+
+def _pagination(total: int, offset: int, limit: int) -> pb.PaginatedResponse:
+    return pb.PaginatedResponse(total=total, page=math.ceil(offset / limit) + 1)
+
+
+def _profiles_page(
+    addresses: Sequence[str], request: Message
+) -> pb.PaginatedFriendsProfilesResponse:
+    offset, limit = _window(request)
+    return pb.PaginatedFriendsProfilesResponse(
+        friends=[_profile(a) for a in addresses[offset : offset + limit]],
+        pagination_data=_pagination(len(addresses), offset, limit),
+    )
+
+
+def _requests_page(
+    address: str, incoming: bool, request: Message
+) -> pb.PaginatedFriendshipRequestsResponse:
+    outgoing, received = selectors.pending_requests(address)
+    pending = received if incoming else outgoing
+    offset, limit = _window(request)
+    items = [
+        _request(
+            pb.FriendshipRequestResponse,
+            f.other(address),
+            _ms(f.updated_at),
+            f.message,
+            f.request_event_id,
+        )
+        for f in pending[offset : offset + limit]
+    ]
+    return pb.PaginatedFriendshipRequestsResponse(
+        requests=pb.FriendshipRequests(requests=items),
+        pagination_data=_pagination(pending.count(), offset, limit),
+    )
+
+
+def _friendship_status(address: str, other: str) -> pb.GetFriendshipStatusResponse.Ok:
+    blockers = selectors.blockers_between(address, other)
+    if blockers:
+        return pb.GetFriendshipStatusResponse.Ok(
+            status=pb.BLOCKED if address in blockers else pb.BLOCKED_BY
+        )
+    friendship = selectors.friendship_between(address, other)
+    if friendship is None:
+        return pb.GetFriendshipStatusResponse.Ok(status=pb.NONE)
+    if friendship.state != FriendshipState.REQUESTED:
+        return pb.GetFriendshipStatusResponse.Ok(status=_STATUSES[friendship.state])
+    ok = pb.GetFriendshipStatusResponse.Ok(
+        status=pb.REQUEST_SENT if friendship.requested_by_id == address else pb.REQUEST_RECEIVED
+    )
+    if friendship.message:
+        ok.message = friendship.message
+    return ok
+
+
+def _blocked_page(address: str, request: Message) -> pb.GetBlockedUsersResponse:
+    blocks = selectors.blocked_by(address)
+    offset, limit = _window(request)
+    return pb.GetBlockedUsersResponse(
+        profiles=[
+            pb.BlockedUserProfile(address=b.blocked_id, blocked_at=_ms(b.created_at))
+            for b in blocks[offset : offset + limit]
+        ],
+        pagination_data=_pagination(blocks.count(), offset, limit),
+    )
+
+
+def _blocking_status(address: str) -> pb.GetBlockingStatusResponse:
+    return pb.GetBlockingStatusResponse(
+        blocked_users=list(selectors.blocked_by(address).values_list("blocked_id", flat=True)),
+        blocked_by_users=selectors.blocker_addresses(address),
+    )
+
+
+def _friendship_update(notice: FriendshipNotice) -> pb.FriendshipUpdate | None:
+    """The update a friendship event is for the user on its receiving end, if v2 has one."""
+    if notice.action == FriendshipAction.REQUEST:
+        return pb.FriendshipUpdate(
+            request=_request(
+                pb.FriendshipUpdate.RequestResponse,
+                notice.actor,
+                notice.created_at_ms,
+                notice.message,
+                notice.event_id,
+            )
+        )
+    body = _UPDATES.get(FriendshipAction(notice.action))
+    if body is None:
+        return None
+    return pb.FriendshipUpdate(**{notice.action: body(user=pb.User(address=notice.actor))})
+
+
+async def _act(
+    actor: str, other: str, action: FriendshipAction, message: str = ""
+) -> FriendshipEvent:
+    """Apply the action through the rules and limits both modules share."""
+    try:
+        return await database_sync_to_async(limited_action)(actor, other, action, message)
+    except services.FriendshipRuleError as exc:
+        raise InvalidAction(str(exc)) from exc
+
+
+async def _notices(session: ClientSession) -> AsyncIterator[FriendshipNotice]:
+    """The friendship events the session's user receives, one by one, until closed."""
+    feed = session.open_event_feed()
+    try:
+        while True:
+            for notice in await feed.next_batch():
+                yield notice
+    finally:
+        session.close_event_feed(feed)
+
+
+def _not_served(name: str) -> Callable[[Message], Awaitable[Message]]:
+    async def refuse(request: Message) -> Message:
+        raise RemoteProcedureError(
+            f"{MODULE_NAME}.{name} is not served here: this service serves friends and "
+            "presence only",
+            ErrorCode.NOT_IMPLEMENTED,
+        )
+
+    return refuse
+
+
+def build_module(session: ClientSession) -> RpcModule:
+    """The module as served to one connection."""
+
+    def caller() -> str:
+        if session.address is None:
+            raise RemoteProcedureError(
+                "this connection is not signed in: send the signed-fetch headers of get:/ "
+                "as the first frame",
+                ErrorCode.UNAUTHORIZED,
+            )
+        return session.address
+
+    async def get_friends(request: pb.GetFriendsPayload) -> pb.PaginatedFriendsProfilesResponse:
+        friends = await database_sync_to_async(selectors.friend_addresses)(caller())
+        return _profiles_page(friends, request)
+
+    async def get_mutual_friends(
+        request: pb.GetMutualFriendsPayload,
+    ) -> pb.PaginatedFriendsProfilesResponse:
+        address = caller()
+        try:
+            other = normalize_address(request.user.address)
+        except ValidationError as exc:
+            raise RemoteProcedureError(" ".join(exc.messages)) from exc
+        mutual = await database_sync_to_async(selectors.mutual_friend_addresses)(address, other)
+        return _profiles_page(mutual, request)
+
+    @unary_errors(pb.PaginatedFriendshipRequestsResponse)
+    async def get_pending_requests(
+        request: pb.GetFriendshipRequestsPayload,
+    ) -> pb.PaginatedFriendshipRequestsResponse:
+        return await database_sync_to_async(_requests_page)(caller(), True, request)
+
+    @unary_errors(pb.PaginatedFriendshipRequestsResponse)
+    async def get_sent_requests(
+        request: pb.GetFriendshipRequestsPayload,
+    ) -> pb.PaginatedFriendshipRequestsResponse:
+        return await database_sync_to_async(_requests_page)(caller(), False, request)
+
+    @unary_errors(pb.UpsertFriendshipResponse)
+    async def upsert_friendship(request: pb.UpsertFriendshipPayload) -> pb.UpsertFriendshipResponse:
+        address = caller()
+        kind = request.WhichOneof("action")
+        if kind is None:
+            raise BadRequest(f"action must be one of {', '.join(_ACTIONS)}")
+        body = getattr(request, kind)
+        other = normalize_address(body.user.address)
+        message = body.message if kind == "request" and body.HasField("message") else ""
+        event = await _act(address, other, _ACTIONS[kind], message)
+        return pb.UpsertFriendshipResponse(
+            accepted=_request(
+                pb.UpsertFriendshipResponse.Accepted,
+                other,
+                _ms(event.created_at),
+                event.message,
+                event.id,
+            )
+        )
+
+    @unary_errors(pb.GetFriendshipStatusResponse)
+    async def get_friendship_status(
+        request: pb.GetFriendshipStatusPayload,
+    ) -> pb.GetFriendshipStatusResponse:
+        address = caller()
+        other = normalize_address(request.user.address)
+        status = await database_sync_to_async(_friendship_status)(address, other)
+        return pb.GetFriendshipStatusResponse(accepted=status)
+
+    @unary_errors(pb.BlockUserResponse)
+    async def block_user(request: pb.BlockUserPayload) -> pb.BlockUserResponse:
+        address = caller()
+        other = normalize_address(request.user.address)
+        event = await _act(address, other, FriendshipAction.BLOCK)
+        profile = pb.BlockedUserProfile(address=other, blocked_at=_ms(event.created_at))
+        return pb.BlockUserResponse(ok=pb.BlockUserResponse.Ok(profile=profile))
+
+    @unary_errors(pb.UnblockUserResponse)
+    async def unblock_user(request: pb.UnblockUserPayload) -> pb.UnblockUserResponse:
+        address = caller()
+        other = normalize_address(request.user.address)
+        await _act(address, other, FriendshipAction.UNBLOCK)
+        profile = pb.BlockedUserProfile(address=other)
+        return pb.UnblockUserResponse(ok=pb.UnblockUserResponse.Ok(profile=profile))
+
+    async def get_blocked_users(request: pb.GetBlockedUsersPayload) -> pb.GetBlockedUsersResponse:
+        return await database_sync_to_async(_blocked_page)(caller(), request)
+
+    async def get_blocking_status(request: empty_pb2.Empty) -> pb.GetBlockingStatusResponse:
+        return await database_sync_to_async(_blocking_status)(caller())
+
+    async def subscribe_to_friendship_updates(
+        request: empty_pb2.Empty,
+    ) -> AsyncIterator[pb.FriendshipUpdate]:
+        caller()
+        async with aclosing(_notices(session)) as notices:
+            async for notice in notices:
+                update = _friendship_update(notice)
+                if update is not None:
+                    yield update
+
+    async def subscribe_to_block_updates(request: empty_pb2.Empty) -> AsyncIterator[pb.BlockUpdate]:
+        caller()
+        blocking = {FriendshipAction.BLOCK, FriendshipAction.UNBLOCK}
+        async with aclosing(_notices(session)) as notices:
+            async for notice in notices:
+                if notice.action in blocking:
+                    yield pb.BlockUpdate(
+                        address=notice.actor, is_blocked=notice.action == FriendshipAction.BLOCK
+                    )
+
+    async def subscribe_to_friend_connectivity_updates(
+        request: empty_pb2.Empty,
+    ) -> AsyncIterator[pb.FriendConnectivityUpdate]:
+        """The friends online now, then each change: the session's presence feed, one friend
+        per item."""
+        feed = await session.open_presence_feed(caller())
+        try:
+            while True:
+                for presence in await feed.next_batch():
+                    yield pb.FriendConnectivityUpdate(
+                        friend=_profile(presence.address), status=int(presence.status)
+                    )
+        finally:
+            await session.close_presence_feed(feed)
+
+    Empty = empty_pb2.Empty
+    return RpcModule(
+        MODULE_NAME,
+        (
+            unary("GetFriends", pb.GetFriendsPayload, get_friends),
+            unary("GetMutualFriends", pb.GetMutualFriendsPayload, get_mutual_friends),
+            unary(
+                "GetPendingFriendshipRequests",
+                pb.GetFriendshipRequestsPayload,
+                get_pending_requests,
+            ),
+            unary("GetSentFriendshipRequests", pb.GetFriendshipRequestsPayload, get_sent_requests),
+            unary("UpsertFriendship", pb.UpsertFriendshipPayload, upsert_friendship),
+            server_stream("SubscribeToFriendshipUpdates", Empty, subscribe_to_friendship_updates),
+            unary("GetFriendshipStatus", pb.GetFriendshipStatusPayload, get_friendship_status),
+            server_stream(
+                "SubscribeToFriendConnectivityUpdates",
+                Empty,
+                subscribe_to_friend_connectivity_updates,
+            ),
+            unary("BlockUser", pb.BlockUserPayload, block_user),
+            unary("UnblockUser", pb.UnblockUserPayload, unblock_user),
+            unary("GetBlockedUsers", pb.GetBlockedUsersPayload, get_blocked_users),
+            unary("GetBlockingStatus", Empty, get_blocking_status),
+            server_stream("SubscribeToBlockUpdates", Empty, subscribe_to_block_updates),
+            *(unary(name, Empty, _not_served(name)) for name in NOT_SERVED),
+        ),
+    )

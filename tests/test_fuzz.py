@@ -1,0 +1,544 @@
+"""Generated input against the frame decoder, the dcl-rpc server session and the real
+WebSocket: whatever a client sends, the service answers in frames, keeps the connection
+usable and lets other clients carry on."""
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+
+import pytest
+import websockets
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from presence.protocol import friendships_service_pb2 as fs
+from presence.rpc import dcl_rpc_pb2 as pb
+from presence.rpc import wire
+from presence.rpc.server import (
+    ErrorCode,
+    Limits,
+    RemoteProcedureError,
+    RpcModule,
+    RpcServerSession,
+    server_stream,
+    unary,
+)
+from presence.rpc.wire import MessageType
+from tests.conftest import Service, start_service, stop_service
+from tests.support import ONLINE, befriend, connect
+
+NUMBER_MASK = 0x07FFFFFF
+SERVER_TYPES = {
+    MessageType.RESPONSE,
+    MessageType.STREAM_MESSAGE,
+    MessageType.CREATE_PORT_RESPONSE,
+    MessageType.REQUEST_MODULE_RESPONSE,
+    MessageType.REMOTE_ERROR_RESPONSE,
+    MessageType.SERVER_READY,
+}
+ANSWERED = {MessageType.REQUEST, MessageType.CREATE_PORT, MessageType.REQUEST_MODULE}
+
+
+# --- Strategies --------------------------------------------------------------------------------
+
+FIXED32 = st.integers(0, 2**32 - 1)
+TEXT = st.text(max_size=40)
+BLOB = st.binary(max_size=200)
+
+
+def serialized(strategy: st.SearchStrategy) -> st.SearchStrategy[bytes]:
+    return strategy.map(lambda message: message.SerializeToString())
+
+
+# Every dcl-rpc message, with any value in every field (so any type in the identifier).
+VALID_FRAMES = serialized(
+    st.one_of(
+        st.builds(pb.RpcMessageHeader, message_identifier=FIXED32),
+        st.builds(pb.CreatePort, message_identifier=FIXED32, port_name=TEXT),
+        st.builds(pb.CreatePortResponse, message_identifier=FIXED32, port_id=FIXED32),
+        st.builds(pb.RequestModule, message_identifier=FIXED32, port_id=FIXED32, module_name=TEXT),
+        st.builds(
+            pb.RequestModuleResponse,
+            message_identifier=FIXED32,
+            port_id=FIXED32,
+            procedures=st.lists(
+                st.builds(pb.ModuleProcedure, procedure_id=FIXED32, procedure_name=TEXT),
+                max_size=4,
+            ),
+        ),
+        st.builds(pb.DestroyPort, message_identifier=FIXED32, port_id=FIXED32),
+        st.builds(
+            pb.Request,
+            message_identifier=FIXED32,
+            port_id=FIXED32,
+            procedure_id=FIXED32,
+            client_stream=FIXED32,
+            payload=BLOB,
+        ),
+        st.builds(
+            pb.RemoteError, message_identifier=FIXED32, error_code=FIXED32, error_message=TEXT
+        ),
+        st.builds(pb.Response, message_identifier=FIXED32, payload=BLOB),
+        st.builds(
+            pb.StreamMessage,
+            message_identifier=FIXED32,
+            port_id=FIXED32,
+            sequence_id=FIXED32,
+            payload=BLOB,
+            closed=st.booleans(),
+            ack=st.booleans(),
+        ),
+    )
+)
+
+
+def varint(value: int, padding: int = 0) -> bytes:
+    """`value` as a protobuf varint, made `padding` bytes longer than needed."""
+    out = bytearray()
+    while True:
+        out.append(value & 0x7F)
+        value >>= 7
+        if not value:
+            break
+    out.extend(b"\x00" * padding)
+    for i in range(len(out) - 1):
+        out[i] |= 0x80
+    return bytes(out)
+
+
+@st.composite
+def huge_varint_frames(draw: st.DrawFn) -> bytes:
+    """Fields whose tags, values or lengths are varints far beyond any field's range."""
+    frame = draw(st.sampled_from([b"", wire.create_port(1, "p"), b"\x0d\x01\x00\x00\x28"]))
+    for _ in range(draw(st.integers(1, 4))):
+        number = draw(st.one_of(st.integers(1, 8), st.integers(1, 2**64)))
+        kind = draw(st.integers(0, 7))
+        value = draw(st.one_of(st.integers(0, 2**64), st.integers(2**64, 2**140)))
+        frame += varint(number << 3 | kind, draw(st.integers(0, 3)))
+        frame += varint(value, draw(st.integers(0, 12)))
+    return frame + draw(st.binary(max_size=8))
+
+
+@st.composite
+def truncated(draw: st.DrawFn, frames: st.SearchStrategy[bytes] = VALID_FRAMES) -> bytes:
+    frame = draw(frames)
+    return frame[: draw(st.integers(0, max(0, len(frame) - 1)))]
+
+
+@st.composite
+def mutated(draw: st.DrawFn, frames: st.SearchStrategy[bytes] = VALID_FRAMES) -> bytes:
+    """A valid frame with bytes flipped, inserted, deleted or cut off."""
+    data = bytearray(draw(frames))
+    for _ in range(draw(st.integers(1, 4))):
+        at = draw(st.integers(0, len(data)))
+        operation = draw(st.sampled_from(["flip", "insert", "delete", "cut"]))
+        if operation == "insert" or not data:
+            data[at:at] = draw(st.binary(min_size=1, max_size=8))
+        elif operation == "flip":
+            data[min(at, len(data) - 1)] ^= draw(st.integers(1, 255))
+        elif operation == "delete":
+            del data[at : at + draw(st.integers(1, 8))]
+        else:
+            del data[at:]
+    return bytes(data)
+
+
+def weighted(*choices: tuple[int, st.SearchStrategy]) -> st.SearchStrategy:
+    """One of the strategies, drawn in proportion to its weight (one_of flattens nested
+    one_ofs into equal shares, which would drown the frames that matter)."""
+    expanded = [strategy for weight, strategy in choices for _ in range(weight)]
+    return st.integers(0, len(expanded) - 1).flatmap(lambda i: expanded[i])
+
+
+ANY_BYTES = weighted(
+    (1, st.binary(max_size=300)),
+    (1, VALID_FRAMES),
+    (1, truncated()),
+    (1, mutated()),
+    (1, huge_varint_frames()),
+)
+
+
+# --- The decoder -------------------------------------------------------------------------------
+
+
+def decodes_or_is_malformed(data: bytes) -> wire.Frame | None:
+    """Decode `data`: a frame, or None for MalformedFrame; anything else is raised."""
+    try:
+        frame = wire.decode(data)
+    except wire.MalformedFrame as exc:
+        assert 0 <= exc.number <= NUMBER_MASK
+        assert str(exc)
+        return None
+    assert isinstance(frame.type, MessageType)
+    assert 0 <= frame.number <= NUMBER_MASK
+    return frame
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.binary(max_size=300))
+def test_decode_of_random_bytes_raises_only_malformed_frame(data):
+    decodes_or_is_malformed(data)
+
+
+@settings(max_examples=300, deadline=None)
+@given(truncated())
+def test_decode_of_truncated_frames_raises_only_malformed_frame(data):
+    decodes_or_is_malformed(data)
+
+
+@settings(max_examples=300, deadline=None)
+@given(mutated())
+def test_decode_of_mutated_frames_raises_only_malformed_frame(data):
+    decodes_or_is_malformed(data)
+
+
+@settings(max_examples=300, deadline=None)
+@given(huge_varint_frames())
+def test_decode_of_huge_varints_raises_only_malformed_frame(data):
+    decodes_or_is_malformed(data)
+
+
+@settings(max_examples=300, deadline=None)
+@given(VALID_FRAMES)
+def test_decode_of_well_formed_messages_reads_their_identifier(data):
+    """Any well-formed message decodes when its identifier names a known type."""
+    identifier = pb.RpcMessageHeader.FromString(data).message_identifier
+    raw_type, number = (identifier >> 27) & 0xF, identifier & NUMBER_MASK
+    frame = decodes_or_is_malformed(data)
+    if raw_type in MessageType._value2member_map_:
+        assert frame is not None
+        assert (frame.type, frame.number) == (raw_type, number)
+    else:
+        assert frame is None
+        with pytest.raises(wire.MalformedFrame, match=f"unknown message type {raw_type}"):
+            wire.decode(data)
+
+
+# --- The server session, in memory -------------------------------------------------------------
+
+
+async def echo(request: pb.DestroyPort) -> pb.DestroyPort:
+    return request
+
+
+async def fail(request: pb.DestroyPort) -> pb.DestroyPort:
+    raise RuntimeError("a procedure failed")
+
+
+async def refuse(request: pb.DestroyPort) -> pb.DestroyPort:
+    raise RemoteProcedureError("refused", ErrorCode.TOO_MANY)
+
+
+async def count(request: pb.DestroyPort) -> AsyncIterator[pb.DestroyPort]:
+    for i in range(request.port_id % 4):
+        yield pb.DestroyPort(port_id=i)
+
+
+async def forever(request: pb.DestroyPort) -> AsyncIterator[pb.DestroyPort]:
+    while True:
+        await asyncio.sleep(0)
+        yield request
+
+
+async def broken(request: pb.DestroyPort) -> AsyncIterator[pb.DestroyPort]:
+    yield request
+    raise RuntimeError("a stream failed")
+
+
+MODULE = RpcModule(
+    "M",
+    (
+        unary("Echo", pb.DestroyPort, echo),
+        unary("Fail", pb.DestroyPort, fail),
+        unary("Refuse", pb.DestroyPort, refuse),
+        server_stream("Count", pb.DestroyPort, count),
+        server_stream("Forever", pb.DestroyPort, forever),
+        server_stream("Broken", pb.DestroyPort, broken),
+    ),
+)
+
+SMALL = st.integers(0, 6)
+# Mostly ports and procedures that exist, sometimes any.
+PORTS = weighted((4, st.integers(1, 2)), (1, st.integers(0, 3)), (1, FIXED32))
+PROCEDURES = weighted((4, st.integers(1, 8)), (1, FIXED32))
+
+
+def client_streamed_request(number: int, port_id: int, procedure_id: int) -> bytes:
+    return pb.Request(
+        message_identifier=wire.pack_identifier(MessageType.REQUEST, number),
+        port_id=port_id,
+        procedure_id=procedure_id,
+        client_stream=1,
+    ).SerializeToString()
+
+
+def session_frames(payloads: st.SearchStrategy[bytes], module: str) -> st.SearchStrategy[bytes]:
+    """Frames a client could send, aimed at ports, procedures and streams that may exist."""
+    return weighted(
+        (6, st.builds(wire.request, SMALL, PORTS, PROCEDURES, payloads)),
+        (3, st.builds(wire.stream_ack, SMALL, PORTS, SMALL)),
+        (1, st.builds(wire.close_stream, SMALL, PORTS, SMALL)),
+        (1, st.builds(wire.create_port, SMALL, TEXT)),
+        (1, st.builds(wire.request_module, SMALL, PORTS, st.one_of(st.just(module), TEXT))),
+        (1, st.builds(client_streamed_request, SMALL, PORTS, PROCEDURES)),
+        (1, st.builds(wire.destroy_port, PORTS)),
+        (1, st.builds(wire.response, SMALL, BLOB)),
+        (3, ANY_BYTES),
+    )
+
+
+IN_MEMORY_FRAMES = session_frames(
+    st.one_of(serialized(st.builds(pb.DestroyPort, port_id=FIXED32)), BLOB), "M"
+)
+
+
+async def serve(frames: list[tuple[bytes, bool]]) -> list[bytes]:
+    """Feed `frames` (data, refused?) to a fresh session; every frame it sent."""
+    sent: list[bytes] = []
+
+    async def send(data: bytes) -> None:
+        sent.append(data)
+
+    session = RpcServerSession(send, {"M": MODULE}, Limits(max_ports=3, max_concurrent_requests=4))
+    await session.open()
+    for data, refused in frames:
+        if refused:
+            await session.refuse_frame(data, "slow down")
+        else:
+            await session.handle_frame(data)
+        await asyncio.sleep(0)
+    for _ in range(5):
+        await asyncio.sleep(0)
+    before_close = list(sent)
+    await session.close()
+    assert session.open_calls == 0
+    assert sent == before_close, "the session sent frames after it was closed"
+    return sent
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(IN_MEMORY_FRAMES, st.booleans()), max_size=20))
+def test_the_session_never_raises_and_sends_only_frames(frames):
+    sent = asyncio.run(serve(frames))
+    decoded = [wire.decode(data) for data in sent]
+    assert decoded[0].type == MessageType.SERVER_READY
+    assert all(frame.type in SERVER_TYPES for frame in decoded), decoded
+    # Whatever asked for an answer got one, unless a port was destroyed under its call.
+    answered = {frame.number for frame in decoded}
+    inputs = [decodes_or_is_malformed(data) for data, _ in frames]
+    if not any(f is not None and f.type == MessageType.DESTROY_PORT for f in inputs):
+        for frame in inputs:
+            if frame is not None and frame.type in ANSWERED:
+                assert frame.number in answered, frame
+
+
+# --- The real WebSocket ------------------------------------------------------------------------
+
+ADDRESSES = st.one_of(TEXT, st.from_regex(r"0x[0-9a-fA-F]{40}", fullmatch=True))
+TOKENS = st.one_of(st.none(), TEXT)
+
+
+def auth(token: str | None) -> fs.Payload:
+    return fs.Payload() if token is None else fs.Payload(synapse_token=token)
+
+
+@st.composite
+def friendship_payloads(draw: st.DrawFn) -> fs.UpdateFriendshipPayload:
+    kind = draw(
+        st.sampled_from(["request", "accept", "reject", "delete", "cancel", "block", "unblock"])
+    )
+    body = getattr(fs, f"{kind.capitalize()}Payload")(user=fs.User(address=draw(ADDRESSES)))
+    if kind == "request" and draw(st.booleans()):
+        body.message = draw(st.text(max_size=1100))
+    event = fs.FriendshipEventPayload(**{kind: body}) if draw(st.booleans()) else None
+    return fs.UpdateFriendshipPayload(event=event, auth_token=auth(draw(TOKENS)))
+
+
+SERVICE_PAYLOADS = st.one_of(
+    serialized(st.builds(auth, TOKENS)),
+    serialized(
+        st.builds(
+            fs.MutualFriendsPayload,
+            user=st.builds(fs.User, address=ADDRESSES),
+            auth_token=st.builds(auth, TOKENS),
+        )
+    ),
+    serialized(friendship_payloads()),
+    serialized(
+        st.builds(
+            fs.StatusPayload,
+            status=st.builds(fs.Status, type=st.integers(-(2**31), 2**31 - 1)),
+        )
+    ),
+    BLOB,
+)
+
+WEBSOCKET_FRAMES = weighted(
+    (10, session_frames(SERVICE_PAYLOADS, "FriendshipsService")), (1, st.text(max_size=100))
+)
+
+# Numbers of the check calls, far from the generated ones.
+CHECK = NUMBER_MASK - 10
+
+
+def top_level_fields(data: bytes) -> list[int]:
+    """The field numbers at the top level of a well-formed protobuf message."""
+
+    def read_varint(at: int) -> tuple[int, int]:
+        value = shift = 0
+        while True:
+            byte = data[at]
+            value |= (byte & 0x7F) << shift
+            at += 1
+            shift += 7
+            if not byte & 0x80:
+                return value, at
+
+    fields, at = [], 0
+    while at < len(data):
+        key, at = read_varint(at)
+        fields.append(key >> 3)
+        kind = key & 7
+        if kind == 0:
+            _, at = read_varint(at)
+        elif kind == 1:
+            at += 8
+        elif kind == 2:
+            length, at = read_varint(at)
+            at += length
+        elif kind == 5:
+            at += 4
+        else:
+            raise AssertionError(f"wire type {kind} in a server message")
+    return fields
+
+
+def assert_sound(frame: wire.Frame) -> None:
+    """A frame the service sent: a server message, and no internal error in it."""
+    assert frame.type in SERVER_TYPES, frame
+    if frame.type == MessageType.REMOTE_ERROR_RESPONSE:
+        assert frame.message.error_code != ErrorCode.INTERNAL, frame
+        assert frame.message.error_message
+    elif frame.type in (MessageType.RESPONSE, MessageType.STREAM_MESSAGE):
+        # In every FriendshipsService response, field 2 is internal_server_error.
+        assert 2 not in top_level_fields(frame.message.payload), frame
+
+
+class Probe:
+    """One WebSocket connection, frames in and out as they are."""
+
+    def __init__(self, ws: websockets.ClientConnection) -> None:
+        self.ws = ws
+        self.answered: set[int] = set()
+
+    async def receive(self) -> wire.Frame:
+        data = await asyncio.wait_for(self.ws.recv(), 5)
+        assert isinstance(data, bytes), f"the server sent text: {data!r}"
+        frame = wire.decode(data)
+        assert_sound(frame)
+        self.answered.add(frame.number)
+        return frame
+
+    async def all_answered(self, frames: list[bytes | str]) -> None:
+        """Every call, port and module asked for got an answer (a call only if no port was
+        destroyed under it)."""
+        sent = [decodes_or_is_malformed(f) for f in frames if isinstance(f, bytes)]
+        sent = [frame for frame in sent if frame is not None]
+        destroyed = any(frame.type == MessageType.DESTROY_PORT for frame in sent)
+        expected = {
+            frame.number
+            for frame in sent
+            if frame.type in ANSWERED and not (destroyed and frame.type == MessageType.REQUEST)
+        }
+        while not expected <= self.answered:
+            await self.receive()
+
+    async def answer(self, number: int) -> wire.Frame:
+        """The answer to `number`, passing over (and checking) answers to anything else."""
+        while True:
+            frame = await self.receive()
+            if frame.number == number and frame.type != MessageType.STREAM_MESSAGE:
+                return frame
+
+    async def still_serves(self) -> None:
+        """A port, the module and a call, all well-formed, are answered as they should be."""
+        await self.ws.send(wire.create_port(CHECK, "check"))
+        frame = await self.answer(CHECK)
+        assert frame.type == MessageType.CREATE_PORT_RESPONSE, frame
+        port = frame.message.port_id
+        await self.ws.send(wire.request_module(CHECK + 1, port, "FriendshipsService"))
+        frame = await self.answer(CHECK + 1)
+        assert frame.type == MessageType.REQUEST_MODULE_RESPONSE, frame
+        procedures = {p.procedure_name: p.procedure_id for p in frame.message.procedures}
+        payload = fs.Payload().SerializeToString()
+        await self.ws.send(wire.request(CHECK + 2, port, procedures["GetRequestEvents"], payload))
+        frame = await self.answer(CHECK + 2)
+        assert frame.type == MessageType.RESPONSE, frame
+        response = fs.RequestEventsResponse.FromString(frame.message.payload)
+        assert response.WhichOneof("response") == "events", response
+
+
+@asynccontextmanager
+async def probe(url: str, token: str) -> AsyncIterator[Probe]:
+    async with websockets.connect(f"{url}?access_token={token}") as ws:
+        client = Probe(ws)
+        assert (await client.receive()).type == MessageType.SERVER_READY
+        await ws.send(wire.create_port(1, "fuzz"))
+        assert (await client.answer(1)).type == MessageType.CREATE_PORT_RESPONSE
+        await ws.send(wire.request_module(2, 1, "FriendshipsService"))
+        assert (await client.answer(2)).type == MessageType.REQUEST_MODULE_RESPONSE
+        client.answered.clear()
+        yield client
+
+
+@pytest.fixture(scope="module")
+def fuzz_service(django_db_setup, tmp_path_factory) -> Iterator[Service]:
+    """A frame budget so large that every frame reaches the decoder."""
+    running = start_service(
+        tmp_path_factory.mktemp("fuzz"),
+        {"PRESENCE_FRAMES_PER_SECOND": "1000000", "PRESENCE_FRAME_BURST": "1000000"},
+    )
+    yield running
+    stop_service(running)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_generated_frames_over_the_websocket_disturb_no_one(fuzz_service, make_user):
+    url = fuzz_service.ws_url
+    senders = itertools.cycle([make_user() for _ in range(3)])
+    bystander, friend = make_user(), make_user()
+    await befriend(url, bystander, friend)
+    loop = asyncio.get_running_loop()
+    async with connect(url, bystander.token) as watcher:
+        updates = await watcher.subscribe_presence()
+
+        async def example(frames: list[bytes | str]) -> None:
+            async with probe(url, next(senders).token) as client:
+                for frame in frames:
+                    await client.ws.send(frame)
+                await client.still_serves()
+                await client.all_answered(frames)
+            assert (await watcher.request_events()).WhichOneof("response") == "events"
+
+        @settings(
+            max_examples=100,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow],
+        )
+        @given(st.lists(WEBSOCKET_FRAMES, min_size=1, max_size=12))
+        def each(frames):
+            asyncio.run_coroutine_threadsafe(example(frames), loop).result(timeout=60)
+
+        await asyncio.to_thread(each)
+
+        # The watcher saw nothing of it, and still hears its friend.
+        await updates.expect_nothing(within=0.2)
+        assert watcher.rpc.unsolicited.get_nowait().type == MessageType.SERVER_READY
+        assert watcher.rpc.unsolicited.empty()
+        async with connect(url, friend.token) as f:
+            await f.set_status(ONLINE)
+            await updates.presence_until(friend.address, ONLINE)
+    log = fuzz_service.log.read_text(errors="replace")
+    assert "Traceback" not in log, fuzz_service.log_tail(80)
