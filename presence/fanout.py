@@ -9,11 +9,13 @@ of failing for want of one.
 
 import asyncio
 import weakref
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from functools import partial
 from typing import Any, TypeVar
 
 from channels.layers import get_channel_layer
 from django.conf import settings
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 T = TypeVar("T")
 
@@ -30,16 +32,24 @@ def user_group(address: str) -> str:
     return f"user.{address}"
 
 
-async def _bounded(call: Awaitable[T]) -> T:
+async def _bounded(call: Callable[[], Awaitable[T]]) -> T:
+    """Run a layer call within the process's bound, retrying once on a dead connection.
+
+    After Redis restarts, the layer's pool still holds connections to the old server: the
+    first call on each fails, and the retry takes a fresh one.
+    """
     loop = asyncio.get_running_loop()
     limit = _limits.get(loop)
     if limit is None:
         limit = _limits[loop] = asyncio.Semaphore(settings.PRESENCE["LAYER_CONCURRENCY"])
     async with limit:
-        return await call
+        try:
+            return await call()
+        except RedisConnectionError:
+            return await call()
 
 
-async def _each(calls: Iterable[Awaitable[Any]]) -> None:
+async def _each(calls: Iterable[Callable[[], Awaitable[Any]]]) -> None:
     await asyncio.gather(*(_bounded(call) for call in calls))
 
 
@@ -53,7 +63,7 @@ async def publish_presence(address: str, message: dict[str, Any]) -> None:
 
 
 async def _send_presence(address: str, message: dict[str, Any]) -> None:
-    await _bounded(get_channel_layer().group_send(presence_group(address), message))
+    await _bounded(lambda: get_channel_layer().group_send(presence_group(address), message))
 
 
 class _Coalescer:
@@ -90,9 +100,7 @@ class _Coalescer:
         self._last_sent[address] = now
         if len(self._last_sent) > 10_000:
             # Forget users whose window is long over, so the map stays small.
-            self._last_sent = {
-                a: t for a, t in self._last_sent.items() if now - t < self._window
-            }
+            self._last_sent = {a: t for a, t in self._last_sent.items() if now - t < self._window}
 
 
 _coalescers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Coalescer]" = (
@@ -101,23 +109,23 @@ _coalescers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Coalescer]" 
 
 
 async def publish_to_user(address: str, message: dict[str, Any]) -> None:
-    await _bounded(get_channel_layer().group_send(user_group(address), message))
+    await _bounded(lambda: get_channel_layer().group_send(user_group(address), message))
 
 
 async def follow(channel_name: str, addresses: Iterable[str]) -> None:
     """Deliver the presence changes of `addresses` to a connection's channel."""
     layer = get_channel_layer()
-    await _each(layer.group_add(presence_group(a), channel_name) for a in addresses)
+    await _each(partial(layer.group_add, presence_group(a), channel_name) for a in addresses)
 
 
 async def unfollow(channel_name: str, addresses: Iterable[str]) -> None:
     layer = get_channel_layer()
-    await _each(layer.group_discard(presence_group(a), channel_name) for a in addresses)
+    await _each(partial(layer.group_discard, presence_group(a), channel_name) for a in addresses)
 
 
 async def join_user(channel_name: str, address: str) -> None:
-    await _bounded(get_channel_layer().group_add(user_group(address), channel_name))
+    await _bounded(partial(get_channel_layer().group_add, user_group(address), channel_name))
 
 
 async def leave_user(channel_name: str, address: str) -> None:
-    await _bounded(get_channel_layer().group_discard(user_group(address), channel_name))
+    await _bounded(partial(get_channel_layer().group_discard, user_group(address), channel_name))

@@ -87,6 +87,7 @@ async def _housekeeping() -> None:
     next_renewal = loop.time() + renew_every
     known_epoch: str | None = None
     failing = False
+    catch_up_again = False
     while True:
         try:
             epoch = await state.epoch()
@@ -94,6 +95,11 @@ async def _housekeeping() -> None:
             data_lost = known_epoch is not None and epoch != known_epoch
             if failing or data_lost:
                 await _rebuild(data_lost)
+                catch_up_again = True
+            elif catch_up_again:
+                # Changes published while the layer was still resubscribing were lost.
+                await _catch_up_all(from_scratch=False)
+                catch_up_again = False
             known_epoch, failing = epoch, False
             reaped = await state.reap_dead_processes()
             if reaped:
@@ -120,9 +126,13 @@ async def _rebuild(data_lost: bool) -> None:
     for address, connection in held - set(live):
         await state.disconnect(address, connection)
     for key, session in live.items():
-        if session not in _live_sessions:
-            continue  # closed while we were rebuilding
-        if data_lost or key not in held:
+        if session in _live_sessions and (data_lost or key not in held):
             await session.restore()
-        await session.catch_up(from_scratch=data_lost)
+    # Only once every connection is back can a subscriber read its friends' true state.
+    await _catch_up_all(from_scratch=data_lost)
     logger.warning("rebuilt presence of %d live connections after a Redis outage", len(live))
+
+
+async def _catch_up_all(from_scratch: bool) -> None:
+    for session in list(_live_sessions):
+        await session.catch_up(from_scratch)

@@ -86,7 +86,7 @@ async def test_redis_restart_rebuilds_presence_from_live_connections(
             await eventually(alice_listed)
             await view.presence_until(carol.address, OFFLINE, timeout=15)
             # And live updates flow again.
-            await a.set_status(OFFLINE)
+            assert (await a.set_status(OFFLINE)).WhichOneof("response") == "status"
             await view.presence_until(alice.address, OFFLINE)
     finally:
         stop_service(running)
