@@ -55,6 +55,9 @@ class FriendshipNotice:
         )
 
 
+_READ_AGAIN_AFTER_SECONDS = 1.0
+
+
 class PresenceFeed:
     """Friends' presence waiting for the client to ask for it: the latest state per friend.
 
@@ -138,6 +141,7 @@ class ClientSession:
         self._presence_feeds: set[PresenceFeed] = set()
         self._event_feeds: set[EventFeed] = set()
         self._followed: set[str] = set()
+        self._background: set[asyncio.Task[None]] = set()
         # The status last chosen on this connection, to restore if Redis loses it.
         self._chosen: Status | None = None
         process.track(self)
@@ -196,6 +200,8 @@ class ClientSession:
     async def close(self) -> None:
         """The connection is gone: the user may go OFFLINE, and no group keeps this channel."""
         process.untrack(self)
+        for task in list(self._background):
+            task.cancel()
         if self.address is None:
             return
         await state.disconnect(self.address, self.connection_id)
@@ -248,6 +254,7 @@ class ClientSession:
             followed = list(self._followed)
         for presence in (await state.visible_among(followed)).values():
             feed.offer(presence)
+        self._read_again_soon(followed)
         return feed
 
     async def close_presence_feed(self, feed: PresenceFeed) -> None:
@@ -270,6 +277,26 @@ class ClientSession:
             self._followed.add(friend)
         for presence in (await state.visible_among([friend])).values():
             self.presence_changed(presence)
+        self._read_again_soon([friend])
+
+    def _read_again_soon(self, addresses: list[str]) -> None:
+        """Read these friends' state once more, shortly after joining their groups.
+
+        With the pubsub layer, joining a group returns before Redis has applied the
+        subscription, so a change published in between would reach no one: this second read
+        catches it. Versions make it a no-op when nothing was missed.
+        """
+
+        async def read_again() -> None:
+            await asyncio.sleep(_READ_AGAIN_AFTER_SECONDS)
+            for presence in await state.presence_of(
+                [a for a in addresses if a in self._followed]
+            ):
+                self.presence_changed(presence)
+
+        task = asyncio.get_running_loop().create_task(read_again())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _friend_removed(self, friend: str) -> None:
         async with self._lock:
