@@ -240,7 +240,8 @@ async def presence_of(addresses: Iterable[str]) -> list[Presence]:
     wanted = list(addresses)
     if not wanted:
         return []
-    async with _redis().pipeline(transaction=False) as pipe:
+    # One transaction: a transition between the reads would pair a status with another version.
+    async with _redis().pipeline(transaction=True) as pipe:
         pipe.hmget(_VISIBLE, wanted)
         pipe.hmget(_VERSIONS, wanted)
         pipe.hmget(_LAST_SEEN, wanted)

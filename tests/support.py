@@ -94,31 +94,40 @@ class FriendsClient:
 
 
 class Subscription:
-    """A live stream whose next item is always asked for, so it arrives as soon as it exists."""
+    """A live stream whose next item is always asked for, so it arrives as soon as it exists.
+
+    For presence streams it also keeps `view`: each friend's latest status as read so far.
+    """
 
     def __init__(self, stream: ClientStream, response_type: type) -> None:
         self.stream = stream
         self.response_type = response_type
+        self.view: dict[str, int] = {}
         self._pending: asyncio.Task[bytes] = asyncio.ensure_future(stream.next())
 
     async def next(self, timeout: float = 5.0) -> object:
         raw = await asyncio.wait_for(asyncio.shield(self._pending), timeout)
         self._pending = asyncio.ensure_future(self.stream.next())
-        return self.response_type.FromString(raw)
+        item = self.response_type.FromString(raw)
+        has_response = "response" in item.DESCRIPTOR.oneofs_by_name
+        if has_response and item.WhichOneof("response") == "updates":
+            for user in item.updates.users:
+                self.view[user.user.address] = user.status.type
+        return item
 
     async def expect_nothing(self, within: float = 0.5) -> None:
         done, _ = await asyncio.wait({self._pending}, timeout=within)
         assert not done, f"unexpected item: {self.response_type.FromString(self._pending.result())}"
 
     async def presence_until(self, address: str, status: int, timeout: float = 5.0) -> None:
-        """Read updates until `address` shows `status`."""
+        """Read updates until the latest status read for `address` is `status`.
+
+        Several friends' changes can arrive in one item, so one read may answer several waits.
+        """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while True:
-            item = await self.next(max(0.01, deadline - loop.time()))
-            for user in item.updates.users:
-                if user.user.address == address and user.status.type == status:
-                    return
+        while self.view.get(address) != status:
+            await self.next(max(0.01, deadline - loop.time()))
 
 
 def addresses(pages: list[pb.UsersResponse]) -> list[str]:
