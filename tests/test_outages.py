@@ -4,6 +4,7 @@ import asyncio
 import os
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.db import connection
@@ -119,6 +120,9 @@ async def test_database_outage_fails_friendship_calls_quickly_then_recovers(tmp_
                 assert (await a.set_status(ONLINE)).WhichOneof("response") == "status"
             finally:
                 await asyncio.to_thread(subprocess.run, PG_START, shell=True, check=True)
+            # Every thread of this process holds a connection the restart killed; the test
+            # client reuses them, so later tests get fresh threads and this one a fresh link.
+            asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor())
             connection.close()
 
             async def request_works() -> bool:
