@@ -92,7 +92,7 @@ async def test_stalled_subscriber_is_bounded_and_catches_up_with_the_truth(servi
         stats = await process_stats(service, staff)
         assert 0 < stats["peak_presence_backlog"] <= FRIENDS, stats
         # The watcher was never held up by the stalled subscriber (generous: no timing target).
-        assert max(latencies) < 2.0, latencies
+        assert max(latencies) < 4.0, latencies
 
         # Resume: read until the stream has nothing more; the view must equal the truth.
         view: dict[str, int] = {}
