@@ -97,7 +97,12 @@ TEMPLATES = [
 _sqlite_path = BASE_DIR / "db.sqlite3"
 DATABASES = {
     "default": dj_database_url.config(
-        default=f"sqlite:///{_sqlite_path}", conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0)
+        default=f"sqlite:///{_sqlite_path}",
+        # Database calls of a process run on one thread: a new connection (and its login) per
+        # call made PostgreSQL the bottleneck of reconnect storms. Health checks replace
+        # connections a database restart killed.
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
+        conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
