@@ -96,8 +96,8 @@ def method(sizes: Any, settings: Any) -> list[str]:
         f"- Connection cost ({settings.connection_runs} runs, a fresh daphne each): VmRSS of "
         f"the daphne process after 50 warm-up connections, then after {sizes.conn_users:,} "
         "more are open and subscribed (8 connecting at a time per client process); a "
-        "connection counts once its subscription's first item arrived (each user has 10 "
-        "friends and one online friend), i.e. when the server finished subscribing it.",
+        "connection counts once its subscription's first item arrived (each user has 11 "
+        "friends, one of them online), i.e. when the server finished subscribing it.",
         f"- Soak: {sizes.mesh_users:,} users with {sizes.mesh_friends} friends connect, "
         "subscribe, set random statuses and disconnect at random (a user acts every "
         f"{settings.soak_pause / 2:g} to {settings.soak_pause * 2:g} s) for the whole time; "
@@ -197,6 +197,7 @@ def main(argv: list[str]) -> int:
         return 2
     chosen = arguments.scenarios.split(",")
     started = time.monotonic()
+    commit_at_start = _commit()
     os.sched_setaffinity(0, system.load_cores())
     work_dir = Path(tempfile.mkdtemp(prefix="presence-bench-"))
     database_url = arguments.database_url or f"sqlite:///{work_dir / 'bench.sqlite3'}"
@@ -274,7 +275,10 @@ def main(argv: list[str]) -> int:
         "command": shlex.join(["bash", "bench/run.sh", *argv]),
         "mode": "quick pass" if arguments.quick else "full run",
         "minutes": (time.monotonic() - started) / 60,
-        "commit": _commit(),
+        "commit": commit_at_start
+        if _commit() == commit_at_start
+        else f"{commit_at_start} at the start and {_commit()} at the end (the tree changed "
+        "during the run: later scenarios ran newer code)",
         "machine": machine,
         "packages": _packages(),
         "settings": dataclasses.asdict(settings),
