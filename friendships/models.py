@@ -27,7 +27,9 @@ class Friendship(models.Model):
 
     user_a = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     user_b = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    state = models.CharField(max_length=16, choices=FriendshipState.choices, db_index=True)
+    # No index on state alone: nearly every row is accepted, and SQLite would pick such an
+    # index for "friends of X" and read them all. The pair and (user_b, state) serve lookups.
+    state = models.CharField(max_length=16, choices=FriendshipState.choices)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.CASCADE,
