@@ -289,9 +289,7 @@ class ClientSession:
 
         async def read_again() -> None:
             await asyncio.sleep(_READ_AGAIN_AFTER_SECONDS)
-            for presence in await state.presence_of(
-                [a for a in addresses if a in self._followed]
-            ):
+            for presence in await state.presence_of([a for a in addresses if a in self._followed]):
                 self.presence_changed(presence)
 
         task = asyncio.get_running_loop().create_task(read_again())

@@ -113,6 +113,7 @@ end
 return {1, new, version, now}
 """
 
+
 class TooManyConnections(Exception):
     """The user already has as many connections as allowed."""
 

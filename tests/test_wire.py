@@ -2,6 +2,7 @@
 
 import asyncio
 from collections.abc import AsyncIterator
+from functools import partial
 
 import pytest
 
@@ -359,7 +360,7 @@ class Harness:
         self._read = 0
         self._number = 0
         self._arrived = asyncio.Event()
-        modules = {MODULE: build_module(self.probe), "OtherService": other_module()}
+        modules = {MODULE: partial(build_module, self.probe), "OtherService": other_module}
         self.session = RpcServerSession(self._send, modules, limits or Limits())
 
     async def _send(self, data: bytes) -> None:

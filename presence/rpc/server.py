@@ -60,6 +60,10 @@ class RpcModule:
     procedures: tuple[Procedure, ...]
 
 
+# Builds a module for one connection; called when the client first requests it.
+ModuleFactory = Callable[[], RpcModule]
+
+
 @dataclass(frozen=True)
 class Limits:
     max_ports: int = 16
@@ -83,11 +87,16 @@ class _Call:
 
 
 class RpcServerSession:
-    """Serves the given modules to one client until `close`."""
+    """Serves the given modules to one client until `close`.
 
-    def __init__(self, send: Send, modules: Mapping[str, RpcModule], limits: Limits) -> None:
+    Modules are built on the client's first request for them: most clients load one, and
+    an idle connection should not carry every module's procedures.
+    """
+
+    def __init__(self, send: Send, modules: Mapping[str, ModuleFactory], limits: Limits) -> None:
         self._send = send
-        self._modules = modules
+        self._module_factories = modules
+        self._modules: dict[str, RpcModule] = {}
         self._limits = limits
         self._ports: dict[int, _Port] = {}
         self._last_port_id = 0
@@ -161,13 +170,13 @@ class RpcServerSession:
             return
         listing = port.modules.get(message.module_name)
         if listing is None:
-            module = self._modules.get(message.module_name)
+            module = self._module(message.module_name)
             if module is None:
                 await self._error(
                     number,
                     ErrorCode.NOT_FOUND,
                     f"module {message.module_name!r} is not available; "
-                    f"available: {', '.join(sorted(self._modules))}",
+                    f"available: {', '.join(sorted(self._module_factories))}",
                 )
                 return
             listing = {}
@@ -177,6 +186,12 @@ class RpcServerSession:
                 listing[procedure_id] = procedure.name
             port.modules[message.module_name] = listing
         await self._send_open(wire.request_module_response(number, message.port_id, listing))
+
+    def _module(self, name: str) -> RpcModule | None:
+        module = self._modules.get(name)
+        if module is None and name in self._module_factories:
+            module = self._modules[name] = self._module_factories[name]()
+        return module
 
     async def _destroy_port(self, number: int, message: pb.DestroyPort) -> None:
         if self._ports.pop(message.port_id, None) is None:
@@ -327,6 +342,7 @@ def server_stream(name: str, request_type: type[Message], handler: StreamHandler
 __all__ = [
     "ErrorCode",
     "Limits",
+    "ModuleFactory",
     "Procedure",
     "RemoteProcedureError",
     "RpcModule",
