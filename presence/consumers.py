@@ -109,9 +109,9 @@ class RpcConsumer(AsyncWebsocketConsumer):
 
     async def _close_if_anonymous(self) -> None:
         if self.session is not None and self.session.address is None:
-            await self.close(
-                code=CLOSE_AUTHENTICATION_TIMEOUT,
-                reason=f"authenticate within {settings.PRESENCE['AUTH_TIMEOUT_SECONDS']} s",
+            await self._close_and_release(
+                CLOSE_AUTHENTICATION_TIMEOUT,
+                f"authenticate within {settings.PRESENCE['AUTH_TIMEOUT_SECONDS']} s",
             )
 
     async def _send_frame(self, data: bytes) -> None:
@@ -142,14 +142,19 @@ class RpcConsumer(AsyncWebsocketConsumer):
             await signed_auth.sign_in(session, frame)
         except ServiceError as exc:
             await self._refuse(exc)
-            await self._release()
 
     async def _refuse(self, exc: ServiceError) -> None:
         """Close a connection whose sign-in failed, with a code that says why."""
         too_many = isinstance(exc, TooManyRequests)
-        await self.close(
-            code=CLOSE_TOO_MANY_CONNECTIONS if too_many else CLOSE_UNAUTHORIZED, reason=str(exc)
+        await self._close_and_release(
+            CLOSE_TOO_MANY_CONNECTIONS if too_many else CLOSE_UNAUTHORIZED, str(exc)
         )
+
+    async def _close_and_release(self, code: int, reason: str) -> None:
+        """Close, and serve nothing more: frames that crossed the close are dropped, as
+        the closing socket refuses anything sent on it."""
+        await self.close(code=code, reason=reason)
+        await self._release()
 
     async def disconnect(self, code: int) -> None:
         await self._release()
@@ -177,7 +182,7 @@ class RpcConsumer(AsyncWebsocketConsumer):
             await self.session.friendship_event(FriendshipNotice.from_message(message))
 
     async def session_revoked(self, message: dict[str, Any]) -> None:
-        await self.close(code=CLOSE_UNAUTHORIZED, reason="access revoked")
+        await self._close_and_release(CLOSE_UNAUTHORIZED, "access revoked")
 
 
 async def _dispatch_in_turn(sources: tuple[Source, ...], dispatch: Dispatch) -> None:

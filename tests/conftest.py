@@ -50,6 +50,14 @@ class Service:
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
+    def log_mark(self) -> int:
+        return self.log.stat().st_size
+
+    def logged_since(self, mark: int) -> str:
+        with self.log.open("rb") as log:
+            log.seek(mark)
+            return log.read().decode(errors="replace")
+
 
 def free_port() -> int:
     with socket.socket() as sock:

@@ -2,6 +2,7 @@
 connections (command and admin), the Origin check, and the staff-only endpoints."""
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -165,6 +166,29 @@ async def test_revoketokens_closes_the_users_connections(service, make_user):
         assert result.returncode == 0, result.stderr
         assert "revoked 1 token(s)" in result.stdout
         await assert_revoked(service.ws_url, alice, [by_payload, by_url], other)
+
+
+async def test_frames_crossing_a_revocation_are_dropped_quietly(service, make_user):
+    """alice keeps sending while her access is revoked: she gets 4001, nothing fails."""
+    alice = make_user()
+    mark = service.log_mark()
+    async with connect(service.ws_url, alice.token, query_token=True) as client:
+        assert outcome(await client.request_events()) == ("events", "")
+
+        async def keep_sending() -> None:
+            with contextlib.suppress(websockets.exceptions.ConnectionClosed):
+                for number in range(1000, 1_000_000):
+                    await client.ws.send(wire.create_port(number, "busy"))
+                    if number % 100 == 0:
+                        await asyncio.sleep(0)
+
+        sender = asyncio.create_task(keep_sending())
+        result = await asyncio.to_thread(manage, "revoketokens", alice.address)
+        assert result.returncode == 0, result.stderr
+        assert await closed_with(client.ws, within=5) == CLOSE_UNAUTHORIZED
+        await sender
+    await asyncio.sleep(0.5)
+    assert "Traceback" not in service.logged_since(mark), service.log_tail(40)
 
 
 @pytest.mark.parametrize("address", ["0x123", "0x" + "g" * 40])
