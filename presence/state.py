@@ -174,6 +174,15 @@ def _parse_visible(address: str, raw: str) -> Presence:
 async def _transition(
     address: str, op: str, connection_id: str, wanted: Status | None, limit: int = 0
 ) -> Presence:
+    """Apply a transition and publish it, to the end even if the caller is cancelled (a
+    connection killed while closing): a change made in Redis but never published would
+    leave friends with a stale status."""
+    return await asyncio.shield(_transition_and_publish(address, op, connection_id, wanted, limit))
+
+
+async def _transition_and_publish(
+    address: str, op: str, connection_id: str, wanted: Status | None, limit: int
+) -> Presence:
     keys = [
         _CONNECTIONS.format(address),
         _CHOSEN,
