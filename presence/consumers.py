@@ -14,10 +14,9 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from presence import signed_auth, social_service_v2
+from presence import friendships_service, signed_auth, social_service_v2
 from presence.admission import FrameBudget, origin_allowed
 from presence.errors import ServiceError, TooManyRequests
-from presence.friendships_service import MODULE_NAME, build_module
 from presence.rpc.server import Limits, RpcServerSession
 from presence.sessions import ClientSession, FriendshipNotice
 from presence.state import Presence
@@ -31,6 +30,11 @@ CLOSE_UNAUTHORIZED = 4001
 CLOSE_ORIGIN_NOT_ALLOWED = 4003
 CLOSE_AUTHENTICATION_TIMEOUT = 4008
 CLOSE_TOO_MANY_CONNECTIONS = 4029
+
+_MODULES = {
+    friendships_service.MODULE_NAME: friendships_service.MODULE,
+    social_service_v2.MODULE_NAME: social_service_v2.MODULE,
+}
 
 
 class RpcConsumer(AsyncWebsocketConsumer):
@@ -87,11 +91,7 @@ class RpcConsumer(AsyncWebsocketConsumer):
             max_ports=settings.PRESENCE["MAX_PORTS"],
             max_concurrent_requests=settings.PRESENCE["MAX_CONCURRENT_REQUESTS"],
         )
-        modules = {
-            MODULE_NAME: partial(build_module, session),
-            social_service_v2.MODULE_NAME: partial(social_service_v2.build_module, session),
-        }
-        self.rpc = RpcServerSession(self._send_frame, modules, limits)
+        self.rpc = RpcServerSession(self._send_frame, _MODULES, limits, context=session)
         await self.accept()
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         token = (query.get("access_token") or [None])[0]

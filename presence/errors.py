@@ -15,6 +15,7 @@ logger = logging.getLogger(__name__)
 
 RequestT = TypeVar("RequestT", bound=Message)
 ResponseT = TypeVar("ResponseT", bound=Message)
+ContextT = TypeVar("ContextT")
 
 
 class ServiceError(Exception):
@@ -66,18 +67,19 @@ def _as_service_error(exc: Exception, procedure: str) -> ServiceError:
 def unary_errors(
     response_type: type[ResponseT],
 ) -> Callable[
-    [Callable[[RequestT], Awaitable[ResponseT]]], Callable[[RequestT], Awaitable[ResponseT]]
+    [Callable[[ContextT, RequestT], Awaitable[ResponseT]]],
+    Callable[[ContextT, RequestT], Awaitable[ResponseT]],
 ]:
     """Turn a raised error into the response's error member; a RemoteProcedureError stays a
     remote error (a caller not signed in, for instance, is no application error)."""
 
     def decorate(
-        handler: Callable[[RequestT], Awaitable[ResponseT]],
-    ) -> Callable[[RequestT], Awaitable[ResponseT]]:
+        handler: Callable[[ContextT, RequestT], Awaitable[ResponseT]],
+    ) -> Callable[[ContextT, RequestT], Awaitable[ResponseT]]:
         @functools.wraps(handler)
-        async def guarded(request: RequestT) -> ResponseT:
+        async def guarded(context: ContextT, request: RequestT) -> ResponseT:
             try:
-                return await handler(request)
+                return await handler(context, request)
             except RemoteProcedureError:
                 raise
             except Exception as exc:
@@ -91,17 +93,18 @@ def unary_errors(
 def stream_errors(
     response_type: type[ResponseT],
 ) -> Callable[
-    [Callable[[RequestT], AsyncIterator[ResponseT]]], Callable[[RequestT], AsyncIterator[ResponseT]]
+    [Callable[[ContextT, RequestT], AsyncIterator[ResponseT]]],
+    Callable[[ContextT, RequestT], AsyncIterator[ResponseT]],
 ]:
     """A raised error becomes the stream's last item, carrying the error member."""
 
     def decorate(
-        handler: Callable[[RequestT], AsyncIterator[ResponseT]],
-    ) -> Callable[[RequestT], AsyncIterator[ResponseT]]:
+        handler: Callable[[ContextT, RequestT], AsyncIterator[ResponseT]],
+    ) -> Callable[[ContextT, RequestT], AsyncIterator[ResponseT]]:
         @functools.wraps(handler)
-        async def guarded(request: RequestT) -> AsyncIterator[ResponseT]:
+        async def guarded(context: ContextT, request: RequestT) -> AsyncIterator[ResponseT]:
             try:
-                async for item in handler(request):
+                async for item in handler(context, request):
                     yield item
             except Exception as exc:
                 yield error_response(response_type, _as_service_error(exc, handler.__name__))

@@ -111,128 +111,141 @@ def limited_action(
     return services.apply_action(actor, other, action, message)
 
 
-def build_module(session: ClientSession) -> RpcModule:
-    """The module as served to one connection."""
+@stream_errors(pb.UsersResponse)
+async def get_friends(
+    session: ClientSession, request: pb.Payload
+) -> AsyncIterator[pb.UsersResponse]:
+    address = await session.authenticate(_token(request))
+    friends = await database_sync_to_async(selectors.friend_addresses)(address)
+    for page in _users_pages(friends):
+        yield page
 
-    @stream_errors(pb.UsersResponse)
-    async def get_friends(request: pb.Payload) -> AsyncIterator[pb.UsersResponse]:
-        address = await session.authenticate(_token(request))
-        friends = await database_sync_to_async(selectors.friend_addresses)(address)
-        for page in _users_pages(friends):
-            yield page
 
-    @stream_errors(pb.UsersResponse)
-    async def get_mutual_friends(
-        request: pb.MutualFriendsPayload,
-    ) -> AsyncIterator[pb.UsersResponse]:
-        address = await session.authenticate(
-            _token(request.auth_token) if request.HasField("auth_token") else None
-        )
-        other = normalize_address(request.user.address)
-        mutual = await database_sync_to_async(selectors.mutual_friend_addresses)(address, other)
-        for page in _users_pages(mutual):
-            yield page
-
-    @unary_errors(pb.RequestEventsResponse)
-    async def get_request_events(request: pb.Payload) -> pb.RequestEventsResponse:
-        address = await session.authenticate(_token(request))
-        events = await database_sync_to_async(_pending_requests)(address)
-        return pb.RequestEventsResponse(events=events)
-
-    @unary_errors(pb.UpdateFriendshipResponse)
-    async def update_friendship_event(
-        request: pb.UpdateFriendshipPayload,
-    ) -> pb.UpdateFriendshipResponse:
-        address = await session.authenticate(
-            _token(request.auth_token) if request.HasField("auth_token") else None
-        )
-        kind = request.event.WhichOneof("body")
-        if kind is None:
-            raise BadRequest(f"event must hold one of {', '.join(_BODY_FIELDS)}")
-        body = getattr(request.event, kind)
-        other = normalize_address(body.user.address)
-        message = body.message if kind == "request" and body.HasField("message") else ""
-        try:
-            event = await database_sync_to_async(limited_action)(
-                address, other, _BODY_FIELDS[kind], message
-            )
-        except services.FriendshipRuleError as exc:
-            raise BadRequest(str(exc)) from exc
-        return pb.UpdateFriendshipResponse(
-            event=_event_response(kind, other, _ms(event.created_at), event.message)
-        )
-
-    @stream_errors(pb.SubscribeFriendshipEventsUpdatesResponse)
-    async def subscribe_friendship_events(
-        request: pb.Payload,
-    ) -> AsyncIterator[pb.SubscribeFriendshipEventsUpdatesResponse]:
-        await session.authenticate(_token(request))
-        feed = session.open_event_feed()
-        try:
-            while True:
-                notices = await feed.next_batch()
-                yield pb.SubscribeFriendshipEventsUpdatesResponse(
-                    events=pb.FriendshipEventResponses(
-                        responses=[_notice_response(n) for n in notices]
-                    )
-                )
-        finally:
-            session.close_event_feed(feed)
-
-    @unary_errors(pb.StatusResponse)
-    async def set_presence_status(request: pb.StatusPayload) -> pb.StatusResponse:
-        address = await session.authenticate(_token(request))
-        if not request.HasField("status"):
-            raise BadRequest("status is required: ONLINE, AWAY or OFFLINE")
-        try:
-            wanted = Status(request.status.type)
-        except ValueError:
-            raise BadRequest(f"unknown status {request.status.type}") from None
-        if not await state.within_limit(
-            f"status:{address}", settings.PRESENCE["STATUS_CHANGES_PER_MINUTE"], 60
-        ):
-            raise TooManyRequests("too many status changes: try again in a minute")
-        await session.set_status(wanted)
-        return pb.StatusResponse(status=pb.Status(type=int(wanted)))
-
-    @stream_errors(pb.UsersResponse)
-    async def get_online_friends(request: pb.Payload) -> AsyncIterator[pb.UsersResponse]:
-        address = await session.authenticate(_token(request))
-        friends = await database_sync_to_async(selectors.friend_addresses)(address)
-        online = await state.visible_among(friends)
-        for page in _users_pages([a for a in friends if a in online]):
-            yield page
-
-    @stream_errors(pb.SubscribeFriendshipPresenceUpdatesResponse)
-    async def subscribe_presence(
-        request: pb.Payload,
-    ) -> AsyncIterator[pb.SubscribeFriendshipPresenceUpdatesResponse]:
-        address = await session.authenticate(_token(request))
-        feed = await session.open_presence_feed(address)
-        try:
-            while True:
-                batch = await feed.next_batch()
-                yield pb.SubscribeFriendshipPresenceUpdatesResponse(
-                    updates=pb.FriendshipPresenceUpdates(users=[_user_presence(p) for p in batch])
-                )
-        finally:
-            await session.close_presence_feed(feed)
-
-    return RpcModule(
-        MODULE_NAME,
-        (
-            server_stream("GetFriends", pb.Payload, get_friends),
-            server_stream("GetMutualFriends", pb.MutualFriendsPayload, get_mutual_friends),
-            unary("GetRequestEvents", pb.Payload, get_request_events),
-            unary("UpdateFriendshipEvent", pb.UpdateFriendshipPayload, update_friendship_event),
-            server_stream(
-                "SubscribeFriendshipEventsUpdates", pb.Payload, subscribe_friendship_events
-            ),
-            unary("SetPresenceStatus", pb.StatusPayload, set_presence_status),
-            server_stream("GetOnlineFriends", pb.Payload, get_online_friends),
-            server_stream("SubscribeFriendshipPresenceUpdates", pb.Payload, subscribe_presence),
-        ),
+@stream_errors(pb.UsersResponse)
+async def get_mutual_friends(
+    session: ClientSession,
+    request: pb.MutualFriendsPayload,
+) -> AsyncIterator[pb.UsersResponse]:
+    address = await session.authenticate(
+        _token(request.auth_token) if request.HasField("auth_token") else None
     )
+    other = normalize_address(request.user.address)
+    mutual = await database_sync_to_async(selectors.mutual_friend_addresses)(address, other)
+    for page in _users_pages(mutual):
+        yield page
+
+
+@unary_errors(pb.RequestEventsResponse)
+async def get_request_events(
+    session: ClientSession, request: pb.Payload
+) -> pb.RequestEventsResponse:
+    address = await session.authenticate(_token(request))
+    events = await database_sync_to_async(_pending_requests)(address)
+    return pb.RequestEventsResponse(events=events)
+
+
+@unary_errors(pb.UpdateFriendshipResponse)
+async def update_friendship_event(
+    session: ClientSession,
+    request: pb.UpdateFriendshipPayload,
+) -> pb.UpdateFriendshipResponse:
+    address = await session.authenticate(
+        _token(request.auth_token) if request.HasField("auth_token") else None
+    )
+    kind = request.event.WhichOneof("body")
+    if kind is None:
+        raise BadRequest(f"event must hold one of {', '.join(_BODY_FIELDS)}")
+    body = getattr(request.event, kind)
+    other = normalize_address(body.user.address)
+    message = body.message if kind == "request" and body.HasField("message") else ""
+    try:
+        event = await database_sync_to_async(limited_action)(
+            address, other, _BODY_FIELDS[kind], message
+        )
+    except services.FriendshipRuleError as exc:
+        raise BadRequest(str(exc)) from exc
+    return pb.UpdateFriendshipResponse(
+        event=_event_response(kind, other, _ms(event.created_at), event.message)
+    )
+
+
+@stream_errors(pb.SubscribeFriendshipEventsUpdatesResponse)
+async def subscribe_friendship_events(
+    session: ClientSession,
+    request: pb.Payload,
+) -> AsyncIterator[pb.SubscribeFriendshipEventsUpdatesResponse]:
+    await session.authenticate(_token(request))
+    feed = session.open_event_feed()
+    try:
+        while True:
+            notices = await feed.next_batch()
+            yield pb.SubscribeFriendshipEventsUpdatesResponse(
+                events=pb.FriendshipEventResponses(responses=[_notice_response(n) for n in notices])
+            )
+    finally:
+        session.close_event_feed(feed)
+
+
+@unary_errors(pb.StatusResponse)
+async def set_presence_status(
+    session: ClientSession, request: pb.StatusPayload
+) -> pb.StatusResponse:
+    address = await session.authenticate(_token(request))
+    if not request.HasField("status"):
+        raise BadRequest("status is required: ONLINE, AWAY or OFFLINE")
+    try:
+        wanted = Status(request.status.type)
+    except ValueError:
+        raise BadRequest(f"unknown status {request.status.type}") from None
+    if not await state.within_limit(
+        f"status:{address}", settings.PRESENCE["STATUS_CHANGES_PER_MINUTE"], 60
+    ):
+        raise TooManyRequests("too many status changes: try again in a minute")
+    await session.set_status(wanted)
+    return pb.StatusResponse(status=pb.Status(type=int(wanted)))
+
+
+@stream_errors(pb.UsersResponse)
+async def get_online_friends(
+    session: ClientSession, request: pb.Payload
+) -> AsyncIterator[pb.UsersResponse]:
+    address = await session.authenticate(_token(request))
+    friends = await database_sync_to_async(selectors.friend_addresses)(address)
+    online = await state.visible_among(friends)
+    for page in _users_pages([a for a in friends if a in online]):
+        yield page
+
+
+@stream_errors(pb.SubscribeFriendshipPresenceUpdatesResponse)
+async def subscribe_presence(
+    session: ClientSession,
+    request: pb.Payload,
+) -> AsyncIterator[pb.SubscribeFriendshipPresenceUpdatesResponse]:
+    address = await session.authenticate(_token(request))
+    feed = await session.open_presence_feed(address)
+    try:
+        while True:
+            batch = await feed.next_batch()
+            yield pb.SubscribeFriendshipPresenceUpdatesResponse(
+                updates=pb.FriendshipPresenceUpdates(users=[_user_presence(p) for p in batch])
+            )
+    finally:
+        await session.close_presence_feed(feed)
+
+
+MODULE = RpcModule(
+    MODULE_NAME,
+    (
+        server_stream("GetFriends", pb.Payload, get_friends),
+        server_stream("GetMutualFriends", pb.MutualFriendsPayload, get_mutual_friends),
+        unary("GetRequestEvents", pb.Payload, get_request_events),
+        unary("UpdateFriendshipEvent", pb.UpdateFriendshipPayload, update_friendship_event),
+        server_stream("SubscribeFriendshipEventsUpdates", pb.Payload, subscribe_friendship_events),
+        unary("SetPresenceStatus", pb.StatusPayload, set_presence_status),
+        server_stream("GetOnlineFriends", pb.Payload, get_online_friends),
+        server_stream("SubscribeFriendshipPresenceUpdates", pb.Payload, subscribe_presence),
+    ),
+)
 
 
 def _notice_response(notice: FriendshipNotice) -> pb.FriendshipEventResponse:

@@ -246,8 +246,8 @@ async def _notices(session: ClientSession) -> AsyncIterator[FriendshipNotice]:
         session.close_event_feed(feed)
 
 
-def _not_served(name: str) -> Callable[[Message], Awaitable[Message]]:
-    async def refuse(request: Message) -> Message:
+def _not_served(name: str) -> Callable[[ClientSession, Message], Awaitable[Message]]:
+    async def refuse(session: ClientSession, request: Message) -> Message:
         raise RemoteProcedureError(
             f"{MODULE_NAME}.{name} is not served here: this service serves friends and "
             "presence only",
@@ -257,156 +257,186 @@ def _not_served(name: str) -> Callable[[Message], Awaitable[Message]]:
     return refuse
 
 
-def build_module(session: ClientSession) -> RpcModule:
-    """The module as served to one connection."""
-
-    def caller() -> str:
-        if session.address is None:
-            raise RemoteProcedureError(
-                "this connection is not signed in: send the signed-fetch headers of get:/ "
-                "as the first frame",
-                ErrorCode.UNAUTHORIZED,
-            )
-        return session.address
-
-    async def get_friends(request: pb.GetFriendsPayload) -> pb.PaginatedFriendsProfilesResponse:
-        friends = await database_sync_to_async(selectors.friend_addresses)(caller())
-        return _profiles_page(friends, request)
-
-    async def get_mutual_friends(
-        request: pb.GetMutualFriendsPayload,
-    ) -> pb.PaginatedFriendsProfilesResponse:
-        address = caller()
-        try:
-            other = normalize_address(request.user.address)
-        except ValidationError as exc:
-            raise RemoteProcedureError(" ".join(exc.messages)) from exc
-        mutual = await database_sync_to_async(selectors.mutual_friend_addresses)(address, other)
-        return _profiles_page(mutual, request)
-
-    @unary_errors(pb.PaginatedFriendshipRequestsResponse)
-    async def get_pending_requests(
-        request: pb.GetFriendshipRequestsPayload,
-    ) -> pb.PaginatedFriendshipRequestsResponse:
-        return await database_sync_to_async(_requests_page)(caller(), True, request)
-
-    @unary_errors(pb.PaginatedFriendshipRequestsResponse)
-    async def get_sent_requests(
-        request: pb.GetFriendshipRequestsPayload,
-    ) -> pb.PaginatedFriendshipRequestsResponse:
-        return await database_sync_to_async(_requests_page)(caller(), False, request)
-
-    @unary_errors(pb.UpsertFriendshipResponse)
-    async def upsert_friendship(request: pb.UpsertFriendshipPayload) -> pb.UpsertFriendshipResponse:
-        address = caller()
-        kind = request.WhichOneof("action")
-        if kind is None:
-            raise BadRequest(f"action must be one of {', '.join(_ACTIONS)}")
-        body = getattr(request, kind)
-        other = normalize_address(body.user.address)
-        message = body.message if kind == "request" and body.HasField("message") else ""
-        event = await _act(address, other, _ACTIONS[kind], message)
-        return pb.UpsertFriendshipResponse(
-            accepted=_request(
-                pb.UpsertFriendshipResponse.Accepted,
-                other,
-                _ms(event.created_at),
-                event.message,
-                event.id,
-            )
+def _caller(session: ClientSession) -> str:
+    """The user the connection is bound to; a connection not signed in is refused."""
+    if session.address is None:
+        raise RemoteProcedureError(
+            "this connection is not signed in: send the signed-fetch headers of get:/ "
+            "as the first frame",
+            ErrorCode.UNAUTHORIZED,
         )
+    return session.address
 
-    @unary_errors(pb.GetFriendshipStatusResponse)
-    async def get_friendship_status(
-        request: pb.GetFriendshipStatusPayload,
-    ) -> pb.GetFriendshipStatusResponse:
-        address = caller()
+
+async def get_friends(
+    session: ClientSession, request: pb.GetFriendsPayload
+) -> pb.PaginatedFriendsProfilesResponse:
+    friends = await database_sync_to_async(selectors.friend_addresses)(_caller(session))
+    return _profiles_page(friends, request)
+
+
+async def get_mutual_friends(
+    session: ClientSession,
+    request: pb.GetMutualFriendsPayload,
+) -> pb.PaginatedFriendsProfilesResponse:
+    address = _caller(session)
+    try:
         other = normalize_address(request.user.address)
-        status = await database_sync_to_async(_friendship_status)(address, other)
-        return pb.GetFriendshipStatusResponse(accepted=status)
+    except ValidationError as exc:
+        raise RemoteProcedureError(" ".join(exc.messages)) from exc
+    mutual = await database_sync_to_async(selectors.mutual_friend_addresses)(address, other)
+    return _profiles_page(mutual, request)
 
-    @unary_errors(pb.BlockUserResponse)
-    async def block_user(request: pb.BlockUserPayload) -> pb.BlockUserResponse:
-        address = caller()
-        other = normalize_address(request.user.address)
-        event = await _act(address, other, FriendshipAction.BLOCK)
-        profile = pb.BlockedUserProfile(address=other, blocked_at=_ms(event.created_at))
-        return pb.BlockUserResponse(ok=pb.BlockUserResponse.Ok(profile=profile))
 
-    @unary_errors(pb.UnblockUserResponse)
-    async def unblock_user(request: pb.UnblockUserPayload) -> pb.UnblockUserResponse:
-        address = caller()
-        other = normalize_address(request.user.address)
-        await _act(address, other, FriendshipAction.UNBLOCK)
-        profile = pb.BlockedUserProfile(address=other)
-        return pb.UnblockUserResponse(ok=pb.UnblockUserResponse.Ok(profile=profile))
+@unary_errors(pb.PaginatedFriendshipRequestsResponse)
+async def get_pending_requests(
+    session: ClientSession,
+    request: pb.GetFriendshipRequestsPayload,
+) -> pb.PaginatedFriendshipRequestsResponse:
+    return await database_sync_to_async(_requests_page)(_caller(session), True, request)
 
-    async def get_blocked_users(request: pb.GetBlockedUsersPayload) -> pb.GetBlockedUsersResponse:
-        return await database_sync_to_async(_blocked_page)(caller(), request)
 
-    async def get_blocking_status(request: empty_pb2.Empty) -> pb.GetBlockingStatusResponse:
-        return await database_sync_to_async(_blocking_status)(caller())
+@unary_errors(pb.PaginatedFriendshipRequestsResponse)
+async def get_sent_requests(
+    session: ClientSession,
+    request: pb.GetFriendshipRequestsPayload,
+) -> pb.PaginatedFriendshipRequestsResponse:
+    return await database_sync_to_async(_requests_page)(_caller(session), False, request)
 
-    async def subscribe_to_friendship_updates(
-        request: empty_pb2.Empty,
-    ) -> AsyncIterator[pb.FriendshipUpdate]:
-        caller()
-        async with aclosing(_notices(session)) as notices:
-            async for notice in notices:
-                update = _friendship_update(notice)
-                if update is not None:
-                    yield update
 
-    async def subscribe_to_block_updates(request: empty_pb2.Empty) -> AsyncIterator[pb.BlockUpdate]:
-        caller()
-        blocking = {FriendshipAction.BLOCK, FriendshipAction.UNBLOCK}
-        async with aclosing(_notices(session)) as notices:
-            async for notice in notices:
-                if notice.action in blocking:
-                    yield pb.BlockUpdate(
-                        address=notice.actor, is_blocked=notice.action == FriendshipAction.BLOCK
-                    )
-
-    async def subscribe_to_friend_connectivity_updates(
-        request: empty_pb2.Empty,
-    ) -> AsyncIterator[pb.FriendConnectivityUpdate]:
-        """The friends online now, then each change: the session's presence feed, one friend
-        per item."""
-        feed = await session.open_presence_feed(caller())
-        try:
-            while True:
-                for presence in await feed.next_batch():
-                    yield pb.FriendConnectivityUpdate(
-                        friend=_profile(presence.address), status=int(presence.status)
-                    )
-        finally:
-            await session.close_presence_feed(feed)
-
-    Empty = empty_pb2.Empty
-    return RpcModule(
-        MODULE_NAME,
-        (
-            unary("GetFriends", pb.GetFriendsPayload, get_friends),
-            unary("GetMutualFriends", pb.GetMutualFriendsPayload, get_mutual_friends),
-            unary(
-                "GetPendingFriendshipRequests",
-                pb.GetFriendshipRequestsPayload,
-                get_pending_requests,
-            ),
-            unary("GetSentFriendshipRequests", pb.GetFriendshipRequestsPayload, get_sent_requests),
-            unary("UpsertFriendship", pb.UpsertFriendshipPayload, upsert_friendship),
-            server_stream("SubscribeToFriendshipUpdates", Empty, subscribe_to_friendship_updates),
-            unary("GetFriendshipStatus", pb.GetFriendshipStatusPayload, get_friendship_status),
-            server_stream(
-                "SubscribeToFriendConnectivityUpdates",
-                Empty,
-                subscribe_to_friend_connectivity_updates,
-            ),
-            unary("BlockUser", pb.BlockUserPayload, block_user),
-            unary("UnblockUser", pb.UnblockUserPayload, unblock_user),
-            unary("GetBlockedUsers", pb.GetBlockedUsersPayload, get_blocked_users),
-            unary("GetBlockingStatus", Empty, get_blocking_status),
-            server_stream("SubscribeToBlockUpdates", Empty, subscribe_to_block_updates),
-            *(unary(name, Empty, _not_served(name)) for name in NOT_SERVED),
-        ),
+@unary_errors(pb.UpsertFriendshipResponse)
+async def upsert_friendship(
+    session: ClientSession, request: pb.UpsertFriendshipPayload
+) -> pb.UpsertFriendshipResponse:
+    address = _caller(session)
+    kind = request.WhichOneof("action")
+    if kind is None:
+        raise BadRequest(f"action must be one of {', '.join(_ACTIONS)}")
+    body = getattr(request, kind)
+    other = normalize_address(body.user.address)
+    message = body.message if kind == "request" and body.HasField("message") else ""
+    event = await _act(address, other, _ACTIONS[kind], message)
+    return pb.UpsertFriendshipResponse(
+        accepted=_request(
+            pb.UpsertFriendshipResponse.Accepted,
+            other,
+            _ms(event.created_at),
+            event.message,
+            event.id,
+        )
     )
+
+
+@unary_errors(pb.GetFriendshipStatusResponse)
+async def get_friendship_status(
+    session: ClientSession,
+    request: pb.GetFriendshipStatusPayload,
+) -> pb.GetFriendshipStatusResponse:
+    address = _caller(session)
+    other = normalize_address(request.user.address)
+    status = await database_sync_to_async(_friendship_status)(address, other)
+    return pb.GetFriendshipStatusResponse(accepted=status)
+
+
+@unary_errors(pb.BlockUserResponse)
+async def block_user(session: ClientSession, request: pb.BlockUserPayload) -> pb.BlockUserResponse:
+    address = _caller(session)
+    other = normalize_address(request.user.address)
+    event = await _act(address, other, FriendshipAction.BLOCK)
+    profile = pb.BlockedUserProfile(address=other, blocked_at=_ms(event.created_at))
+    return pb.BlockUserResponse(ok=pb.BlockUserResponse.Ok(profile=profile))
+
+
+@unary_errors(pb.UnblockUserResponse)
+async def unblock_user(
+    session: ClientSession, request: pb.UnblockUserPayload
+) -> pb.UnblockUserResponse:
+    address = _caller(session)
+    other = normalize_address(request.user.address)
+    await _act(address, other, FriendshipAction.UNBLOCK)
+    profile = pb.BlockedUserProfile(address=other)
+    return pb.UnblockUserResponse(ok=pb.UnblockUserResponse.Ok(profile=profile))
+
+
+async def get_blocked_users(
+    session: ClientSession, request: pb.GetBlockedUsersPayload
+) -> pb.GetBlockedUsersResponse:
+    return await database_sync_to_async(_blocked_page)(_caller(session), request)
+
+
+async def get_blocking_status(
+    session: ClientSession, request: empty_pb2.Empty
+) -> pb.GetBlockingStatusResponse:
+    return await database_sync_to_async(_blocking_status)(_caller(session))
+
+
+async def subscribe_to_friendship_updates(
+    session: ClientSession,
+    request: empty_pb2.Empty,
+) -> AsyncIterator[pb.FriendshipUpdate]:
+    _caller(session)
+    async with aclosing(_notices(session)) as notices:
+        async for notice in notices:
+            update = _friendship_update(notice)
+            if update is not None:
+                yield update
+
+
+async def subscribe_to_block_updates(
+    session: ClientSession, request: empty_pb2.Empty
+) -> AsyncIterator[pb.BlockUpdate]:
+    _caller(session)
+    blocking = {FriendshipAction.BLOCK, FriendshipAction.UNBLOCK}
+    async with aclosing(_notices(session)) as notices:
+        async for notice in notices:
+            if notice.action in blocking:
+                yield pb.BlockUpdate(
+                    address=notice.actor, is_blocked=notice.action == FriendshipAction.BLOCK
+                )
+
+
+async def subscribe_to_friend_connectivity_updates(
+    session: ClientSession,
+    request: empty_pb2.Empty,
+) -> AsyncIterator[pb.FriendConnectivityUpdate]:
+    """The friends online now, then each change: the session's presence feed, one friend
+    per item."""
+    feed = await session.open_presence_feed(_caller(session))
+    try:
+        while True:
+            for presence in await feed.next_batch():
+                yield pb.FriendConnectivityUpdate(
+                    friend=_profile(presence.address), status=int(presence.status)
+                )
+    finally:
+        await session.close_presence_feed(feed)
+
+
+Empty = empty_pb2.Empty
+MODULE = RpcModule(
+    MODULE_NAME,
+    (
+        unary("GetFriends", pb.GetFriendsPayload, get_friends),
+        unary("GetMutualFriends", pb.GetMutualFriendsPayload, get_mutual_friends),
+        unary(
+            "GetPendingFriendshipRequests",
+            pb.GetFriendshipRequestsPayload,
+            get_pending_requests,
+        ),
+        unary("GetSentFriendshipRequests", pb.GetFriendshipRequestsPayload, get_sent_requests),
+        unary("UpsertFriendship", pb.UpsertFriendshipPayload, upsert_friendship),
+        server_stream("SubscribeToFriendshipUpdates", Empty, subscribe_to_friendship_updates),
+        unary("GetFriendshipStatus", pb.GetFriendshipStatusPayload, get_friendship_status),
+        server_stream(
+            "SubscribeToFriendConnectivityUpdates",
+            Empty,
+            subscribe_to_friend_connectivity_updates,
+        ),
+        unary("BlockUser", pb.BlockUserPayload, block_user),
+        unary("UnblockUser", pb.UnblockUserPayload, unblock_user),
+        unary("GetBlockedUsers", pb.GetBlockedUsersPayload, get_blocked_users),
+        unary("GetBlockingStatus", Empty, get_blocking_status),
+        server_stream("SubscribeToBlockUpdates", Empty, subscribe_to_block_updates),
+        *(unary(name, Empty, _not_served(name)) for name in NOT_SERVED),
+    ),
+)

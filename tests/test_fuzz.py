@@ -219,30 +219,30 @@ def test_decode_of_well_formed_messages_reads_their_identifier(data):
 # --- The server session, in memory -------------------------------------------------------------
 
 
-async def echo(request: pb.DestroyPort) -> pb.DestroyPort:
+async def echo(context: object, request: pb.DestroyPort) -> pb.DestroyPort:
     return request
 
 
-async def fail(request: pb.DestroyPort) -> pb.DestroyPort:
+async def fail(context: object, request: pb.DestroyPort) -> pb.DestroyPort:
     raise RuntimeError("a procedure failed")
 
 
-async def refuse(request: pb.DestroyPort) -> pb.DestroyPort:
+async def refuse(context: object, request: pb.DestroyPort) -> pb.DestroyPort:
     raise RemoteProcedureError("refused", ErrorCode.TOO_MANY)
 
 
-async def count(request: pb.DestroyPort) -> AsyncIterator[pb.DestroyPort]:
+async def count(context: object, request: pb.DestroyPort) -> AsyncIterator[pb.DestroyPort]:
     for i in range(request.port_id % 4):
         yield pb.DestroyPort(port_id=i)
 
 
-async def forever(request: pb.DestroyPort) -> AsyncIterator[pb.DestroyPort]:
+async def forever(context: object, request: pb.DestroyPort) -> AsyncIterator[pb.DestroyPort]:
     while True:
         await asyncio.sleep(0)
         yield request
 
 
-async def broken(request: pb.DestroyPort) -> AsyncIterator[pb.DestroyPort]:
+async def broken(context: object, request: pb.DestroyPort) -> AsyncIterator[pb.DestroyPort]:
     yield request
     raise RuntimeError("a stream failed")
 

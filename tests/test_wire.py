@@ -2,7 +2,6 @@
 
 import asyncio
 from collections.abc import AsyncIterator
-from functools import partial
 
 import pytest
 
@@ -291,64 +290,69 @@ class Probe:
         self.unblock = asyncio.Event()
 
 
-def build_module(probe: Probe) -> RpcModule:
-    async def echo(request: fs.User) -> fs.User:
-        return fs.User(address=request.address.upper())
+async def echo(probe: Probe, request: fs.User) -> fs.User:
+    return fs.User(address=request.address.upper())
 
-    async def count(request: fs.User) -> AsyncIterator[fs.User]:
-        probe.started += 1
-        try:
-            for index in range(3):
-                probe.produced += 1
-                yield fs.User(address=f"{request.address}-{index}")
-        finally:
-            probe.finished += 1
 
-    async def hang(request: fs.User) -> AsyncIterator[fs.User]:
-        probe.started += 1
-        try:
-            await probe.unblock.wait()
+async def count(probe: Probe, request: fs.User) -> AsyncIterator[fs.User]:
+    probe.started += 1
+    try:
+        for index in range(3):
             probe.produced += 1
-            yield fs.User(address="late")
-        finally:
-            probe.finished += 1
+            yield fs.User(address=f"{request.address}-{index}")
+    finally:
+        probe.finished += 1
 
-    async def boom(request: fs.User) -> fs.User:
-        raise RuntimeError("database password is hunter2")
 
-    async def boom_stream(request: fs.User) -> AsyncIterator[fs.User]:
-        probe.started += 1
-        try:
-            probe.produced += 1
-            yield fs.User(address="first")
-            raise RuntimeError("secret token abc123 leaked")
-        finally:
-            probe.finished += 1
+async def hang(probe: Probe, request: fs.User) -> AsyncIterator[fs.User]:
+    probe.started += 1
+    try:
+        await probe.unblock.wait()
+        probe.produced += 1
+        yield fs.User(address="late")
+    finally:
+        probe.finished += 1
 
-    async def refuse(request: fs.User) -> fs.User:
-        raise RemoteProcedureError("you may not do that", ErrorCode.NOT_FOUND)
 
-    return RpcModule(
-        MODULE,
-        (
-            unary("Echo", fs.User, echo),
-            server_stream("Count", fs.User, count),
-            server_stream("Hang", fs.User, hang),
-            unary("Boom", fs.User, boom),
-            server_stream("BoomStream", fs.User, boom_stream),
-            unary("Refuse", fs.User, refuse),
-        ),
-    )
+async def boom(probe: Probe, request: fs.User) -> fs.User:
+    raise RuntimeError("database password is hunter2")
+
+
+async def boom_stream(probe: Probe, request: fs.User) -> AsyncIterator[fs.User]:
+    probe.started += 1
+    try:
+        probe.produced += 1
+        yield fs.User(address="first")
+        raise RuntimeError("secret token abc123 leaked")
+    finally:
+        probe.finished += 1
+
+
+async def refuse(probe: Probe, request: fs.User) -> fs.User:
+    raise RemoteProcedureError("you may not do that", ErrorCode.NOT_FOUND)
+
+
+TEST_MODULE = RpcModule(
+    MODULE,
+    (
+        unary("Echo", fs.User, echo),
+        server_stream("Count", fs.User, count),
+        server_stream("Hang", fs.User, hang),
+        unary("Boom", fs.User, boom),
+        server_stream("BoomStream", fs.User, boom_stream),
+        unary("Refuse", fs.User, refuse),
+    ),
+)
 
 
 PROCEDURES = ["Echo", "Count", "Hang", "Boom", "BoomStream", "Refuse"]
 
 
-def other_module() -> RpcModule:
-    async def ping(request: fs.Payload) -> fs.Payload:
-        return fs.Payload(synapse_token="pong")
+async def ping(probe: Probe, request: fs.Payload) -> fs.Payload:
+    return fs.Payload(synapse_token="pong")
 
-    return RpcModule("OtherService", (unary("Ping", fs.Payload, ping),))
+
+OTHER_MODULE = RpcModule("OtherService", (unary("Ping", fs.Payload, ping),))
 
 
 class Harness:
@@ -360,8 +364,8 @@ class Harness:
         self._read = 0
         self._number = 0
         self._arrived = asyncio.Event()
-        modules = {MODULE: partial(build_module, self.probe), "OtherService": other_module}
-        self.session = RpcServerSession(self._send, modules, limits or Limits())
+        modules = {MODULE: TEST_MODULE, "OtherService": OTHER_MODULE}
+        self.session = RpcServerSession(self._send, modules, limits or Limits(), self.probe)
 
     async def _send(self, data: bytes) -> None:
         self.sent.append(wire.decode(data))

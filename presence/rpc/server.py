@@ -9,6 +9,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import Any
 
 from google.protobuf.message import DecodeError, Message
 
@@ -19,8 +20,10 @@ from presence.rpc.wire import MessageType
 logger = logging.getLogger(__name__)
 
 Send = Callable[[bytes], Awaitable[None]]
-UnaryHandler = Callable[[Message], Awaitable[Message]]
-StreamHandler = Callable[[Message], AsyncIterator[Message]]
+# A procedure takes the session's context (what the transport knows of the client) and the
+# request.
+UnaryHandler = Callable[[Any, Message], Awaitable[Message]]
+StreamHandler = Callable[[Any, Message], AsyncIterator[Message]]
 
 
 # Messages a client waits an answer for.
@@ -60,10 +63,6 @@ class RpcModule:
     procedures: tuple[Procedure, ...]
 
 
-# Builds a module for one connection; called when the client first requests it.
-ModuleFactory = Callable[[], RpcModule]
-
-
 @dataclass(frozen=True)
 class Limits:
     max_ports: int = 16
@@ -89,14 +88,16 @@ class _Call:
 class RpcServerSession:
     """Serves the given modules to one client until `close`.
 
-    Modules are built on the client's first request for them: most clients load one, and
-    an idle connection should not carry every module's procedures.
+    Modules are shared by every connection of the process; each call gets this session's
+    `context` as its first argument, so a connection costs no procedures of its own.
     """
 
-    def __init__(self, send: Send, modules: Mapping[str, ModuleFactory], limits: Limits) -> None:
+    def __init__(
+        self, send: Send, modules: Mapping[str, RpcModule], limits: Limits, context: Any = None
+    ) -> None:
         self._send = send
-        self._module_factories = modules
-        self._modules: dict[str, RpcModule] = {}
+        self._modules = modules
+        self._context = context
         self._limits = limits
         self._ports: dict[int, _Port] = {}
         self._last_port_id = 0
@@ -170,13 +171,13 @@ class RpcServerSession:
             return
         listing = port.modules.get(message.module_name)
         if listing is None:
-            module = self._module(message.module_name)
+            module = self._modules.get(message.module_name)
             if module is None:
                 await self._error(
                     number,
                     ErrorCode.NOT_FOUND,
                     f"module {message.module_name!r} is not available; "
-                    f"available: {', '.join(sorted(self._module_factories))}",
+                    f"available: {', '.join(sorted(self._modules))}",
                 )
                 return
             listing = {}
@@ -186,12 +187,6 @@ class RpcServerSession:
                 listing[procedure_id] = procedure.name
             port.modules[message.module_name] = listing
         await self._send_open(wire.request_module_response(number, message.port_id, listing))
-
-    def _module(self, name: str) -> RpcModule | None:
-        module = self._modules.get(name)
-        if module is None and name in self._module_factories:
-            module = self._modules[name] = self._module_factories[name]()
-        return module
 
     async def _destroy_port(self, number: int, message: pb.DestroyPort) -> None:
         if self._ports.pop(message.port_id, None) is None:
@@ -250,7 +245,7 @@ class RpcServerSession:
         self, number: int, port_id: int, procedure: Procedure, argument: Message
     ) -> None:
         try:
-            result = await procedure.handler(argument)
+            result = await procedure.handler(self._context, argument)
         except RemoteProcedureError as exc:
             await self._error(number, exc.code, str(exc))
         except Exception:
@@ -263,7 +258,7 @@ class RpcServerSession:
         self, number: int, port_id: int, procedure: Procedure, argument: Message
     ) -> None:
         """Offer the stream, then send one item per ack, as @dcl/rpc servers do."""
-        items = procedure.handler(argument)
+        items = procedure.handler(self._context, argument)
         sequence = 0
         try:
             await self._send_open(wire.stream_message(number, port_id, sequence))
@@ -342,7 +337,6 @@ def server_stream(name: str, request_type: type[Message], handler: StreamHandler
 __all__ = [
     "ErrorCode",
     "Limits",
-    "ModuleFactory",
     "Procedure",
     "RemoteProcedureError",
     "RpcModule",
