@@ -28,8 +28,13 @@ def die_with_parent() -> None:
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+# Read once, at import: the runner later pins itself to the load cores, and reading the
+# affinity then would leave the servers no core of their own.
+_MACHINE_CORES = sorted(os.sched_getaffinity(0))
+
+
 def cores() -> list[int]:
-    return sorted(os.sched_getaffinity(0))
+    return list(_MACHINE_CORES)
 
 
 def server_cores(index: int) -> set[int]:
