@@ -141,7 +141,7 @@ def _settings(arguments: argparse.Namespace) -> Any:
             fanout_rounds=8,
             throughput_runs=1,
             step_seconds=2.0,
-            throughput_rates=(1000, 2500, 5000, 10000, 20000, 40000),
+            throughput_rates=(1000, 2500, 5000, 10000, 20000, 40000, 60000),
             query_count=50,
             connection_runs=1,
             soak_minutes=1.0,

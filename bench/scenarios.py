@@ -49,6 +49,7 @@ class Settings:
         20000,
         30000,
         40000,
+        60000,
     )
     step_seconds: float = 5.0
     query_count: int = 200
