@@ -1,5 +1,6 @@
 """HTTP (Django, DRF, admin) and the dcl-rpc WebSocket on one port."""
 
+import gc
 import os
 
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
@@ -9,9 +10,14 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "presence_project.settings")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
 
 from presence import process  # noqa: E402
 from presence.routing import websocket_urlpatterns  # noqa: E402
+
+# Fewer young collections, so that short-lived objects die before they reach the old
+# generations, whose collections scan every connection's objects (see settings).
+gc.set_threshold(settings.PRESENCE["GC_THRESHOLD"], 20, 100)
 
 router = ProtocolTypeRouter(
     {
