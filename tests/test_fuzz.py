@@ -301,9 +301,7 @@ async def serve(frames: list[tuple[bytes, bool]]) -> list[bytes]:
     async def send(data: bytes) -> None:
         sent.append(data)
 
-    session = RpcServerSession(
-        send, {"M": lambda: MODULE}, Limits(max_ports=3, max_concurrent_requests=4)
-    )
+    session = RpcServerSession(send, {"M": MODULE}, Limits(max_ports=3, max_concurrent_requests=4))
     await session.open()
     for data, refused in frames:
         if refused:
