@@ -181,7 +181,11 @@ CACHES = {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "presence-cache",
-        "OPTIONS": {"socket_timeout": 5, "socket_connect_timeout": 3},
+        "OPTIONS": {
+            "socket_timeout": 5,
+            "socket_connect_timeout": 3,
+            "pool_class": "presence_project.cache.ProcessConnectionPool",
+        },
     }
 }
 

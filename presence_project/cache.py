@@ -1,0 +1,27 @@
+"""Django's Redis cache with one connection pool per process."""
+
+import threading
+from typing import Any
+
+from redis import ConnectionPool
+
+_pools: dict[tuple[str, tuple[tuple[str, Any], ...]], ConnectionPool] = {}
+_pools_lock = threading.Lock()
+
+
+class ProcessConnectionPool(ConnectionPool):
+    """A pool made once per URL and options, then reused.
+
+    Django keeps a cache object per async context and each builds its own pool, so under
+    ASGI every HTTP request (a context of its own) opened a new Redis connection for DRF's
+    throttle: a TCP handshake per request, and a socket in TIME_WAIT after it.
+    """
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> ConnectionPool:
+        key = (url, tuple(sorted(options.items())))
+        with _pools_lock:
+            pool = _pools.get(key)
+            if pool is None:
+                pool = _pools[key] = super().from_url(url, **options)
+            return pool
