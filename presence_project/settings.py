@@ -74,6 +74,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, so that the chain above runs in one hop to the worker thread.
+    "presence_project.sync_http.SynchronousChain",
 ]
 
 ROOT_URLCONF = "presence_project.urls"
