@@ -166,9 +166,14 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+# By wire number: indexing a tuple is several times cheaper than calling the enum, which
+# counts when a query parses a thousand friends.
+_STATUS_BY_NUMBER = tuple(sorted(Status, key=int))
+
+
 def _parse_visible(address: str, raw: str) -> Presence:
     status, version, last_seen = raw.split(":")
-    return Presence(address, Status(int(status)), int(version), int(last_seen))
+    return Presence(address, _STATUS_BY_NUMBER[int(status)], int(version), int(last_seen))
 
 
 async def _transition(

@@ -12,3 +12,12 @@ class PresenceSerializer(serializers.Serializer[Presence]):
 
     def get_status(self, presence: Presence) -> str:
         return presence.status.name.lower()
+
+    def to_representation(self, presence: Presence) -> dict[str, object]:
+        """The fields above, built directly: DRF's field-by-field walk was an eighth of the
+        online-friends request for a page of 500."""
+        return {
+            "address": presence.address,
+            "status": self.get_status(presence),
+            "last_seen": presence.last_seen_ms,
+        }
