@@ -530,10 +530,15 @@ def query(ctx: Context) -> dict[str, Any]:
             answer = load_.call(0, "query_rest", port=port, tokens=tokens, **pace)
             rest.append(_histogram(answer["us"]))
             found_rest = answer["found"]
-        sampler = ctx.profile(servers[0], "GetOnlineFriends, 1000 friends")
-        if sampler is not None:
-            load_.call(0, "query_rpc", addresses=askers, **pace)
-            ctx.keep(sampler)
+        profiled = [
+            ("GetOnlineFriends", "query_rpc", {"addresses": askers}),
+            ("GET /api/v1/friends/online/", "query_rest", {"port": port, "tokens": tokens}),
+        ]
+        for name, command, arguments in profiled:
+            sampler = ctx.profile(servers[0], f"{name}, 1000 friends")
+            if sampler is not None:
+                load_.call(0, command, **arguments, **pace)
+                ctx.keep(sampler)
         return {
             "online_users": visible,
             "seed_seconds": seed_seconds,
