@@ -19,7 +19,6 @@ from presence.admission import FrameBudget, origin_allowed
 from presence.errors import ServiceError, TooManyRequests
 from presence.rpc.server import Limits, RpcServerSession
 from presence.sessions import ClientSession, FriendshipNotice
-from presence.state import Presence
 
 logger = logging.getLogger(__name__)
 
@@ -172,10 +171,6 @@ class RpcConsumer(AsyncWebsocketConsumer):
             logger.exception("cleaning up connection %s failed", session.connection_id)
 
     # Channel-layer messages, by their "type".
-
-    async def presence_changed(self, message: dict[str, Any]) -> None:
-        if self.session is not None:
-            self.session.presence_changed(Presence.from_message(message))
 
     async def friendship_event(self, message: dict[str, Any]) -> None:
         if self.session is not None:

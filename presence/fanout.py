@@ -1,10 +1,10 @@
 """Every use of the channel layer: which groups exist and who joins them.
 
-Each user has two groups: `presence.<address>`, which their friends' connections join to
-hear their presence changes, and `user.<address>`, which their own connections join to
-hear their friendship events. Calls are bounded per event loop, so a burst (a subscriber
-with a thousand friends, a flood of status changes) waits for a Redis connection instead
-of failing for want of one.
+Each user has two groups: `presence.<address>`, which a channel of every process holding
+connections of their friends joins to hear their presence changes (presence.followers),
+and `user.<address>`, which their own connections join to hear their friendship events.
+Calls are bounded per event loop, so a burst (a subscriber with a thousand friends, a flood
+of status changes) waits for a Redis connection instead of failing for want of one.
 """
 
 import asyncio
@@ -110,6 +110,16 @@ _coalescers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Coalescer]" 
 
 async def publish_to_user(address: str, message: dict[str, Any]) -> None:
     await _bounded(lambda: get_channel_layer().group_send(user_group(address), message))
+
+
+async def new_channel() -> str:
+    """A channel of this process, like a consumer's (the core layer reads every channel of a
+    process through one Redis list, so another prefix would never be read)."""
+    return await get_channel_layer().new_channel()
+
+
+async def receive(channel_name: str) -> dict[str, Any]:
+    return await get_channel_layer().receive(channel_name)
 
 
 async def follow(channel_name: str, addresses: Iterable[str]) -> None:

@@ -15,7 +15,7 @@ from typing import Protocol
 
 from django.conf import settings
 
-from presence import state
+from presence import followers, state
 
 logger = logging.getLogger(__name__)
 
@@ -108,6 +108,7 @@ async def _housekeeping() -> None:
                 next_renewal = loop.time() + renew_every
                 for session in list(_live_sessions):
                     await session.renew_groups()
+                await followers.renew()
         except Exception:
             if not failing:
                 logger.exception("presence housekeeping failed; retrying")
@@ -128,6 +129,7 @@ async def _rebuild(data_lost: bool) -> None:
     for key, session in live.items():
         if session in _live_sessions and (data_lost or key not in held):
             await session.restore()
+    await followers.renew()
     # Only once every connection is back can a subscriber read its friends' true state.
     await _catch_up_all(from_scratch=data_lost)
     logger.warning("rebuilt presence of %d live connections after a Redis outage", len(live))

@@ -1,6 +1,7 @@
 """What one WebSocket connection knows of its user: identity, feeds, followed friends.
 
-The consumer owns one ClientSession and forwards channel-layer messages to it; the
+The consumer owns one ClientSession and forwards its channel-layer messages (friendship
+events, revocation) to it; friends' presence changes come from presence.followers; the
 FriendshipsService procedures read from it. It holds no wire details.
 """
 
@@ -16,7 +17,7 @@ from django.utils import timezone
 
 from accounts.services import access_for_token
 from friendships.selectors import friend_addresses
-from presence import fanout, process, state
+from presence import fanout, followers, process, state
 from presence.errors import Forbidden, TooManyRequests, Unauthorized
 from presence.state import Presence, Status
 
@@ -204,21 +205,23 @@ class ClientSession:
             task.cancel()
         if self.address is None:
             return
-        await state.disconnect(self.address, self.connection_id)
-        await fanout.leave_user(self.channel_name, self.address)
-        await fanout.unfollow(self.channel_name, self._followed)
-        self._followed.clear()
+        followed, self._followed = self._followed, set()
+        try:
+            await state.disconnect(self.address, self.connection_id)
+            await fanout.leave_user(self.channel_name, self.address)
+        finally:
+            await followers.unfollow(self, followed)
 
     @property
     def presence_feeds(self) -> frozenset[PresenceFeed]:
         return frozenset(self._presence_feeds)
 
     async def renew_groups(self) -> None:
-        """Join again before channels-redis expires the memberships of a long connection."""
+        """Join again before channels-redis expires the membership of a long connection (the
+        friends' groups are the process's, see presence.followers)."""
         if self.address is None:
             return
         await fanout.join_user(self.channel_name, self.address)
-        await fanout.follow(self.channel_name, list(self._followed))
 
     async def restore(self) -> None:
         """Redis lost this connection (an outage): put it back, then catch up the feeds."""
@@ -248,7 +251,7 @@ class ClientSession:
         async with self._lock:
             if not self._presence_feeds:
                 friends = await database_sync_to_async(friend_addresses)(address)
-                await fanout.follow(self.channel_name, friends)
+                await followers.follow(self, friends)
                 self._followed = set(friends)
             self._presence_feeds.add(feed)
             followed = list(self._followed)
@@ -261,8 +264,8 @@ class ClientSession:
         async with self._lock:
             self._presence_feeds.discard(feed)
             if not self._presence_feeds:
-                await fanout.unfollow(self.channel_name, self._followed)
-                self._followed.clear()
+                followed, self._followed = self._followed, set()
+                await followers.unfollow(self, followed)
 
     def presence_changed(self, presence: Presence) -> None:
         if presence.address in self._followed:
@@ -273,7 +276,7 @@ class ClientSession:
         async with self._lock:
             if not self._presence_feeds or friend in self._followed:
                 return
-            await fanout.follow(self.channel_name, [friend])
+            await followers.follow(self, [friend])
             self._followed.add(friend)
         for presence in (await state.visible_among([friend])).values():
             self.presence_changed(presence)
@@ -301,7 +304,7 @@ class ClientSession:
             if friend not in self._followed:
                 return
             self._followed.discard(friend)
-            await fanout.unfollow(self.channel_name, [friend])
+            await followers.unfollow(self, [friend])
             for feed in self._presence_feeds:
                 feed.drop_friend(friend)
 

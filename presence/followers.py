@@ -1,0 +1,123 @@
+"""This process's connections by the friends they follow, and one subscription for them all.
+
+A channel of the process joins each followed user's presence group on behalf of every
+local follower, and one task hands each change straight to their sessions: a change costs
+one channel-layer message per process instead of one per follower, as Phoenix's PubSub
+subscribes once per node. A message per follower, each with its own queue, deserialisation
+and consumer dispatch, was most of the fan-out's server time.
+"""
+
+import asyncio
+import logging
+import weakref
+from collections.abc import Iterable
+from typing import Protocol
+
+from presence import fanout
+from presence.state import Presence
+
+logger = logging.getLogger(__name__)
+
+
+class Follower(Protocol):
+    def presence_changed(self, presence: Presence) -> None: ...
+
+
+class _LocalFollowers:
+    def __init__(self) -> None:
+        self._by_address: dict[str, set[Follower]] = {}
+        # Groups the channel is in; it changes under the lock only, in the order of needs.
+        self._joined: set[str] = set()
+        self._membership = asyncio.Lock()
+        self._channel: str | None = None
+        self._deliverer: asyncio.Task[None] | None = None
+
+    async def follow(self, follower: Follower, addresses: list[str]) -> None:
+        for address in addresses:
+            self._by_address.setdefault(address, set()).add(follower)
+        await self._reconcile(addresses)
+
+    async def unfollow(self, follower: Follower, addresses: Iterable[str]) -> None:
+        wanted = list(addresses)
+        for address in wanted:
+            followers = self._by_address.get(address)
+            if followers is not None:
+                followers.discard(follower)
+                if not followers:
+                    del self._by_address[address]
+        await self._reconcile(wanted)
+
+    async def renew(self) -> None:
+        """Join every group again: the core layer expires memberships and loses them with
+        Redis's data."""
+        async with self._membership:
+            if self._channel is not None:
+                await fanout.follow(self._channel, list(self._joined))
+
+    def _settled(self, addresses: list[str]) -> bool:
+        return all((a in self._by_address) == (a in self._joined) for a in addresses)
+
+    async def _reconcile(self, addresses: list[str]) -> None:
+        """Make the channel's groups match who is followed now, whatever raced before."""
+        if self._settled(addresses):
+            return
+        async with self._membership:
+            channel = await self._ensure_channel()
+            join = [a for a in addresses if a in self._by_address and a not in self._joined]
+            leave = [a for a in addresses if a not in self._by_address and a in self._joined]
+            self._joined.difference_update(leave)
+            await fanout.unfollow(channel, leave)
+            await fanout.follow(channel, join)
+            self._joined.update(join)
+
+    async def _ensure_channel(self) -> str:
+        if self._channel is None:
+            self._channel = await fanout.new_channel()
+            self._deliverer = asyncio.get_running_loop().create_task(self._deliver(self._channel))
+        return self._channel
+
+    async def _deliver(self, channel: str) -> None:
+        failing = False
+        while True:
+            try:
+                message = await fanout.receive(channel)
+            except Exception:
+                # Redis is unreachable; process housekeeping rebuilds and catches up after.
+                if not failing:
+                    logger.exception("receiving presence changes failed; retrying")
+                failing = True
+                await asyncio.sleep(1)
+                continue
+            failing = False
+            try:
+                presence = Presence.from_message(message)
+                for follower in self._by_address.get(presence.address, ()):
+                    follower.presence_changed(presence)
+            except Exception:
+                logger.exception("delivering a presence change failed: %r", message)
+
+
+_per_loop: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LocalFollowers]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _local() -> _LocalFollowers:
+    loop = asyncio.get_running_loop()
+    local = _per_loop.get(loop)
+    if local is None:
+        local = _per_loop[loop] = _LocalFollowers()
+    return local
+
+
+async def follow(follower: Follower, addresses: list[str]) -> None:
+    """Hand `follower` the presence changes of `addresses` from now on."""
+    await _local().follow(follower, addresses)
+
+
+async def unfollow(follower: Follower, addresses: Iterable[str]) -> None:
+    await _local().unfollow(follower, addresses)
+
+
+async def renew() -> None:
+    await _local().renew()
