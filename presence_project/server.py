@@ -17,7 +17,7 @@ from daphne.ws_protocol import WebSocketProtocol
 
 
 class PresenceWebSocketProtocol(WebSocketProtocol):
-    """Daphne's WebSocket protocol with three changes."""
+    """Daphne's WebSocket protocol with four changes."""
 
     def connectionMade(self) -> None:
         """Send each frame at once, as asyncio servers do by default. Twisted leaves Nagle's
@@ -30,8 +30,15 @@ class PresenceWebSocketProtocol(WebSocketProtocol):
 
     def handle_reply(self, message: dict[str, Any]) -> None:
         """Daphne drops the reason of an ASGI websocket.close; clients should read why they
-        were closed (which signature was refused, for instance), as the ASGI spec allows."""
-        if message.get("type") == "websocket.close" and self.state != self.STATE_CONNECTING:
+        were closed (which signature was refused, for instance), as the ASGI spec allows.
+
+        A frame sent once the socket is closing or closed is dropped: the client left, its
+        disconnect is on its way to the consumer, and daphne would raise instead, failing
+        whatever the session was sending (a stream opening as the client hung up)."""
+        kind = message.get("type")
+        if kind == "websocket.send" and self.state in (self.STATE_CLOSING, self.STATE_CLOSED):
+            return
+        if kind == "websocket.close" and self.state != self.STATE_CONNECTING:
             code = message.get("code")
             self.sendClose(code=1000 if code is None else code, reason=message.get("reason"))
         else:

@@ -1,5 +1,6 @@
 """Presence scenarios through the WebSocket, as friends' clients observe them."""
 
+import asyncio
 from contextlib import AsyncExitStack
 
 import pytest
@@ -305,3 +306,25 @@ async def test_unknown_status_is_a_bad_request(service, make_user):
         assert presences_of(await updates.next()) == [(alice.address, AWAY)]
         assert outcome(await a.set_status(7))[0] == "bad_request_error"
         await updates.expect_nothing(QUIET)
+
+
+async def test_subscribers_leaving_as_an_update_goes_out_are_no_error(service, make_user):
+    """Friends hang up just as alice's change is sent to them: the frames have no one to
+    reach, which is how connections end, not a failure to log."""
+    alice = make_user()
+    friends = [make_user() for _ in range(10)]
+    for friend in friends:
+        await befriend(service.ws_url, alice, friend)
+    mark = service.log_mark()
+    async with connect(service.ws_url, alice.token) as a:
+        for status in (ONLINE, AWAY) * 8:
+            async with AsyncExitStack() as stack:
+                clients = [
+                    await stack.enter_async_context(connect(service.ws_url, friend.token))
+                    for friend in friends
+                ]
+                for client in clients:
+                    await client.subscribe_presence()
+                await asyncio.gather(go(a, status), *(client.ws.close() for client in clients))
+    await asyncio.sleep(1)
+    assert "Traceback" not in service.logged_since(mark), service.log_tail(40)
