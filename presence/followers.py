@@ -35,17 +35,25 @@ class _LocalFollowers:
     async def follow(self, follower: Follower, addresses: list[str]) -> None:
         for address in addresses:
             self._by_address.setdefault(address, set()).add(follower)
-        await self._reconcile(addresses)
+        try:
+            await self._reconcile(addresses)
+        except BaseException:
+            # The caller does not follow them after all (Redis failed, or it was cancelled).
+            self._forget(follower, addresses)
+            raise
 
     async def unfollow(self, follower: Follower, addresses: Iterable[str]) -> None:
         wanted = list(addresses)
-        for address in wanted:
+        self._forget(follower, wanted)
+        await self._reconcile(wanted)
+
+    def _forget(self, follower: Follower, addresses: list[str]) -> None:
+        for address in addresses:
             followers = self._by_address.get(address)
             if followers is not None:
                 followers.discard(follower)
                 if not followers:
                     del self._by_address[address]
-        await self._reconcile(wanted)
 
     async def renew(self) -> None:
         """Join every group again: the core layer expires memberships and loses them with

@@ -32,9 +32,9 @@ class PresenceWebSocketProtocol(WebSocketProtocol):
         """Daphne drops the reason of an ASGI websocket.close; clients should read why they
         were closed (which signature was refused, for instance), as the ASGI spec allows.
 
-        A frame sent once the socket is closing or closed is dropped: the client left, its
-        disconnect is on its way to the consumer, and daphne would raise instead, failing
-        whatever the session was sending (a stream opening as the client hung up)."""
+        A frame sent once the socket is closing or closed is dropped: the client is gone or
+        going, its disconnect is on its way to the consumer, and daphne would raise instead,
+        failing whatever the session was sending (a stream's update as the client hung up)."""
         kind = message.get("type")
         if kind == "websocket.send" and self.state in (self.STATE_CLOSING, self.STATE_CLOSED):
             return
