@@ -123,7 +123,8 @@ async def receive(channel_name: str) -> dict[str, Any]:
 
 
 async def follow(channel_name: str, addresses: Iterable[str]) -> None:
-    """Deliver the presence changes of `addresses` to a connection's channel."""
+    """Deliver the presence changes of `addresses` to a channel (a process's followers
+    channel, see presence.followers)."""
     layer = get_channel_layer()
     await _each(partial(layer.group_add, presence_group(a), channel_name) for a in addresses)
 

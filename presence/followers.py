@@ -30,6 +30,7 @@ class _LocalFollowers:
         self._joined: set[str] = set()
         self._membership = asyncio.Lock()
         self._channel: str | None = None
+        # Held so that the loop's weak reference is not the task's only one.
         self._deliverer: asyncio.Task[None] | None = None
 
     async def follow(self, follower: Follower, addresses: list[str]) -> None:
