@@ -191,7 +191,7 @@ if __name__ == "__main__":
     parser.add_argument("--redis-url", required=True)
     parser.add_argument("--graph", type=Path, required=True)
     args = parser.parse_args()
-    # The service's garbage-collector setting (PRESENCE_GC_THRESHOLD), so that the floor
-    # is not held back by full collections the service avoids.
-    gc.set_threshold(50_000, 20, 100)
+    # The service's default garbage-collector setting (PRESENCE_GC_THRESHOLD), so that the
+    # floor is not held back by collections the service avoids.
+    gc.set_threshold(50_000)
     asyncio.run(main(args.port, args.redis_url, json.loads(args.graph.read_text())))

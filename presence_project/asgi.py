@@ -20,8 +20,10 @@ from presence import process  # noqa: E402
 from presence.routing import websocket_urlpatterns  # noqa: E402
 
 # Fewer young collections, so that short-lived objects die before they reach the old
-# generations, whose collections scan every connection's objects (see settings).
-gc.set_threshold(settings.PRESENCE["GC_THRESHOLD"], 20, 100)
+# generations, whose collections scan every connection's objects (see settings). The older
+# generations keep CPython's thresholds: raising them too left closed connections' cyclic
+# garbage waiting for rare full collections, and memory grew for as long as clients churned.
+gc.set_threshold(settings.PRESENCE["GC_THRESHOLD"])
 
 router = ProtocolTypeRouter(
     {
