@@ -35,6 +35,7 @@ PACKAGES = (
     "Twisted",
     "autobahn",
     "redis",
+    "hiredis",
     "msgpack",
     "protobuf",
     "websockets",
