@@ -21,7 +21,9 @@ from typing import Any
 from bench import wsclient
 from bench.system import die_with_parent
 from presence.protocol import friendships_service_pb2 as pb
-from presence.rpc.client import ClientStream, RemoteError, RpcClient, StreamClosed
+from presence.rpc import wire
+from presence.rpc.client import RemoteError, RpcClient
+from presence.rpc.wire import MessageType
 
 ONLINE, OFFLINE, AWAY = 0, 1, 2
 MODULE = "FriendshipsService"
@@ -46,7 +48,7 @@ class Peer:
     procedures: dict[str, int]
     view: dict[str, int] = field(default_factory=dict)
     first_item: asyncio.Event = field(default_factory=asyncio.Event)
-    reader: asyncio.Task[None] | None = None
+    subscription: "PresenceItems | None" = None
     changing: bool = False
     status: int = OFFLINE
     errors: int = 0
@@ -61,11 +63,46 @@ class Peer:
             raise RemoteError(0, f"SetPresenceStatus answered {response}")
         self.status = status
 
+    @property
+    def subscribed(self) -> bool:
+        """Its presence subscription is open (and the connection too)."""
+        return self.subscription is not None and self.subscription.open and not self.ws.closed
+
     async def close(self) -> None:
-        if self.reader is not None:
-            self.reader.cancel()
         await self.rpc.close()
         await self.ws.close()
+
+
+class PresenceItems:
+    """A peer's presence subscription, read inside the socket's callback: each item is
+    handed to the worker and acked at once (the same frames @dcl/rpc sends), with no task
+    switch, so that the clients cost little per update and do not hide the server's cost.
+    Anything else on the connection (the stream's end, errors) goes on to the RpcClient."""
+
+    def __init__(self, worker: "Worker", peer: Peer, number: int, port_id: int) -> None:
+        self.worker, self.peer = worker, peer
+        self.number, self.port_id = number, port_id
+        self.open = True
+
+    def start(self) -> None:
+        """Ask for the first item (the stream's offer, sequence 0, has arrived)."""
+        self.peer.ws.intercept = self
+        self.peer.ws.send_now(wire.stream_ack(self.number, self.port_id, 0))
+
+    def __call__(self, data: bytes) -> bool:
+        try:
+            frame = wire.decode(data)
+        except wire.MalformedFrame:
+            return False
+        if frame.number != self.number:
+            return False
+        message = frame.message
+        if frame.type != MessageType.STREAM_MESSAGE or message.closed:  # type: ignore[union-attr]
+            self.open = False
+            return False
+        self.worker.received(self.peer, message.payload, time.monotonic_ns())  # type: ignore[union-attr]
+        self.peer.ws.send_now(wire.stream_ack(self.number, self.port_id, message.sequence_id))  # type: ignore[union-attr]
+        return True
 
 
 @dataclass
@@ -108,36 +145,34 @@ class Worker:
                 procedures["SubscribeFriendshipPresenceUpdates"],
                 pb.Payload().SerializeToString(),
             )
-            peer.reader = asyncio.create_task(self._read(peer, stream))
+            peer.subscription = PresenceItems(self, peer, stream.number, port_id)
+            peer.subscription.start()
         return peer
 
-    async def _read(self, peer: Peer, stream: ClientStream) -> None:
-        with contextlib.suppress(StreamClosed, RemoteError, wsclient.ConnectionClosed):
-            while True:
-                raw = await stream.next()
-                now = time.monotonic_ns()
-                item = pb.SubscribeFriendshipPresenceUpdatesResponse.FromString(raw)
-                if item.WhichOneof("response") != "updates":
-                    self.stream_errors += 1
-                    continue
-                self.items += 1
-                for update in item.updates.users:
-                    friend, status = update.user.address, update.status.type
-                    peer.view[friend] = status
-                    if self.recording:
-                        self.receipts.append((friend, update.last_seen, now))
-                    expected = self.expectation
-                    if (
-                        expected is not None
-                        and friend == expected.actor
-                        and status == expected.status
-                        and peer.user.address in expected.waiting
-                    ):
-                        expected.waiting.discard(peer.user.address)
-                        expected.last_ns = max(expected.last_ns, now)
-                        if not expected.waiting:
-                            expected.done.set()
-                peer.first_item.set()
+    def received(self, peer: Peer, raw: bytes, now: int) -> None:
+        """One presence item of `peer`'s subscription, read at `now`."""
+        item = pb.SubscribeFriendshipPresenceUpdatesResponse.FromString(raw)
+        if item.WhichOneof("response") != "updates":
+            self.stream_errors += 1
+            return
+        self.items += 1
+        expected = self.expectation
+        for update in item.updates.users:
+            friend, status = update.user.address, update.status.type
+            peer.view[friend] = status
+            if self.recording:
+                self.receipts.append((friend, update.last_seen, now))
+            if (
+                expected is not None
+                and friend == expected.actor
+                and status == expected.status
+                and peer.user.address in expected.waiting
+            ):
+                expected.waiting.discard(peer.user.address)
+                expected.last_ns = max(expected.last_ns, now)
+                if not expected.waiting:
+                    expected.done.set()
+        peer.first_item.set()
 
     async def open(
         self, users: list[User], subscribe: bool, wait_first: bool, concurrency: int
@@ -194,8 +229,7 @@ class Worker:
             return sum(
                 1
                 for peer in self.peers.values()
-                if peer.reader is not None
-                and any(peer.view.get(f) != status for f in peer.user.friends)
+                if peer.subscribed and any(peer.view.get(f) != status for f in peer.user.friends)
             )
 
         for _ in range(int(timeout * 10)):
@@ -423,7 +457,7 @@ class Worker:
             "views": {
                 address: (sorted(peer.user.friends), peer.view)
                 for address, peer in self.peers.items()
-                if peer.reader is not None and not peer.reader.done()
+                if peer.subscribed
             },
             "stream_errors": self.stream_errors,
         }

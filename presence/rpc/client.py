@@ -42,6 +42,11 @@ class ClientStream:
         self._last_sequence = 0
         self.closed = False
 
+    @property
+    def number(self) -> int:
+        """The message number of the call that opened the stream: its frames carry it."""
+        return self._number
+
     def _deliver(self, frame: wire.Frame | None) -> None:
         self._frames.put_nowait(frame)
 
