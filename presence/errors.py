@@ -9,7 +9,7 @@ from typing import TypeVar
 from django.core.exceptions import ValidationError
 from google.protobuf.message import Message
 
-from presence.rpc.server import RemoteProcedureError
+from presence.rpc.server import Feed, RemoteProcedureError
 
 logger = logging.getLogger(__name__)
 
@@ -108,6 +108,53 @@ def stream_errors(
                     yield item
             except Exception as exc:
                 yield error_response(response_type, _as_service_error(exc, handler.__name__))
+
+        return guarded
+
+    return decorate
+
+
+class _LastItem:
+    """A feed holding one item, then finished: a failed stream's error."""
+
+    finished = True
+
+    def __init__(self, item: Message) -> None:
+        self._item: Message | None = item
+
+    def take(self) -> Message | None:
+        item, self._item = self._item, None
+        return item
+
+    def on_ready(self, ready: Callable[[], None]) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+
+def feed_errors(
+    response_type: type[ResponseT],
+) -> Callable[
+    [Callable[[ContextT, RequestT], Awaitable[Feed]]],
+    Callable[[ContextT, RequestT], Awaitable[Feed]],
+]:
+    """An error raised while opening a feed becomes the stream's only item, as with
+    stream_errors."""
+
+    def decorate(
+        handler: Callable[[ContextT, RequestT], Awaitable[Feed]],
+    ) -> Callable[[ContextT, RequestT], Awaitable[Feed]]:
+        @functools.wraps(handler)
+        async def guarded(context: ContextT, request: RequestT) -> Feed:
+            try:
+                return await handler(context, request)
+            except RemoteProcedureError:
+                raise
+            except Exception as exc:
+                return _LastItem(
+                    error_response(response_type, _as_service_error(exc, handler.__name__))
+                )
 
         return guarded
 

@@ -12,10 +12,10 @@ from accounts.addresses import normalize_address
 from friendships import ratelimits, selectors, services
 from friendships.models import Friendship, FriendshipAction, FriendshipEvent
 from presence import state
-from presence.errors import BadRequest, TooManyRequests, stream_errors, unary_errors
+from presence.errors import BadRequest, TooManyRequests, feed_errors, stream_errors, unary_errors
 from presence.protocol import friendships_service_pb2 as pb
-from presence.rpc.server import RpcModule, server_stream, unary
-from presence.sessions import ClientSession, FriendshipNotice
+from presence.rpc.server import RpcModule, server_feed, server_stream, unary
+from presence.sessions import ClientSession, FriendshipNotice, PresenceStream
 from presence.state import Presence, Status
 
 MODULE_NAME = "FriendshipsService"
@@ -216,21 +216,20 @@ async def get_online_friends(
         yield page
 
 
-@stream_errors(pb.SubscribeFriendshipPresenceUpdatesResponse)
+def _presence_updates(batch: list[Presence]) -> pb.SubscribeFriendshipPresenceUpdatesResponse:
+    return pb.SubscribeFriendshipPresenceUpdatesResponse(
+        updates=pb.FriendshipPresenceUpdates(users=[_user_presence(p) for p in batch])
+    )
+
+
+@feed_errors(pb.SubscribeFriendshipPresenceUpdatesResponse)
 async def subscribe_presence(
     session: ClientSession,
     request: pb.Payload,
-) -> AsyncIterator[pb.SubscribeFriendshipPresenceUpdatesResponse]:
+) -> PresenceStream[pb.SubscribeFriendshipPresenceUpdatesResponse]:
+    """Every waiting change in one item: a client that acks slowly gets them merged."""
     address = await session.authenticate(_token(request))
-    feed = await session.open_presence_feed(address)
-    try:
-        while True:
-            batch = await feed.next_batch()
-            yield pb.SubscribeFriendshipPresenceUpdatesResponse(
-                updates=pb.FriendshipPresenceUpdates(users=[_user_presence(p) for p in batch])
-            )
-    finally:
-        await session.close_presence_feed(feed)
+    return await session.presence_stream(address, _presence_updates)
 
 
 MODULE = RpcModule(
@@ -243,7 +242,7 @@ MODULE = RpcModule(
         server_stream("SubscribeFriendshipEventsUpdates", pb.Payload, subscribe_friendship_events),
         unary("SetPresenceStatus", pb.StatusPayload, set_presence_status),
         server_stream("GetOnlineFriends", pb.Payload, get_online_friends),
-        server_stream("SubscribeFriendshipPresenceUpdates", pb.Payload, subscribe_presence),
+        server_feed("SubscribeFriendshipPresenceUpdates", pb.Payload, subscribe_presence),
     ),
 )
 

@@ -7,9 +7,10 @@ FriendshipsService procedures read from it. It holds no wire details.
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from channels.db import database_sync_to_async
 from django.conf import settings
@@ -70,7 +71,8 @@ class PresenceFeed:
         # Per friend: the version and status last offered; a friend never offered is OFFLINE.
         self._versions: dict[str, int] = {}
         self._statuses: dict[str, Status] = {}
-        self._ready = asyncio.Event()
+        # Called whenever an entry comes in, so that the stream can push it.
+        self.listener: Callable[[], None] | None = None
         self.peak_backlog = 0
 
     def offer(self, presence: Presence) -> None:
@@ -100,14 +102,49 @@ class PresenceFeed:
         self._pending.pop(presence.address, None)
         self._pending[presence.address] = presence
         self.peak_backlog = max(self.peak_backlog, len(self._pending))
-        self._ready.set()
+        if self.listener is not None:
+            self.listener()
 
-    async def next_batch(self) -> list[Presence]:
-        await self._ready.wait()
-        batch = list(self._pending.values())
-        self._pending.clear()
-        self._ready.clear()
-        return batch
+    def take(self, limit: int | None = None) -> list[Presence]:
+        """The oldest waiting entries, at most `limit` of them (all by default)."""
+        if limit is None or limit >= len(self._pending):
+            batch = list(self._pending.values())
+            self._pending.clear()
+            return batch
+        return [self._pending.pop(address) for address in list(self._pending)[:limit]]
+
+
+ItemT = TypeVar("ItemT")
+
+
+class PresenceStream(Generic[ItemT]):
+    """A session's presence feed as a pushed stream (presence.rpc.server.Feed): each item is
+    `render` of up to `per_item` friends' presence. It never ends by itself."""
+
+    finished = False
+
+    def __init__(
+        self,
+        session: "ClientSession",
+        feed: PresenceFeed,
+        render: Callable[[list[Presence]], ItemT],
+        per_item: int | None,
+    ) -> None:
+        self._session = session
+        self._feed = feed
+        self._render = render
+        self._per_item = per_item
+
+    def take(self) -> ItemT | None:
+        batch = self._feed.take(self._per_item)
+        return self._render(batch) if batch else None
+
+    def on_ready(self, ready: Callable[[], None]) -> None:
+        self._feed.listener = ready
+
+    async def close(self) -> None:
+        self._feed.listener = None
+        await self._session.close_presence_feed(self._feed)
 
 
 class EventFeed:
@@ -259,6 +296,15 @@ class ClientSession:
             feed.offer(presence)
         self._read_again_soon(followed)
         return feed
+
+    async def presence_stream(
+        self,
+        address: str,
+        render: Callable[[list[Presence]], ItemT],
+        per_item: int | None = None,
+    ) -> PresenceStream[ItemT]:
+        """Open a presence feed for `address`'s friends, to be pushed as `render`'s items."""
+        return PresenceStream(self, await self.open_presence_feed(address), render, per_item)
 
     async def close_presence_feed(self, feed: PresenceFeed) -> None:
         async with self._lock:

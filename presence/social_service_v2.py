@@ -29,10 +29,12 @@ from presence.rpc.server import (
     ErrorCode,
     RemoteProcedureError,
     RpcModule,
+    server_feed,
     server_stream,
     unary,
 )
-from presence.sessions import ClientSession, FriendshipNotice
+from presence.sessions import ClientSession, FriendshipNotice, PresenceStream
+from presence.state import Presence
 
 MODULE_NAME = "SocialService"
 
@@ -395,21 +397,20 @@ async def subscribe_to_block_updates(
                 )
 
 
+def _connectivity_update(batch: list[Presence]) -> pb.FriendConnectivityUpdate:
+    (presence,) = batch
+    return pb.FriendConnectivityUpdate(
+        friend=_profile(presence.address), status=int(presence.status)
+    )
+
+
 async def subscribe_to_friend_connectivity_updates(
     session: ClientSession,
     request: empty_pb2.Empty,
-) -> AsyncIterator[pb.FriendConnectivityUpdate]:
+) -> PresenceStream[pb.FriendConnectivityUpdate]:
     """The friends online now, then each change: the session's presence feed, one friend
     per item."""
-    feed = await session.open_presence_feed(_caller(session))
-    try:
-        while True:
-            for presence in await feed.next_batch():
-                yield pb.FriendConnectivityUpdate(
-                    friend=_profile(presence.address), status=int(presence.status)
-                )
-    finally:
-        await session.close_presence_feed(feed)
+    return await session.presence_stream(_caller(session), _connectivity_update, per_item=1)
 
 
 Empty = empty_pb2.Empty
@@ -427,7 +428,7 @@ MODULE = RpcModule(
         unary("UpsertFriendship", pb.UpsertFriendshipPayload, upsert_friendship),
         server_stream("SubscribeToFriendshipUpdates", Empty, subscribe_to_friendship_updates),
         unary("GetFriendshipStatus", pb.GetFriendshipStatusPayload, get_friendship_status),
-        server_stream(
+        server_feed(
             "SubscribeToFriendConnectivityUpdates",
             Empty,
             subscribe_to_friend_connectivity_updates,

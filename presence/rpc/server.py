@@ -9,7 +9,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Any
+from typing import Any, Protocol
 
 from google.protobuf.message import DecodeError, Message
 
@@ -24,6 +24,27 @@ Send = Callable[[bytes], Awaitable[None]]
 # request.
 UnaryHandler = Callable[[Any, Message], Awaitable[Message]]
 StreamHandler = Callable[[Any, Message], AsyncIterator[Message]]
+
+
+class Feed(Protocol):
+    """A server stream whose items are pushed rather than pulled from a generator.
+
+    The session sends `take()`'s item as soon as the client has asked for one, from
+    whichever comes second, the client's ack or the feed's `ready` call: no task waits for
+    either. Once `finished` and `take()` gives nothing, the stream closes.
+    """
+
+    @property
+    def finished(self) -> bool: ...
+
+    def take(self) -> Message | None: ...
+
+    def on_ready(self, ready: Callable[[], None]) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+FeedHandler = Callable[[Any, Message], Awaitable[Feed]]
 
 
 # Messages a client waits an answer for.
@@ -49,12 +70,18 @@ class RemoteProcedureError(Exception):
         self.code = code
 
 
+class Kind(IntEnum):
+    UNARY = 1
+    STREAM = 2  # an async generator, one item pulled per ack
+    FEED = 3  # a Feed, pushing its items
+
+
 @dataclass(frozen=True)
 class Procedure:
     name: str
     request_type: type[Message]
-    handler: UnaryHandler | StreamHandler
-    streams: bool
+    handler: UnaryHandler | StreamHandler | FeedHandler
+    kind: Kind
 
 
 @dataclass(frozen=True)
@@ -83,6 +110,13 @@ class _Call:
     # For a server stream: the sequence id whose ack it waits for, and the waiter.
     awaited_sequence: int | None = None
     ack: asyncio.Future[bool] | None = None
+    # For a feed: the last sequence sent, whether the client asked for the next item,
+    # whether a push is on its way, and what the call's task waits for to close the stream.
+    feed: Feed | None = None
+    sequence: int = 0
+    asked: bool = False
+    pushing: bool = False
+    finished: asyncio.Future[None] | None = None
 
 
 class RpcServerSession:
@@ -102,6 +136,7 @@ class RpcServerSession:
         self._ports: dict[int, _Port] = {}
         self._last_port_id = 0
         self._calls: dict[int, _Call] = {}
+        self._pushes: set[asyncio.Task[None]] = set()
         self._closed = False
 
     async def open(self) -> None:
@@ -231,8 +266,8 @@ class RpcServerSession:
                 f"the payload is not a {procedure.request_type.__name__} for {procedure.name}",
             )
             return
-        run = self._run_stream if procedure.streams else self._run_unary
-        task = asyncio.create_task(run(number, message.port_id, procedure, argument))
+        run = self._runners[procedure.kind]
+        task = asyncio.create_task(run(self, number, message.port_id, procedure, argument))
         self._calls[number] = _Call(port_id=message.port_id, task=task)
         task.add_done_callback(lambda _: self._forget(number, task))
 
@@ -291,6 +326,64 @@ class RpcServerSession:
             call.awaited_sequence = None
             call.ack = None
 
+    async def _run_feed(
+        self, number: int, port_id: int, procedure: Procedure, argument: Message
+    ) -> None:
+        """Open the feed and offer the stream; then acks and the feed push the items, and
+        this task only waits for the stream to end."""
+        call = self._calls[number]
+        try:
+            feed = await procedure.handler(self._context, argument)
+        except RemoteProcedureError as exc:
+            await self._error(number, exc.code, str(exc))
+            return
+        except Exception:
+            logger.exception("stream %s failed", procedure.name)
+            await self._error(number, ErrorCode.INTERNAL, f"{procedure.name} failed on the server")
+            return
+        call.finished = asyncio.get_running_loop().create_future()
+        try:
+            call.feed = feed
+            await self._send_open(wire.stream_message(number, port_id, 0))
+            feed.on_ready(lambda: self._feed_ready(number, call))
+            await call.finished
+            await self._send_open(wire.stream_message(number, port_id, call.sequence, closed=True))
+        except RemoteProcedureError as exc:
+            await self._error(number, exc.code, str(exc))
+        except Exception:
+            logger.exception("stream %s failed", procedure.name)
+            await self._error(number, ErrorCode.INTERNAL, f"{procedure.name} failed on the server")
+        finally:
+            await feed.close()
+
+    def _feed_ready(self, number: int, call: _Call) -> None:
+        """The feed has an item: push it now if the client asked for one."""
+        if call.asked and not call.pushing and self._calls.get(number) is call:
+            call.pushing = True
+            task = asyncio.get_running_loop().create_task(self._push(number, call))
+            self._pushes.add(task)
+            task.add_done_callback(self._pushes.discard)
+
+    async def _push(self, number: int, call: _Call) -> None:
+        """Send the feed's next item, if the client asked for one and one is there."""
+        call.pushing = False
+        if not call.asked or call.feed is None or call.finished is None or call.finished.done():
+            return
+        try:
+            item = call.feed.take()
+        except Exception as exc:
+            call.finished.set_exception(exc)
+            return
+        if item is None:
+            if call.feed.finished:
+                call.finished.set_result(None)
+            return
+        call.asked = False
+        call.sequence += 1
+        await self._send_open(
+            wire.stream_message(number, call.port_id, call.sequence, item.SerializeToString())
+        )
+
     async def _stream_signal(self, number: int, message: pb.StreamMessage) -> None:
         call = self._calls.get(number)
         if message.closed:
@@ -301,8 +394,16 @@ class RpcServerSession:
                 else:
                     call.task.cancel()
             return
-        if call is None or call.ack is None:
+        awaits_ack = call is not None and (
+            call.ack is not None if call.feed is None else not call.asked
+        )
+        if call is None or not awaits_ack:
             await self._error(number, ErrorCode.NOT_FOUND, f"no open stream {number} awaits an ack")
+            return
+        if call.feed is not None:
+            if message.sequence_id == call.sequence:
+                call.asked = True
+                await self._push(number, call)
             return
         if message.sequence_id == call.awaited_sequence and not call.ack.done():
             call.ack.set_result(True)
@@ -316,6 +417,12 @@ class RpcServerSession:
     async def _error(self, number: int, code: ErrorCode, message: str) -> None:
         await self._send_open(wire.remote_error(number, code, message))
 
+    _runners: Mapping[Kind, Callable[..., Awaitable[None]]] = {
+        Kind.UNARY: _run_unary,
+        Kind.STREAM: _run_stream,
+        Kind.FEED: _run_feed,
+    }
+
     _handlers: Mapping[MessageType, Callable[..., Awaitable[None]]] = {
         MessageType.CREATE_PORT: _create_port,
         MessageType.REQUEST_MODULE: _request_module,
@@ -327,20 +434,28 @@ class RpcServerSession:
 
 
 def unary(name: str, request_type: type[Message], handler: UnaryHandler) -> Procedure:
-    return Procedure(name, request_type, handler, streams=False)
+    return Procedure(name, request_type, handler, Kind.UNARY)
 
 
 def server_stream(name: str, request_type: type[Message], handler: StreamHandler) -> Procedure:
-    return Procedure(name, request_type, handler, streams=True)
+    return Procedure(name, request_type, handler, Kind.STREAM)
+
+
+def server_feed(name: str, request_type: type[Message], handler: FeedHandler) -> Procedure:
+    """A server stream served from a Feed: for streams that wait on events, such as
+    presence changes, where a generator would cost a task switch per item and per ack."""
+    return Procedure(name, request_type, handler, Kind.FEED)
 
 
 __all__ = [
     "ErrorCode",
+    "Feed",
     "Limits",
     "Procedure",
     "RemoteProcedureError",
     "RpcModule",
     "RpcServerSession",
+    "server_feed",
     "server_stream",
     "unary",
 ]
