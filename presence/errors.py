@@ -126,7 +126,7 @@ class _LastItem:
         item, self._item = self._item, None
         return item
 
-    def on_ready(self, ready: Callable[[], None]) -> None:
+    def on_ready(self, ready: Callable[[], Awaitable[None]]) -> None:
         pass
 
     async def close(self) -> None:

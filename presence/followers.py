@@ -20,7 +20,7 @@ logger = logging.getLogger(__name__)
 
 
 class Follower(Protocol):
-    def presence_changed(self, presence: Presence) -> None: ...
+    async def presence_changed(self, presence: Presence) -> None: ...
 
 
 class _LocalFollowers:
@@ -100,10 +100,16 @@ class _LocalFollowers:
             failing = False
             try:
                 presence = Presence.from_message(message)
-                for follower in self._by_address.get(presence.address, ()):
-                    follower.presence_changed(presence)
             except Exception:
-                logger.exception("delivering a presence change failed: %r", message)
+                logger.exception("a presence change could not be read: %r", message)
+                continue
+            # A follower's stream sends the change before presence_changed returns: sends do
+            # not wait on the client (daphne buffers), and no task per follower is made.
+            for follower in list(self._by_address.get(presence.address, ())):
+                try:
+                    await follower.presence_changed(presence)
+                except Exception:
+                    logger.exception("delivering a presence change failed: %r", message)
 
 
 _per_loop: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LocalFollowers]" = (

@@ -7,7 +7,7 @@ FriendshipsService procedures read from it. It holds no wire details.
 
 import asyncio
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -71,11 +71,11 @@ class PresenceFeed:
         # Per friend: the version and status last offered; a friend never offered is OFFLINE.
         self._versions: dict[str, int] = {}
         self._statuses: dict[str, Status] = {}
-        # Called whenever an entry comes in, so that the stream can push it.
-        self.listener: Callable[[], None] | None = None
+        # Awaited whenever an entry comes in, so that the stream can push it at once.
+        self.listener: Callable[[], Awaitable[None]] | None = None
         self.peak_backlog = 0
 
-    def offer(self, presence: Presence) -> None:
+    async def offer(self, presence: Presence) -> None:
         """Keep `presence` if it is newer than what was offered and changes the status.
 
         A late publication of a state the snapshot already showed is dropped here.
@@ -87,23 +87,23 @@ class PresenceFeed:
         if presence.status == self._statuses.get(presence.address, Status.OFFLINE):
             return
         self._statuses[presence.address] = presence.status
-        self._put(presence)
+        await self._put(presence)
 
     def forget_versions(self) -> None:
         self._versions.clear()
 
-    def drop_friend(self, address: str) -> None:
+    async def drop_friend(self, address: str) -> None:
         """A former friend: they read as OFFLINE once, and their history is forgotten."""
         version = self._versions.pop(address, 0)
         self._statuses.pop(address, None)
-        self._put(Presence(address, Status.OFFLINE, version, None))
+        await self._put(Presence(address, Status.OFFLINE, version, None))
 
-    def _put(self, presence: Presence) -> None:
+    async def _put(self, presence: Presence) -> None:
         self._pending.pop(presence.address, None)
         self._pending[presence.address] = presence
         self.peak_backlog = max(self.peak_backlog, len(self._pending))
         if self.listener is not None:
-            self.listener()
+            await self.listener()
 
     def take(self, limit: int | None = None) -> list[Presence]:
         """The oldest waiting entries, at most `limit` of them (all by default)."""
@@ -139,7 +139,7 @@ class PresenceStream(Generic[ItemT]):
         batch = self._feed.take(self._per_item)
         return self._render(batch) if batch else None
 
-    def on_ready(self, ready: Callable[[], None]) -> None:
+    def on_ready(self, ready: Callable[[], Awaitable[None]]) -> None:
         self._feed.listener = ready
 
     async def close(self) -> None:
@@ -278,7 +278,7 @@ class ClientSession:
             if from_scratch:
                 feed.forget_versions()
             for presence in current:
-                feed.offer(presence)
+                await feed.offer(presence)
 
     # --- Presence ------------------------------------------------------------------------
 
@@ -293,7 +293,7 @@ class ClientSession:
             self._presence_feeds.add(feed)
             followed = list(self._followed)
         for presence in (await state.visible_among(followed)).values():
-            feed.offer(presence)
+            await feed.offer(presence)
         self._read_again_soon(followed)
         return feed
 
@@ -313,10 +313,10 @@ class ClientSession:
                 followed, self._followed = self._followed, set()
                 await followers.unfollow(self, followed)
 
-    def presence_changed(self, presence: Presence) -> None:
+    async def presence_changed(self, presence: Presence) -> None:
         if presence.address in self._followed:
-            for feed in self._presence_feeds:
-                feed.offer(presence)
+            for feed in list(self._presence_feeds):
+                await feed.offer(presence)
 
     async def _friend_added(self, friend: str) -> None:
         async with self._lock:
@@ -325,7 +325,7 @@ class ClientSession:
             await followers.follow(self, [friend])
             self._followed.add(friend)
         for presence in (await state.visible_among([friend])).values():
-            self.presence_changed(presence)
+            await self.presence_changed(presence)
         self._read_again_soon([friend])
 
     def _read_again_soon(self, addresses: list[str]) -> None:
@@ -339,7 +339,7 @@ class ClientSession:
         async def read_again() -> None:
             await asyncio.sleep(_READ_AGAIN_AFTER_SECONDS)
             for presence in await state.presence_of([a for a in addresses if a in self._followed]):
-                self.presence_changed(presence)
+                await self.presence_changed(presence)
 
         task = asyncio.get_running_loop().create_task(read_again())
         self._background.add(task)
@@ -351,8 +351,8 @@ class ClientSession:
                 return
             self._followed.discard(friend)
             await followers.unfollow(self, [friend])
-            for feed in self._presence_feeds:
-                feed.drop_friend(friend)
+            for feed in list(self._presence_feeds):
+                await feed.drop_friend(friend)
 
     # --- Friendship events ---------------------------------------------------------------
 

@@ -9,6 +9,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
+from functools import partial
 from typing import Any, Protocol
 
 from google.protobuf.message import DecodeError, Message
@@ -30,7 +31,7 @@ class Feed(Protocol):
     """A server stream whose items are pushed rather than pulled from a generator.
 
     The session sends `take()`'s item as soon as the client has asked for one, from
-    whichever comes second, the client's ack or the feed's `ready` call: no task waits for
+    whichever comes second, the client's ack or the feed awaiting `ready`: no task waits for
     either. Once `finished` and `take()` gives nothing, the stream closes.
     """
 
@@ -39,7 +40,7 @@ class Feed(Protocol):
 
     def take(self) -> Message | None: ...
 
-    def on_ready(self, ready: Callable[[], None]) -> None: ...
+    def on_ready(self, ready: Callable[[], Awaitable[None]]) -> None: ...
 
     async def close(self) -> None: ...
 
@@ -110,12 +111,11 @@ class _Call:
     # For a server stream: the sequence id whose ack it waits for, and the waiter.
     awaited_sequence: int | None = None
     ack: asyncio.Future[bool] | None = None
-    # For a feed: the last sequence sent, whether the client asked for the next item,
-    # whether a push is on its way, and what the call's task waits for to close the stream.
+    # For a feed: the last sequence sent, whether the client asked for the next item, and
+    # what the call's task waits for to close the stream.
     feed: Feed | None = None
     sequence: int = 0
     asked: bool = False
-    pushing: bool = False
     finished: asyncio.Future[None] | None = None
 
 
@@ -136,7 +136,6 @@ class RpcServerSession:
         self._ports: dict[int, _Port] = {}
         self._last_port_id = 0
         self._calls: dict[int, _Call] = {}
-        self._pushes: set[asyncio.Task[None]] = set()
         self._closed = False
 
     async def open(self) -> None:
@@ -345,7 +344,7 @@ class RpcServerSession:
         try:
             call.feed = feed
             await self._send_open(wire.stream_message(number, port_id, 0))
-            feed.on_ready(lambda: self._feed_ready(number, call))
+            feed.on_ready(partial(self._push, number, call))
             await call.finished
             await self._send_open(wire.stream_message(number, port_id, call.sequence, closed=True))
         except RemoteProcedureError as exc:
@@ -356,17 +355,8 @@ class RpcServerSession:
         finally:
             await feed.close()
 
-    def _feed_ready(self, number: int, call: _Call) -> None:
-        """The feed has an item: push it now if the client asked for one."""
-        if call.asked and not call.pushing and self._calls.get(number) is call:
-            call.pushing = True
-            task = asyncio.get_running_loop().create_task(self._push(number, call))
-            self._pushes.add(task)
-            task.add_done_callback(self._pushes.discard)
-
     async def _push(self, number: int, call: _Call) -> None:
         """Send the feed's next item, if the client asked for one and one is there."""
-        call.pushing = False
         if not call.asked or call.feed is None or call.finished is None or call.finished.done():
             return
         try:
