@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 from django.conf import settings
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import BlockingConnectionPool, Connection, Redis
 from redis.commands.core import AsyncScript
+from redis.connection import HiredisRespSerializer
 
 from presence import fanout
 
@@ -118,6 +119,16 @@ class TooManyConnections(Exception):
     """The user already has as many connections as allowed."""
 
 
+class _HiredisPacking(Connection):
+    """redis-py's asyncio connection packs commands in Python, whatever parser it has;
+    hiredis packs in C (HMGET of 1,000 addresses: 0.69 -> 0.08 ms)."""
+
+    _serializer = HiredisRespSerializer()
+
+    def pack_command(self, *args: object) -> list[bytes]:
+        return self._serializer.pack(*args)
+
+
 @dataclass
 class _Client:
     redis: Redis
@@ -142,6 +153,8 @@ def _client() -> _Client:
             timeout=5,
             socket_timeout=5,
             socket_connect_timeout=3,
+            # Plain redis:// only; the URL's scheme picks the class for rediss:// and unix://.
+            connection_class=_HiredisPacking,
         )
         redis = Redis.from_pool(pool)
         # EVALSHA, reloading the script by itself if Redis restarted empty.
