@@ -1,5 +1,6 @@
 """Friendship reads. Addresses in and out are normalized lowercase strings."""
 
+from django.db import connection
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 
 from friendships.models import (
@@ -15,10 +16,31 @@ def _involving(address: str) -> Q:
     return Q(user_a_id=address) | Q(user_b_id=address)
 
 
+def _friends_sql() -> str:
+    """Each side of the pair through its own index, the other side's address read as is."""
+    meta = Friendship._meta
+    table = connection.ops.quote_name(meta.db_table)
+    a, b, state = (
+        connection.ops.quote_name(meta.get_field(name).column)
+        for name in ("user_a", "user_b", "state")
+    )
+    return (
+        f"SELECT {b} FROM {table} WHERE {a} = %s AND {state} = %s "
+        f"UNION ALL SELECT {a} FROM {table} WHERE {b} = %s AND {state} = %s"
+    )
+
+
 def friend_addresses(address: str) -> list[str]:
-    """Everyone with an accepted friendship with `address`, sorted."""
-    pairs = Friendship.objects.filter(_involving(address), state=FriendshipState.ACCEPTED)
-    return sorted(b if a == address else a for a, b in pairs.values_list("user_a_id", "user_b_id"))
+    """Everyone with an accepted friendship with `address`, sorted.
+
+    Every presence subscription and online-friends query starts here, for up to thousands
+    of friends: the ORM's query building and per-row iteration took twice as long as the
+    database did (1,000 friends, SQLite, in the service: 2.07 -> 1.15 ms).
+    """
+    accepted = FriendshipState.ACCEPTED.value
+    with connection.cursor() as cursor:
+        cursor.execute(_friends_sql(), [address, accepted, address, accepted])
+        return sorted(row[0] for row in cursor.fetchall())
 
 
 def are_friends(one: str, other: str) -> bool:
