@@ -114,7 +114,8 @@ class RpcConsumer(AsyncWebsocketConsumer):
             )
 
     async def _send_frame(self, data: bytes) -> None:
-        await self.send(bytes_data=data)
+        # Straight to the server: every frame of a fan-out passes here.
+        await self.base_send({"type": "websocket.send", "bytes": data})
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         # Oversized frames never get here: presence_project.server has daphne close them.

@@ -120,9 +120,9 @@ class _LastItem:
     finished = True
 
     def __init__(self, item: Message) -> None:
-        self._item: Message | None = item
+        self._item: bytes | None = item.SerializeToString()
 
-    def take(self) -> Message | None:
+    def take(self) -> bytes | None:
         item, self._item = self._item, None
         return item
 

@@ -1,5 +1,6 @@
 """The FriendshipsService procedures: protobuf in, protobuf out, for one client session."""
 
+import functools
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 
@@ -216,17 +217,27 @@ async def get_online_friends(
         yield page
 
 
-def _presence_updates(batch: list[Presence]) -> pb.SubscribeFriendshipPresenceUpdatesResponse:
+def _presence_updates(batch: list[Presence]) -> bytes:
+    if len(batch) == 1:
+        return _one_presence_update(batch[0])
     return pb.SubscribeFriendshipPresenceUpdatesResponse(
         updates=pb.FriendshipPresenceUpdates(users=[_user_presence(p) for p in batch])
-    )
+    ).SerializeToString()
+
+
+@functools.lru_cache(maxsize=4096)
+def _one_presence_update(presence: Presence) -> bytes:
+    """One friend's change, encoded once for all of their followers on this process."""
+    return pb.SubscribeFriendshipPresenceUpdatesResponse(
+        updates=pb.FriendshipPresenceUpdates(users=[_user_presence(presence)])
+    ).SerializeToString()
 
 
 @feed_errors(pb.SubscribeFriendshipPresenceUpdatesResponse)
 async def subscribe_presence(
     session: ClientSession,
     request: pb.Payload,
-) -> PresenceStream[pb.SubscribeFriendshipPresenceUpdatesResponse]:
+) -> PresenceStream:
     """Every waiting change in one item: a client that acks slowly gets them merged."""
     address = await session.authenticate(_token(request))
     return await session.presence_stream(address, _presence_updates)

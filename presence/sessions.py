@@ -10,7 +10,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from channels.db import database_sync_to_async
 from django.conf import settings
@@ -114,12 +114,9 @@ class PresenceFeed:
         return [self._pending.pop(address) for address in list(self._pending)[:limit]]
 
 
-ItemT = TypeVar("ItemT")
-
-
-class PresenceStream(Generic[ItemT]):
+class PresenceStream:
     """A session's presence feed as a pushed stream (presence.rpc.server.Feed): each item is
-    `render` of up to `per_item` friends' presence. It never ends by itself."""
+    `render` of up to `per_item` friends' presence, encoded. It never ends by itself."""
 
     finished = False
 
@@ -127,7 +124,7 @@ class PresenceStream(Generic[ItemT]):
         self,
         session: "ClientSession",
         feed: PresenceFeed,
-        render: Callable[[list[Presence]], ItemT],
+        render: Callable[[list[Presence]], bytes],
         per_item: int | None,
     ) -> None:
         self._session = session
@@ -135,7 +132,7 @@ class PresenceStream(Generic[ItemT]):
         self._render = render
         self._per_item = per_item
 
-    def take(self) -> ItemT | None:
+    def take(self) -> bytes | None:
         batch = self._feed.take(self._per_item)
         return self._render(batch) if batch else None
 
@@ -300,9 +297,9 @@ class ClientSession:
     async def presence_stream(
         self,
         address: str,
-        render: Callable[[list[Presence]], ItemT],
+        render: Callable[[list[Presence]], bytes],
         per_item: int | None = None,
-    ) -> PresenceStream[ItemT]:
+    ) -> PresenceStream:
         """Open a presence feed for `address`'s friends, to be pushed as `render`'s items."""
         return PresenceStream(self, await self.open_presence_feed(address), render, per_item)
 

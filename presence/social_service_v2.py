@@ -7,6 +7,7 @@ and session feeds as FriendshipsService, so a change made through one module is 
 the other. The published procedures outside friends and presence answer a remote error.
 """
 
+import functools
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import aclosing
@@ -397,17 +398,23 @@ async def subscribe_to_block_updates(
                 )
 
 
-def _connectivity_update(batch: list[Presence]) -> pb.FriendConnectivityUpdate:
+def _connectivity_update(batch: list[Presence]) -> bytes:
     (presence,) = batch
+    return _encoded_connectivity_update(presence)
+
+
+@functools.lru_cache(maxsize=4096)
+def _encoded_connectivity_update(presence: Presence) -> bytes:
+    """One friend's change, encoded once for all of their followers on this process."""
     return pb.FriendConnectivityUpdate(
         friend=_profile(presence.address), status=int(presence.status)
-    )
+    ).SerializeToString()
 
 
 async def subscribe_to_friend_connectivity_updates(
     session: ClientSession,
     request: empty_pb2.Empty,
-) -> PresenceStream[pb.FriendConnectivityUpdate]:
+) -> PresenceStream:
     """The friends online now, then each change: the session's presence feed, one friend
     per item."""
     return await session.presence_stream(_caller(session), _connectivity_update, per_item=1)

@@ -30,15 +30,15 @@ StreamHandler = Callable[[Any, Message], AsyncIterator[Message]]
 class Feed(Protocol):
     """A server stream whose items are pushed rather than pulled from a generator.
 
-    The session sends `take()`'s item as soon as the client has asked for one, from
-    whichever comes second, the client's ack or the feed awaiting `ready`: no task waits for
-    either. Once `finished` and `take()` gives nothing, the stream closes.
+    The session sends `take()`'s item, already encoded, as soon as the client has asked for
+    one, from whichever comes second, the client's ack or the feed awaiting `ready`: no task
+    waits for either. Once `finished` and `take()` gives nothing, the stream closes.
     """
 
     @property
     def finished(self) -> bool: ...
 
-    def take(self) -> Message | None: ...
+    def take(self) -> bytes | None: ...
 
     def on_ready(self, ready: Callable[[], Awaitable[None]]) -> None: ...
 
@@ -370,9 +370,7 @@ class RpcServerSession:
             return
         call.asked = False
         call.sequence += 1
-        await self._send_open(
-            wire.stream_message(number, call.port_id, call.sequence, item.SerializeToString())
-        )
+        await self._send_open(wire.stream_message(number, call.port_id, call.sequence, item))
 
     async def _stream_signal(self, number: int, message: pb.StreamMessage) -> None:
         call = self._calls.get(number)
