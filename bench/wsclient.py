@@ -11,6 +11,7 @@ import asyncio
 import base64
 import hashlib
 import os
+import random
 from collections import deque
 from collections.abc import Callable
 
@@ -23,7 +24,9 @@ class ConnectionClosed(Exception):
 
 
 def _mask(payload: bytes) -> bytes:
-    key = os.urandom(4)
+    # A fresh key per frame, as the RFC asks, from the process's PRNG: os.urandom is a system
+    # call per frame.
+    key = random.getrandbits(32).to_bytes(4, "big")
     size = len(payload)
     if not size:
         return key
