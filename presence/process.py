@@ -7,6 +7,7 @@ rebuilds this process's share of presence from its live connections.
 """
 
 import asyncio
+import gc
 import logging
 import os
 import secrets
@@ -45,6 +46,8 @@ class LiveSession(Protocol):
 
 _live_sessions: set[LiveSession] = set()
 _task: asyncio.Task[None] | None = None
+# Connections closed since the last full garbage collection.
+_closed_since_collection = 0
 
 
 def track(session: LiveSession) -> None:
@@ -52,7 +55,24 @@ def track(session: LiveSession) -> None:
 
 
 def untrack(session: LiveSession) -> None:
+    """Forget a closed connection, and collect the garbage of many once they add up.
+
+    A closed connection's objects (daphne's and Twisted's protocol, the consumer, the
+    session, the exceptions that ended its tasks) are bound in reference cycles, and by then
+    they have long been in CPython's oldest generation. That generation is collected only
+    once a quarter of it is newly promoted, which old objects turning into garbage never
+    count towards: under churn, memory grew for as long as clients came and went. So after
+    as many closes as half the live connections (at least GC_EVERY_CLOSED), a full
+    collection runs: a pause proportional to the live objects, once per half a turnover.
+    """
+    global _closed_since_collection
     _live_sessions.discard(session)
+    _closed_since_collection += 1
+    if _closed_since_collection >= max(
+        settings.PRESENCE["GC_EVERY_CLOSED"], len(_live_sessions) // 2
+    ):
+        _closed_since_collection = 0
+        gc.collect()
 
 
 async def stats() -> dict[str, object]:

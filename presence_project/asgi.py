@@ -20,10 +20,12 @@ from presence import process  # noqa: E402
 from presence.routing import websocket_urlpatterns  # noqa: E402
 
 # Fewer young collections, so that short-lived objects die before they reach the old
-# generations, whose collections scan every connection's objects (see settings). The older
-# generations keep CPython's thresholds: raising them too left closed connections' cyclic
-# garbage waiting for rare full collections, and memory grew for as long as clients churned.
+# generations, whose collections scan every connection's objects (see settings); closed
+# connections' garbage is collected as it adds up (presence.process.untrack). The objects
+# of start-up (Django, the libraries: some 100,000) never become garbage: frozen, they are
+# left out of every full collection.
 gc.set_threshold(settings.PRESENCE["GC_THRESHOLD"])
+gc.freeze()
 
 router = ProtocolTypeRouter(
     {

@@ -217,6 +217,8 @@ PRESENCE = {
     # With the default, full collections over every connection's objects ran every few
     # seconds under load and stopped the event loop for 0.5 s at 3,000 connections.
     "GC_THRESHOLD": env_int("PRESENCE_GC_THRESHOLD", 50_000),
+    # Closed connections between full collections, at least (presence.process.untrack).
+    "GC_EVERY_CLOSED": env_int("PRESENCE_GC_EVERY_CLOSED", 200),
     # Users per UsersResponse page of GetFriends, GetMutualFriends and GetOnlineFriends.
     "PAGE_SIZE": env_int("PRESENCE_PAGE_SIZE", 100),
     # A WebSocket frame larger than this closes the connection with 1009.
