@@ -46,6 +46,8 @@ PACKAGES = (
 
 def method(sizes: Any, settings: Any) -> list[str]:
     """How the figures were made, with this run's sizes."""
+    from bench.scenarios import ROUND_GAP_SECONDS
+
     return [
         "- One command, `bash bench/run.sh`, installs the dev requirements, starts a local "
         "Valkey server (presence_project.local_redis) and runs `python -m bench.run`. That "
@@ -75,7 +77,8 @@ def method(sizes: Any, settings: Any) -> list[str]:
         f"friends and {sizes.fanout_idle:,} other users (10 friends each) are connected, ONLINE "
         f"and subscribed; {sizes.actors_per_size} users with the same F friends take turns "
         "going ONLINE or OFFLINE, one round at a time (each waits for the previous to reach "
-        "every friend, then 20 ms), no user faster than the service's flap coalescing "
+        f"every friend, then {ROUND_GAP_SECONDS:g} s for the server to take the friends' acks), "
+        "no user faster than the service's flap coalescing "
         "(STATUS_COALESCE_MS) and status rate limit let a change through at once.",
         f"- Throughput ({settings.throughput_runs} runs): {sizes.mesh_users:,} users with "
         f"{sizes.mesh_friends} friends each (a ring), all ONLINE and subscribed; the clients "
