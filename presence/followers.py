@@ -26,8 +26,9 @@ class Follower(Protocol):
 class _LocalFollowers:
     def __init__(self) -> None:
         self._by_address: dict[str, set[Follower]] = {}
-        # Groups the channel is in; it changes under the lock only, in the order of needs.
-        self._joined: set[str] = set()
+        # Groups the channel is in, with the loop time each was joined; it changes under the
+        # lock only, in the order of needs.
+        self._joined: dict[str, float] = {}
         self._membership = asyncio.Lock()
         self._channel: str | None = None
         # Held so that the loop's weak reference is not the task's only one.
@@ -63,6 +64,11 @@ class _LocalFollowers:
             if self._channel is not None:
                 await fanout.follow(self._channel, list(self._joined))
 
+    def joined_within(self, addresses: Iterable[str], seconds: float) -> list[str]:
+        """Those of `addresses` whose group the channel joined less than `seconds` ago."""
+        since = asyncio.get_running_loop().time() - seconds
+        return [a for a in addresses if self._joined.get(a, since) > since]
+
     def _settled(self, addresses: list[str]) -> bool:
         return all((a in self._by_address) == (a in self._joined) for a in addresses)
 
@@ -74,10 +80,12 @@ class _LocalFollowers:
             channel = await self._ensure_channel()
             join = [a for a in addresses if a in self._by_address and a not in self._joined]
             leave = [a for a in addresses if a not in self._by_address and a in self._joined]
-            self._joined.difference_update(leave)
+            for address in leave:
+                del self._joined[address]
             await fanout.unfollow(channel, leave)
             await fanout.follow(channel, join)
-            self._joined.update(join)
+            now = asyncio.get_running_loop().time()
+            self._joined.update((address, now) for address in join)
 
     async def _ensure_channel(self) -> str:
         if self._channel is None:
@@ -136,3 +144,9 @@ async def unfollow(follower: Follower, addresses: Iterable[str]) -> None:
 
 async def renew() -> None:
     await _local().renew()
+
+
+def joined_within(addresses: Iterable[str], seconds: float) -> list[str]:
+    """Those of `addresses` whose presence group this process joined less than `seconds`
+    ago: with the pubsub layer, a subscription may not be in effect yet."""
+    return _local().joined_within(addresses, seconds)

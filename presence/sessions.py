@@ -325,13 +325,17 @@ class ClientSession:
             await self.presence_changed(presence)
         self._read_again_soon([friend])
 
-    def _read_again_soon(self, addresses: list[str]) -> None:
-        """Read these friends' state once more, shortly after joining their groups.
+    def _read_again_soon(self, friends: list[str]) -> None:
+        """Read again, shortly, the state of the friends whose groups were joined just now.
 
         With the pubsub layer, joining a group returns before Redis has applied the
         subscription, so a change published in between would reach no one: this second read
-        catches it. Versions make it a no-op when nothing was missed.
+        catches it. Versions make it a no-op when nothing was missed. Groups the process
+        joined earlier, for other connections, are in effect already.
         """
+        addresses = followers.joined_within(friends, _READ_AGAIN_AFTER_SECONDS)
+        if not addresses:
+            return
 
         async def read_again() -> None:
             await asyncio.sleep(_READ_AGAIN_AFTER_SECONDS)
