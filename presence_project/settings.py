@@ -168,8 +168,11 @@ elif CHANNEL_LAYER == "core":
                 # be longer, or idle connections fail (redis-py's default is exactly 5 s).
                 "hosts": [{**_REDIS_HOST, "socket_timeout": 15}],
                 "prefix": "presence-layer",
-                # A friend's burst of changes must not be dropped while a connection is busy.
-                "capacity": env_int("CHANNEL_CAPACITY", 1000),
+                # Counted per process, not per connection: the layer keeps one Redis list
+                # for all of a process's channels, its followers channel included, which
+                # carries every friend's change. At 1,000, 3,000 users going ONLINE at once
+                # overflowed it and the layer dropped changes for good.
+                "capacity": env_int("CHANNEL_CAPACITY", 100_000),
                 "group_expiry": env_int("CHANNEL_GROUP_EXPIRY", 86400),
             },
         }
