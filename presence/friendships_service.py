@@ -220,16 +220,18 @@ async def get_online_friends(
 def _presence_updates(batch: list[Presence]) -> bytes:
     if len(batch) == 1:
         return _one_presence_update(batch[0])
-    return pb.SubscribeFriendshipPresenceUpdatesResponse(
-        updates=pb.FriendshipPresenceUpdates(users=[_user_presence(p) for p in batch])
-    ).SerializeToString()
+    return _encode_presence_updates(batch)
 
 
 @functools.lru_cache(maxsize=4096)
 def _one_presence_update(presence: Presence) -> bytes:
     """One friend's change, encoded once for all of their followers on this process."""
+    return _encode_presence_updates((presence,))
+
+
+def _encode_presence_updates(batch: Sequence[Presence]) -> bytes:
     return pb.SubscribeFriendshipPresenceUpdatesResponse(
-        updates=pb.FriendshipPresenceUpdates(users=[_user_presence(presence)])
+        updates=pb.FriendshipPresenceUpdates(users=[_user_presence(p) for p in batch])
     ).SerializeToString()
 
 
