@@ -1,29 +1,23 @@
-"""The WebSocket endpoint: hands binary frames to a dcl-rpc session and group messages to
-the client session. It decides nothing itself."""
+"""The WebSocket endpoint: hands binary frames to a dcl-rpc session, and closes the
+connection when the client session says so. It decides nothing itself."""
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from functools import partial
 from typing import Any
 from urllib.parse import parse_qs
 
 from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
-from channels.layers import get_channel_layer
 from django.conf import settings
 
 from presence import friendships_service, signed_auth, social_service_v2
 from presence.admission import FrameBudget, origin_allowed
 from presence.errors import ServiceError, TooManyRequests
 from presence.rpc.server import Limits, RpcServerSession
-from presence.sessions import ClientSession, FriendshipNotice
+from presence.sessions import ClientSession
 
 logger = logging.getLogger(__name__)
-
-Source = Callable[[], Awaitable[dict[str, Any]]]
-Dispatch = Callable[[dict[str, Any]], Awaitable[None]]
 
 CLOSE_UNAUTHORIZED = 4001
 CLOSE_ORIGIN_NOT_ALLOWED = 4003
@@ -42,6 +36,9 @@ class RpcConsumer(AsyncWebsocketConsumer):
     budget: FrameBudget
     auth_deadline: asyncio.TimerHandle | None = None
     first_frame: bool = True
+    # Held from a message's dispatch to the next; a close from elsewhere waits for it.
+    turn: asyncio.Lock
+    revocation: asyncio.Future[None] | None = None
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Handle a message without Channels' per-message database clean-up.
@@ -56,15 +53,17 @@ class RpcConsumer(AsyncWebsocketConsumer):
         await handler(message)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        """Serve the connection like Channels' AsyncConsumer, with a cheaper loop; release its
-        presence however it ends, crashes included."""
+        """Serve the connection like Channels' AsyncConsumer, without a channel of its own (the
+        process's channel serves its user's groups, see presence.process_channel) and without
+        a task per message; release its presence however it ends, crashes included."""
         self.scope = scope
-        self.channel_layer = get_channel_layer(self.channel_layer_alias)
-        self.channel_name = await self.channel_layer.new_channel()
-        self.channel_receive = partial(self.channel_layer.receive, self.channel_name)
         self.base_send = send
+        self.turn = asyncio.Lock()
         try:
-            await _dispatch_in_turn((receive, self.channel_receive), self.dispatch)
+            while True:
+                message = await receive()
+                async with self.turn:
+                    await self.dispatch(message)
         except StopConsumer:
             pass
         finally:
@@ -85,7 +84,7 @@ class RpcConsumer(AsyncWebsocketConsumer):
         self.budget = FrameBudget(
             settings.PRESENCE["FRAMES_PER_SECOND"], settings.PRESENCE["FRAME_BURST"]
         )
-        self.session = session = ClientSession(self.channel_name)
+        self.session = session = ClientSession(on_revoked=self._revoked)
         limits = Limits(
             max_ports=settings.PRESENCE["MAX_PORTS"],
             max_concurrent_requests=settings.PRESENCE["MAX_CONCURRENT_REQUESTS"],
@@ -156,6 +155,14 @@ class RpcConsumer(AsyncWebsocketConsumer):
         await self.close(code=code, reason=reason)
         await self._release()
 
+    def _revoked(self) -> None:
+        self.revocation = asyncio.ensure_future(self._close_revoked())
+
+    async def _close_revoked(self) -> None:
+        async with self.turn:
+            if self.session is not None:
+                await self._close_and_release(CLOSE_UNAUTHORIZED, "access revoked")
+
     async def disconnect(self, code: int) -> None:
         await self._release()
 
@@ -170,39 +177,3 @@ class RpcConsumer(AsyncWebsocketConsumer):
             await session.close()
         except Exception:
             logger.exception("cleaning up connection %s failed", session.connection_id)
-
-    # Channel-layer messages, by their "type".
-
-    async def friendship_event(self, message: dict[str, Any]) -> None:
-        if self.session is not None:
-            await self.session.friendship_event(FriendshipNotice.from_message(message))
-
-    async def session_revoked(self, message: dict[str, Any]) -> None:
-        await self._close_and_release(CLOSE_UNAUTHORIZED, "access revoked")
-
-
-async def _dispatch_in_turn(sources: tuple[Source, ...], dispatch: Dispatch) -> None:
-    """Read every source in a task of its own and dispatch one message at a time.
-
-    Channels' loop makes a task and an asyncio.wait for every message, which showed in the
-    fan-out profile; here each source has one long-lived reader. Handlers still never run
-    side by side, and a source is read again only once its message was handled. Returns or
-    raises (StopConsumer included) when the first reader does.
-    """
-    turn = asyncio.Lock()
-
-    async def read(source: Source) -> None:
-        while True:
-            message = await source()
-            async with turn:
-                await dispatch(message)
-
-    readers = [asyncio.ensure_future(read(source)) for source in sources]
-    try:
-        done, _ = await asyncio.wait(readers, return_when=asyncio.FIRST_COMPLETED)
-        for reader in done:
-            reader.result()
-    finally:
-        for reader in readers:
-            reader.cancel()
-        await asyncio.gather(*readers, return_exceptions=True)

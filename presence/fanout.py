@@ -1,8 +1,9 @@
 """Every use of the channel layer: which groups exist and who joins them.
 
-Each user has two groups: `presence.<address>`, which a channel of every process holding
-connections of their friends joins to hear their presence changes (presence.followers),
-and `user.<address>`, which their own connections join to hear their friendship events.
+Each user has two groups, both joined by the one channel of a process (see
+presence.process_channel): `presence.<address>`, by every process holding connections of
+their friends, to hear their presence changes, and `user.<address>`, by every process
+holding connections of the user, to hear their friendship events and revocations.
 Calls are bounded per event loop, so a burst (a subscriber with a thousand friends, a flood
 of status changes) waits for a Redis connection instead of failing for want of one.
 """
@@ -18,6 +19,8 @@ from django.conf import settings
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 T = TypeVar("T")
+
+_RECIPIENT = "recipient"
 
 _limits: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore]" = (
     weakref.WeakKeyDictionary()
@@ -109,7 +112,15 @@ _coalescers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Coalescer]" 
 
 
 async def publish_to_user(address: str, message: dict[str, Any]) -> None:
-    await _bounded(lambda: get_channel_layer().group_send(user_group(address), message))
+    """Send `message` to `address`'s own group, naming them in it: the group is joined by a
+    process's channel, which hands the message to that user's connections only."""
+    to_user = {**message, _RECIPIENT: address}
+    await _bounded(lambda: get_channel_layer().group_send(user_group(address), to_user))
+
+
+def recipient(message: dict[str, Any]) -> str | None:
+    """The user a message to a user's own group is for; None for a presence change."""
+    return message.get(_RECIPIENT)
 
 
 async def new_channel() -> str:
@@ -122,21 +133,11 @@ async def receive(channel_name: str) -> dict[str, Any]:
     return await get_channel_layer().receive(channel_name)
 
 
-async def follow(channel_name: str, addresses: Iterable[str]) -> None:
-    """Deliver the presence changes of `addresses` to a channel (a process's followers
-    channel, see presence.followers)."""
+async def join(channel_name: str, groups: Iterable[str]) -> None:
     layer = get_channel_layer()
-    await _each(partial(layer.group_add, presence_group(a), channel_name) for a in addresses)
+    await _each(partial(layer.group_add, group, channel_name) for group in groups)
 
 
-async def unfollow(channel_name: str, addresses: Iterable[str]) -> None:
+async def leave(channel_name: str, groups: Iterable[str]) -> None:
     layer = get_channel_layer()
-    await _each(partial(layer.group_discard, presence_group(a), channel_name) for a in addresses)
-
-
-async def join_user(channel_name: str, address: str) -> None:
-    await _bounded(partial(get_channel_layer().group_add, user_group(address), channel_name))
-
-
-async def leave_user(channel_name: str, address: str) -> None:
-    await _bounded(partial(get_channel_layer().group_discard, user_group(address), channel_name))
+    await _each(partial(layer.group_discard, group, channel_name) for group in groups)

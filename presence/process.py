@@ -1,9 +1,9 @@
 """This server process as Redis knows it: its name, its heartbeat, its housekeeping.
 
 One asyncio task per process, started by the first ASGI call, keeps the heartbeat alive,
-reaps processes whose heartbeat expired, renews the channel-layer group memberships of
-long-lived connections before channels-redis expires them, and after a Redis outage
-rebuilds this process's share of presence from its live connections.
+reaps processes whose heartbeat expired, renews the process channel's group memberships
+before channels-redis expires them, and after a Redis outage rebuilds this process's share
+of presence from its live connections.
 """
 
 import asyncio
@@ -16,7 +16,7 @@ from typing import Protocol
 
 from django.conf import settings
 
-from presence import followers, state
+from presence import process_channel, state
 
 logger = logging.getLogger(__name__)
 
@@ -36,8 +36,6 @@ class LiveSession(Protocol):
 
     @property
     def presence_feeds(self) -> frozenset[Feed]: ...
-
-    async def renew_groups(self) -> None: ...
 
     async def restore(self) -> None: ...
 
@@ -126,9 +124,7 @@ async def _housekeeping() -> None:
                 logger.warning("reaped dead server processes: %s", ", ".join(reaped))
             if loop.time() >= next_renewal:
                 next_renewal = loop.time() + renew_every
-                for session in list(_live_sessions):
-                    await session.renew_groups()
-                await followers.renew()
+                await process_channel.renew()
         except Exception:
             if not failing:
                 logger.exception("presence housekeeping failed; retrying")
@@ -149,7 +145,7 @@ async def _rebuild(data_lost: bool) -> None:
     for key, session in live.items():
         if session in _live_sessions and (data_lost or key not in held):
             await session.restore()
-    await followers.renew()
+    await process_channel.renew()
     # Only once every connection is back can a subscriber read its friends' true state.
     await _catch_up_all(from_scratch=data_lost)
     logger.warning("rebuilt presence of %d live connections after a Redis outage", len(live))

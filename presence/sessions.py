@@ -1,13 +1,13 @@
 """What one WebSocket connection knows of its user: identity, feeds, followed friends.
 
-The consumer owns one ClientSession and forwards its channel-layer messages (friendship
-events, revocation) to it; friends' presence changes come from presence.followers; the
-FriendshipsService procedures read from it. It holds no wire details.
+The consumer owns one ClientSession; the process's channel (presence.process_channel)
+hands it friends' presence changes and its user's own messages (friendship events,
+revocation); the FriendshipsService procedures read from it. It holds no wire details.
 """
 
 import asyncio
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from accounts.services import access_for_token
 from friendships.selectors import friend_addresses
-from presence import fanout, followers, process, state
+from presence import process, process_channel, state
 from presence.errors import Forbidden, TooManyRequests, Unauthorized
 from presence.state import Presence, Status
 
@@ -166,8 +166,10 @@ class EventFeed:
 class ClientSession:
     """One connection's user and subscriptions."""
 
-    def __init__(self, channel_name: str) -> None:
-        self.channel_name = channel_name
+    def __init__(self, on_revoked: Callable[[], None]) -> None:
+        """`on_revoked` closes the connection: its user's access was revoked."""
+        self._on_revoked = on_revoked
+        self._closed = False
         self.connection_id = state.connection_id(process.INCARNATION)
         self.address: str | None = None
         self._token: str | None = None
@@ -213,7 +215,7 @@ class ClientSession:
                 except state.TooManyConnections as exc:
                     raise TooManyRequests(str(exc)) from exc
                 self.address = address
-                await fanout.join_user(self.channel_name, address)
+                await process_channel.join_own_group(self, address)
             elif address != self.address:
                 raise Forbidden("this connection belongs to another user")
 
@@ -233,7 +235,8 @@ class ClientSession:
         await state.choose_unless_chosen(self.address, self.connection_id, status)
 
     async def close(self) -> None:
-        """The connection is gone: the user may go OFFLINE, and no group keeps this channel."""
+        """The connection is gone: the user may go OFFLINE, and no group keeps this session."""
+        self._closed = True
         process.untrack(self)
         for task in list(self._background):
             task.cancel()
@@ -242,27 +245,19 @@ class ClientSession:
         followed, self._followed = self._followed, set()
         try:
             await state.disconnect(self.address, self.connection_id)
-            await fanout.leave_user(self.channel_name, self.address)
         finally:
-            await followers.unfollow(self, followed)
+            await process_channel.leave_own_group(self, self.address)
+            await process_channel.unfollow(self, followed)
 
     @property
     def presence_feeds(self) -> frozenset[PresenceFeed]:
         return frozenset(self._presence_feeds)
 
-    async def renew_groups(self) -> None:
-        """Join again before channels-redis expires the membership of a long connection (the
-        friends' groups are the process's, see presence.followers)."""
-        if self.address is None:
-            return
-        await fanout.join_user(self.channel_name, self.address)
-
     async def restore(self) -> None:
-        """Redis lost this connection (an outage): put it back, then catch up the feeds."""
+        """Redis lost this connection (an outage): put it back; the feeds catch up after."""
         if self.address is None:
             return
         await state.restore(self.address, self.connection_id, self._chosen)
-        await self.renew_groups()
 
     async def catch_up(self, from_scratch: bool) -> None:
         """Offer every followed friend's current state, in case changes were lost.
@@ -285,7 +280,7 @@ class ClientSession:
         async with self._lock:
             if not self._presence_feeds:
                 friends = await database_sync_to_async(friend_addresses)(address)
-                await followers.follow(self, friends)
+                await process_channel.follow(self, friends)
                 self._followed = set(friends)
             self._presence_feeds.add(feed)
             followed = list(self._followed)
@@ -308,7 +303,7 @@ class ClientSession:
             self._presence_feeds.discard(feed)
             if not self._presence_feeds:
                 followed, self._followed = self._followed, set()
-                await followers.unfollow(self, followed)
+                await process_channel.unfollow(self, followed)
 
     async def presence_changed(self, presence: Presence) -> None:
         if presence.address in self._followed:
@@ -319,7 +314,7 @@ class ClientSession:
         async with self._lock:
             if not self._presence_feeds or friend in self._followed:
                 return
-            await followers.follow(self, [friend])
+            await process_channel.follow(self, [friend])
             self._followed.add(friend)
         for presence in (await state.visible_among([friend])).values():
             await self.presence_changed(presence)
@@ -333,7 +328,7 @@ class ClientSession:
         catches it. Versions make it a no-op when nothing was missed. Groups the process
         joined earlier, for other connections, are in effect already.
         """
-        addresses = followers.joined_within(friends, _READ_AGAIN_AFTER_SECONDS)
+        addresses = process_channel.joined_within(friends, _READ_AGAIN_AFTER_SECONDS)
         if not addresses:
             return
 
@@ -342,7 +337,11 @@ class ClientSession:
             for presence in await state.presence_of([a for a in addresses if a in self._followed]):
                 await self.presence_changed(presence)
 
-        task = asyncio.get_running_loop().create_task(read_again())
+        self._in_background(read_again())
+
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run `work` beside the connection's frames; closing the session cancels it."""
+        task = asyncio.get_running_loop().create_task(work)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
@@ -351,7 +350,7 @@ class ClientSession:
             if friend not in self._followed:
                 return
             self._followed.discard(friend)
-            await followers.unfollow(self, [friend])
+            await process_channel.unfollow(self, [friend])
             for feed in list(self._presence_feeds):
                 await feed.drop_friend(friend)
 
@@ -365,9 +364,19 @@ class ClientSession:
     def close_event_feed(self, feed: EventFeed) -> None:
         self._event_feeds.discard(feed)
 
-    async def friendship_event(self, notice: FriendshipNotice) -> None:
-        if self.address is None:
+    def hear(self, message: dict[str, Any]) -> None:
+        """A message to this user's own group. A friendship event is handled in a task of its
+        own, so that the process's channel goes on meanwhile; tasks start in the order the
+        events came, and the session's lock keeps them in it."""
+        if self._closed:
             return
+        if message["type"] == "session.revoked":
+            self._on_revoked()
+        elif message["type"] == "friendship.event":
+            self._in_background(self._friendship_event(FriendshipNotice.from_message(message)))
+
+    async def _friendship_event(self, notice: FriendshipNotice) -> None:
+        assert self.address is not None, "only a bound session is in its user's group"
         other = notice.target if notice.actor == self.address else notice.actor
         if notice.actor != self.address:
             for feed in self._event_feeds:

@@ -168,10 +168,10 @@ elif CHANNEL_LAYER == "core":
                 # be longer, or idle connections fail (redis-py's default is exactly 5 s).
                 "hosts": [{**_REDIS_HOST, "socket_timeout": 15}],
                 "prefix": "presence-layer",
-                # Counted per process, not per connection: the layer keeps one Redis list
-                # for all of a process's channels, its followers channel included, which
-                # carries every friend's change. At 1,000, 3,000 users going ONLINE at once
-                # overflowed it and the layer dropped changes for good.
+                # Counted per process, not per connection: the process's one channel
+                # carries every friend's change and every connected user's friendship
+                # events. At 1,000, 3,000 users going ONLINE at once overflowed it and the
+                # layer dropped changes for good.
                 "capacity": env_int("CHANNEL_CAPACITY", 100_000),
                 "group_expiry": env_int("CHANNEL_GROUP_EXPIRY", 86400),
             },
