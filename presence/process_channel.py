@@ -16,10 +16,12 @@ import weakref
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
-from presence import fanout
+from presence import fanout, state
 from presence.state import Presence
 
 logger = logging.getLogger(__name__)
+
+_READ_AGAIN_AFTER_SECONDS = 0.5
 
 
 class Member(Protocol):
@@ -33,13 +35,19 @@ class _Groups:
     """One kind of group, by user address: the process's members of each, and the channel's
     memberships to match."""
 
-    def __init__(self, group_of: Callable[[str], str], channel: "_Channel") -> None:
+    def __init__(
+        self,
+        group_of: Callable[[str], str],
+        channel: "_Channel",
+        on_joined: Callable[[list[str]], None] | None = None,
+    ) -> None:
         self._group_of = group_of
         self._channel = channel
+        self._on_joined = on_joined
         self._members: dict[str, set[Member]] = {}
-        # Groups the channel is in, with the loop time each was joined; it changes under the
-        # lock only, in the order of needs.
-        self._joined: dict[str, float] = {}
+        # Addresses whose group the channel is in; it changes under the lock only, in the
+        # order of needs.
+        self._joined: set[str] = set()
         self._membership = asyncio.Lock()
 
     def members(self, address: str) -> list[Member]:
@@ -74,10 +82,6 @@ class _Groups:
                 channel = await self._channel.name()
                 await fanout.join(channel, [self._group_of(a) for a in self._joined])
 
-    def joined_within(self, addresses: Iterable[str], seconds: float) -> list[str]:
-        since = asyncio.get_running_loop().time() - seconds
-        return [a for a in addresses if self._joined.get(a, since) > since]
-
     def _settled(self, addresses: list[str]) -> bool:
         return all((a in self._members) == (a in self._joined) for a in addresses)
 
@@ -89,22 +93,24 @@ class _Groups:
             channel = await self._channel.name()
             join = [a for a in addresses if a in self._members and a not in self._joined]
             leave = [a for a in addresses if a not in self._members and a in self._joined]
-            for address in leave:
-                del self._joined[address]
+            self._joined.difference_update(leave)
             await fanout.leave(channel, [self._group_of(a) for a in leave])
             await fanout.join(channel, [self._group_of(a) for a in join])
-            now = asyncio.get_running_loop().time()
-            self._joined.update((address, now) for address in join)
+            self._joined.update(join)
+            if join and self._on_joined is not None:
+                self._on_joined(join)
 
 
 class _Channel:
     def __init__(self) -> None:
-        self.followers = _Groups(fanout.presence_group, self)
+        self.followers = _Groups(fanout.presence_group, self, on_joined=self._read_again_later)
         self.own = _Groups(fanout.user_group, self)
         self._name: str | None = None
         self._opening = asyncio.Lock()
-        # Held so that the loop's weak reference is not the task's only one.
+        self._joined_recently: set[str] = set()
+        # Held so that the loop's weak references are not the tasks' only ones.
         self._deliverer: asyncio.Task[None] | None = None
+        self._rereader: asyncio.Task[None] | None = None
 
     async def name(self) -> str:
         async with self._opening:
@@ -112,6 +118,32 @@ class _Channel:
                 self._name = await fanout.new_channel()
                 self._deliverer = asyncio.get_running_loop().create_task(self._deliver(self._name))
         return self._name
+
+    def _read_again_later(self, addresses: list[str]) -> None:
+        """Read the state of presence groups joined just now again, shortly, for them all.
+
+        With the pubsub layer, joining a group returns before Redis has applied the
+        subscription, so a change published in between would reach no one; a follower's
+        snapshot may have been read before it. Each address is read again between one and
+        two half-seconds after its group was joined, in one round trip per batch, and handed
+        to whoever follows it by then; versions make that a no-op when nothing was missed.
+        """
+        self._joined_recently.update(addresses)
+        if self._rereader is None or self._rereader.done():
+            self._rereader = asyncio.get_running_loop().create_task(self._read_again())
+
+    async def _read_again(self) -> None:
+        while self._joined_recently:
+            due, self._joined_recently = self._joined_recently, set()
+            await asyncio.sleep(_READ_AGAIN_AFTER_SECONDS)
+            try:
+                current = await state.presence_of(due)
+            except Exception:
+                # Redis is unreachable; process housekeeping rebuilds and catches up after.
+                logger.exception("reading newly followed presence again failed")
+                continue
+            for presence in current:
+                await self._to_followers(presence)
 
     async def _deliver(self, channel: str) -> None:
         failing = False
@@ -137,14 +169,16 @@ class _Channel:
             for member in self.own.members(recipient):
                 member.hear(message)
             return
-        presence = Presence.from_message(message)
+        await self._to_followers(Presence.from_message(message))
+
+    async def _to_followers(self, presence: Presence) -> None:
         # A follower's stream sends the change before presence_changed returns: sends do
         # not wait on the client (daphne buffers), and no task per follower is made.
         for member in self.followers.members(presence.address):
             try:
                 await member.presence_changed(presence)
             except Exception:
-                logger.exception("delivering a presence change failed: %r", message)
+                logger.exception("delivering a presence change failed: %r", presence)
 
 
 _per_loop: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Channel]" = (
@@ -184,9 +218,3 @@ async def renew() -> None:
     local = _local()
     await local.followers.renew()
     await local.own.renew()
-
-
-def joined_within(addresses: Iterable[str], seconds: float) -> list[str]:
-    """Those of `addresses` whose presence group this process joined less than `seconds`
-    ago: with the pubsub layer, a subscription may not be in effect yet."""
-    return _local().followers.joined_within(addresses, seconds)

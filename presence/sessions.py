@@ -57,9 +57,6 @@ class FriendshipNotice:
         )
 
 
-_READ_AGAIN_AFTER_SECONDS = 1.0
-
-
 class PresenceFeed:
     """Friends' presence waiting for the client to ask for it: the latest state per friend.
 
@@ -286,7 +283,6 @@ class ClientSession:
             followed = list(self._followed)
         for presence in (await state.visible_among(followed)).values():
             await feed.offer(presence)
-        self._read_again_soon(followed)
         return feed
 
     async def presence_stream(
@@ -318,26 +314,6 @@ class ClientSession:
             self._followed.add(friend)
         for presence in (await state.visible_among([friend])).values():
             await self.presence_changed(presence)
-        self._read_again_soon([friend])
-
-    def _read_again_soon(self, friends: list[str]) -> None:
-        """Read again, shortly, the state of the friends whose groups were joined just now.
-
-        With the pubsub layer, joining a group returns before Redis has applied the
-        subscription, so a change published in between would reach no one: this second read
-        catches it. Versions make it a no-op when nothing was missed. Groups the process
-        joined earlier, for other connections, are in effect already.
-        """
-        addresses = process_channel.joined_within(friends, _READ_AGAIN_AFTER_SECONDS)
-        if not addresses:
-            return
-
-        async def read_again() -> None:
-            await asyncio.sleep(_READ_AGAIN_AFTER_SECONDS)
-            for presence in await state.presence_of([a for a in addresses if a in self._followed]):
-                await self.presence_changed(presence)
-
-        self._in_background(read_again())
 
     def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
         """Run `work` beside the connection's frames; closing the session cancels it."""
