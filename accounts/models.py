@@ -69,8 +69,3 @@ class AccessToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.prefix}… for {self.user_id}"
-
-    @property
-    def is_usable(self) -> bool:
-        now = timezone.now()
-        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)

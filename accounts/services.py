@@ -1,6 +1,5 @@
 """Who a caller is: access tokens (issuing, checking, revoking) and signed requests."""
 
-import hashlib
 import secrets
 import time
 from collections.abc import Mapping
@@ -13,11 +12,8 @@ from django.utils import timezone
 from accounts import replay, signed_fetch
 from accounts.addresses import normalize_address
 from accounts.models import AccessToken, User
+from accounts.selectors import token_hash, token_holder
 from accounts.signals import tokens_revoked
-
-
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def get_or_create_user(address: str) -> User:
@@ -32,26 +28,16 @@ def issue_token(address: str) -> str:
     lifetime = settings.PRESENCE["TOKEN_LIFETIME_SECONDS"]
     AccessToken.objects.create(
         user=user,
-        key_hash=_hash(token),
+        key_hash=token_hash(token),
         prefix=token[:8],
         expires_at=timezone.now() + timedelta(seconds=lifetime) if lifetime else None,
     )
     return token
 
 
-def access_for_token(token: str | None) -> AccessToken | None:
-    """The usable token of an active user that `token` is, with its user, or None."""
-    if not token:
-        return None
-    access = AccessToken.objects.select_related("user").filter(key_hash=_hash(token)).first()
-    if access is None or not access.is_usable or not access.user.is_active:
-        return None
-    return access
-
-
 def user_for_token(token: str | None) -> User | None:
-    access = access_for_token(token)
-    return access.user if access else None
+    holder = token_holder(token)
+    return User.objects.filter(pk=holder.address).first() if holder else None
 
 
 def user_for_signed_request(method: str, path: str, headers: Mapping[str, str]) -> User:

@@ -16,7 +16,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.utils import timezone
 
-from accounts.services import access_for_token
+from accounts.selectors import token_holder
 from friendships.selectors import friend_addresses
 from presence import process, process_channel, state
 from presence.errors import Forbidden, TooManyRequests, Unauthorized
@@ -190,14 +190,14 @@ class ClientSession:
             if self.address is None:
                 raise Unauthorized("an access token is required: send it as synapse_token")
             return self.address
-        access = await database_sync_to_async(access_for_token)(token)
-        if access is None:
+        holder = await database_sync_to_async(token_holder)(token)
+        if holder is None:
             raise Unauthorized("the access token is invalid, expired or revoked")
-        await self.bind(access.user.address)
+        await self.bind(holder.address)
         # The token that bound the connection is not looked up again; revoking it closes the
         # connection, and its expiry is checked here.
-        self._token, self._token_expires_at = token, access.expires_at
-        return access.user.address
+        self._token, self._token_expires_at = token, holder.expires_at
+        return holder.address
 
     async def bind(self, address: str) -> None:
         """Make this connection `address`'s, once; another user's proof is Forbidden."""

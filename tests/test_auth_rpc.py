@@ -1,5 +1,6 @@
 """Who a connection is: tokens in payloads and in the URL, binding, revocation, issuetoken."""
 
+import asyncio
 import io
 import re
 from datetime import timedelta
@@ -234,6 +235,17 @@ async def test_expired_token_is_refused(service, make_user):
         expires_at=timezone.now() - timedelta(seconds=1)
     )
     async with connect(service.ws_url, alice.token) as client:
+        assert outcome(await client.request_events())[0] == "unauthorized_error"
+
+
+async def test_a_token_that_expires_while_bound_is_refused_from_then_on(service, make_user):
+    alice = make_user()
+    AccessToken.objects.filter(user_id=alice.address).update(
+        expires_at=timezone.now() + timedelta(seconds=1.5)
+    )
+    async with connect(service.ws_url, alice.token) as client:
+        assert outcome(await client.request_events()) == ("events", "")
+        await asyncio.sleep(2)
         assert outcome(await client.request_events())[0] == "unauthorized_error"
 
 
