@@ -57,18 +57,19 @@ class _Groups:
         for address in addresses:
             self._members.setdefault(address, set()).add(member)
         try:
-            await self._reconcile(addresses)
+            await self.reconcile(addresses)
         except BaseException:
             # The member is not in them after all (Redis failed, or it was cancelled).
-            self._forget(member, addresses)
+            self.forget(member, addresses)
             raise
 
     async def remove(self, member: Member, addresses: Iterable[str]) -> None:
         wanted = list(addresses)
-        self._forget(member, wanted)
-        await self._reconcile(wanted)
+        self.forget(member, wanted)
+        await self.reconcile(wanted)
 
-    def _forget(self, member: Member, addresses: list[str]) -> None:
+    def forget(self, member: Member, addresses: list[str]) -> None:
+        """Stop handing `member` the messages of `addresses`; reconcile() leaves the groups."""
         for address in addresses:
             members = self._members.get(address)
             if members is not None:
@@ -85,7 +86,7 @@ class _Groups:
     def _settled(self, addresses: list[str]) -> bool:
         return all((a in self._members) == (a in self._joined) for a in addresses)
 
-    async def _reconcile(self, addresses: list[str]) -> None:
+    async def reconcile(self, addresses: list[str]) -> None:
         """Make the channel's groups match the members now, whatever raced before."""
         if self._settled(addresses):
             return
@@ -208,8 +209,15 @@ async def join_own_group(member: Member, address: str) -> None:
     await _local().own.add(member, [address])
 
 
-async def leave_own_group(member: Member, address: str) -> None:
-    await _local().own.remove(member, [address])
+async def leave(member: Member, own_address: str, followed: Iterable[str]) -> None:
+    """Take a closed connection's session out of every group at once: it hears nothing more
+    even if Redis fails to let the channel leave the groups."""
+    local = _local()
+    friends = list(followed)
+    local.own.forget(member, [own_address])
+    local.followers.forget(member, friends)
+    await local.own.reconcile([own_address])
+    await local.followers.reconcile(friends)
 
 
 async def renew() -> None:

@@ -243,8 +243,7 @@ class ClientSession:
         try:
             await state.disconnect(self.address, self.connection_id)
         finally:
-            await process_channel.leave_own_group(self, self.address)
-            await process_channel.unfollow(self, followed)
+            await process_channel.leave(self, self.address, followed)
 
     @property
     def presence_feeds(self) -> frozenset[PresenceFeed]:
