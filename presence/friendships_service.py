@@ -212,8 +212,7 @@ async def get_online_friends(
 ) -> AsyncIterator[pb.UsersResponse]:
     address = await session.authenticate(_token(request))
     friends = await database_sync_to_async(selectors.friend_addresses)(address)
-    online = await state.visible_among(friends)
-    for page in _users_pages([a for a in friends if a in online]):
+    for page in _users_pages(await state.visible_addresses_among(friends)):
         yield page
 
 
