@@ -106,11 +106,13 @@ class RpcConsumer(AsyncWebsocketConsumer):
         )
 
     async def _close_if_anonymous(self) -> None:
-        if self.session is not None and self.session.address is None:
-            await self._close_and_release(
-                CLOSE_AUTHENTICATION_TIMEOUT,
-                f"authenticate within {settings.PRESENCE['AUTH_TIMEOUT_SECONDS']} s",
-            )
+        # In turn: a sign-in frame being handled when the deadline passes finishes first.
+        async with self.turn:
+            if self.session is not None and self.session.address is None:
+                await self._close_and_release(
+                    CLOSE_AUTHENTICATION_TIMEOUT,
+                    f"authenticate within {settings.PRESENCE['AUTH_TIMEOUT_SECONDS']} s",
+                )
 
     async def _send_frame(self, data: bytes) -> None:
         # Straight to the server: every frame of a fan-out passes here.
