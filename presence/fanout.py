@@ -9,7 +9,6 @@ of status changes) waits for a Redis connection instead of failing for want of o
 """
 
 import asyncio
-import weakref
 from collections.abc import Awaitable, Callable, Iterable
 from functools import partial
 from typing import Any, TypeVar
@@ -18,13 +17,13 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from presence.loops import PerLoop
+
 T = TypeVar("T")
 
 _RECIPIENT = "recipient"
 
-_limits: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore]" = (
-    weakref.WeakKeyDictionary()
-)
+_limits = PerLoop(lambda: asyncio.Semaphore(settings.PRESENCE["LAYER_CONCURRENCY"]))
 
 
 def presence_group(address: str) -> str:
@@ -41,11 +40,7 @@ async def _bounded(call: Callable[[], Awaitable[T]]) -> T:
     After Redis restarts, the layer's pool still holds connections to the old server: the
     first call on each fails, and the retry takes a fresh one.
     """
-    loop = asyncio.get_running_loop()
-    limit = _limits.get(loop)
-    if limit is None:
-        limit = _limits[loop] = asyncio.Semaphore(settings.PRESENCE["LAYER_CONCURRENCY"])
-    async with limit:
+    async with _limits.get():
         try:
             return await call()
         except RedisConnectionError:
@@ -58,11 +53,7 @@ async def _each(calls: Iterable[Callable[[], Awaitable[Any]]]) -> None:
 
 async def publish_presence(address: str, message: dict[str, Any]) -> None:
     """Publish a presence change, coalescing a user's flapping within the configured window."""
-    loop = asyncio.get_running_loop()
-    coalescer = _coalescers.get(loop)
-    if coalescer is None:
-        coalescer = _coalescers[loop] = _Coalescer(settings.PRESENCE["STATUS_COALESCE_MS"] / 1000)
-    await coalescer.publish(address, message)
+    await _coalescers.get().publish(address, message)
 
 
 async def _send_presence(address: str, message: dict[str, Any]) -> None:
@@ -106,9 +97,7 @@ class _Coalescer:
             self._last_sent = {a: t for a, t in self._last_sent.items() if now - t < self._window}
 
 
-_coalescers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Coalescer]" = (
-    weakref.WeakKeyDictionary()
-)
+_coalescers = PerLoop(lambda: _Coalescer(settings.PRESENCE["STATUS_COALESCE_MS"] / 1000))
 
 
 async def publish_to_user(address: str, message: dict[str, Any]) -> None:

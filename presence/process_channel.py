@@ -12,11 +12,11 @@ a tenth of its memory.
 
 import asyncio
 import logging
-import weakref
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from presence import fanout, state
+from presence.loops import PerLoop
 from presence.state import Presence
 
 logger = logging.getLogger(__name__)
@@ -182,37 +182,27 @@ class _Channel:
                 logger.exception("delivering a presence change failed: %r", presence)
 
 
-_per_loop: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Channel]" = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _local() -> _Channel:
-    loop = asyncio.get_running_loop()
-    local = _per_loop.get(loop)
-    if local is None:
-        local = _per_loop[loop] = _Channel()
-    return local
+_channels = PerLoop(_Channel)
 
 
 async def follow(member: Member, addresses: list[str]) -> None:
     """Hand `member` the presence changes of `addresses` from now on."""
-    await _local().followers.add(member, addresses)
+    await _channels.get().followers.add(member, addresses)
 
 
 async def unfollow(member: Member, addresses: Iterable[str]) -> None:
-    await _local().followers.remove(member, addresses)
+    await _channels.get().followers.remove(member, addresses)
 
 
 async def join_own_group(member: Member, address: str) -> None:
     """Hand `member` the messages to `address`'s own group from now on."""
-    await _local().own.add(member, [address])
+    await _channels.get().own.add(member, [address])
 
 
 async def leave(member: Member, own_address: str, followed: Iterable[str]) -> None:
     """Take a closed connection's session out of every group at once: it hears nothing more
     even if Redis fails to let the channel leave the groups."""
-    local = _local()
+    local = _channels.get()
     friends = list(followed)
     local.own.forget(member, [own_address])
     local.followers.forget(member, friends)
@@ -223,6 +213,6 @@ async def leave(member: Member, own_address: str, followed: Iterable[str]) -> No
 async def renew() -> None:
     """Join every group again: the core layer expires memberships and loses them with
     Redis's data."""
-    local = _local()
+    local = _channels.get()
     await local.followers.renew()
     await local.own.renew()

@@ -18,7 +18,6 @@ import asyncio
 import itertools
 import time
 import uuid
-import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import IntEnum
@@ -29,6 +28,7 @@ from redis.commands.core import AsyncScript
 from redis.connection import HiredisRespSerializer
 
 from presence import fanout
+from presence.loops import PerLoop
 
 _CONNECTIONS = "presence:connections:{}"  # SET of connection ids of one user
 _CHOSEN = "presence:chosen"  # HASH address -> status the user chose while connected
@@ -137,35 +137,28 @@ class _Client:
     transition: AsyncScript
 
 
-_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Client]" = (
-    weakref.WeakKeyDictionary()
-)
+def _new_client() -> _Client:
+    # A burst waits up to 5 s for a free connection rather than failing at once.
+    pool = BlockingConnectionPool.from_url(
+        settings.REDIS_URL,
+        decode_responses=True,
+        max_connections=settings.PRESENCE["REDIS_MAX_CONNECTIONS"],
+        timeout=5,
+        socket_timeout=5,
+        socket_connect_timeout=3,
+        # Plain redis:// only; the URL's scheme picks the class for rediss:// and unix://.
+        connection_class=_HiredisPacking,
+    )
+    redis = Redis.from_pool(pool)
+    # EVALSHA, reloading the script by itself if Redis restarted empty.
+    return _Client(redis, redis.register_script(_TRANSITION))
 
 
-def _client() -> _Client:
-    """One client per event loop: redis.asyncio connections belong to the loop that made them."""
-    loop = asyncio.get_running_loop()
-    client = _clients.get(loop)
-    if client is None:
-        # A burst waits up to 5 s for a free connection rather than failing at once.
-        pool = BlockingConnectionPool.from_url(
-            settings.REDIS_URL,
-            decode_responses=True,
-            max_connections=settings.PRESENCE["REDIS_MAX_CONNECTIONS"],
-            timeout=5,
-            socket_timeout=5,
-            socket_connect_timeout=3,
-            # Plain redis:// only; the URL's scheme picks the class for rediss:// and unix://.
-            connection_class=_HiredisPacking,
-        )
-        redis = Redis.from_pool(pool)
-        # EVALSHA, reloading the script by itself if Redis restarted empty.
-        client = _clients[loop] = _Client(redis, redis.register_script(_TRANSITION))
-    return client
+_clients = PerLoop(_new_client)
 
 
 def _redis() -> Redis:
-    return _client().redis
+    return _clients.get().redis
 
 
 _connection_numbers = itertools.count(1)
@@ -220,7 +213,7 @@ async def _transition_and_publish(
         _PROCESS_CONNECTIONS.format(process_of(connection_id)),
     ]
     args = [address, op, connection_id, "" if wanted is None else int(wanted), _now_ms(), limit]
-    result = await _client().transition(keys=keys, args=args)
+    result = await _clients.get().transition(keys=keys, args=args)
     if result[0] == -1:
         raise TooManyConnections(f"at most {limit} connections per user")
     changed, status, version, last_seen = result
