@@ -244,4 +244,3 @@ def test_disconnect_of_a_user_not_connected_closes_nothing(own_redis, make_user)
     code, out, err = presence(own_redis, "disconnect", alice.address)
     assert code == 0, err
     assert out.startswith(f"closing 0 open connection(s) of {alice.address}")
-

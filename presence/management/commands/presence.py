@@ -37,7 +37,6 @@ class Command(BaseCommand):
                 "subscriber backlog and heartbeat age, as of its last heartbeat."
             ),
         )
-        summary.add_argument("--json", action="store_true", help="print one JSON object")
         user = commands.add_parser(
             "user",
             help="one user's status, last seen, connections and online friends",
@@ -47,7 +46,8 @@ class Command(BaseCommand):
             ),
         )
         user.add_argument("address", help=ADDRESS_HELP)
-        user.add_argument("--json", action="store_true", help="print one JSON object")
+        for readable in (summary, user):
+            readable.add_argument("--json", action="store_true", help="print one JSON object")
         disconnect = commands.add_parser(
             "disconnect",
             help="close every connection of a user, keeping their tokens",
