@@ -15,7 +15,7 @@ from typing import Any
 from daphne.cli import CommandLineInterface
 from daphne.server import Server
 from daphne.ws_protocol import WebSocketProtocol
-from twisted.internet import defer, reactor
+from twisted.internet import defer
 from twisted.internet.task import deferLater
 from twisted.internet.tcp import Connection
 
@@ -115,6 +115,10 @@ class PresenceServer(Server):
         """On shutdown (SIGTERM, SIGINT), drain first: /readyz answers 503 and everything is
         served as before for PRESENCE_DRAIN_SECONDS, then the connections are closed."""
         from django.conf import settings
+
+        # The reactor daphne installed (asyncio's); importing it at the top could install
+        # Twisted's default one first.
+        from twisted.internet import reactor
 
         from presence_project import health
 
