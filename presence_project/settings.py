@@ -282,6 +282,11 @@ PRESENCE = {
     # A signed request (ADR-44) is accepted while its timestamp is within this many seconds
     # of the server's clock, either way; within it, the same signed headers work only once.
     "SIGNED_FETCH_WINDOW_SECONDS": env_int("PRESENCE_SIGNED_FETCH_WINDOW_SECONDS", 300),
+    # Each readiness check (/readyz: Redis, the database) fails after this many ms.
+    "READY_CHECK_TIMEOUT_MS": env_int("PRESENCE_READY_CHECK_TIMEOUT_MS", 1000),
+    # On SIGTERM the process keeps serving this many seconds with /readyz answering 503, so
+    # that load balancers stop sending it clients, then closes its connections and exits.
+    "DRAIN_SECONDS": env_int("PRESENCE_DRAIN_SECONDS", 0),
 }
 
 LOGGING = {

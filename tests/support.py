@@ -1,14 +1,27 @@
 """A FriendshipsService client for tests: a real WebSocket, the project's dcl-rpc client."""
 
 import asyncio
+import json
+import os
+import sqlite3
+import subprocess
+import sys
 import time
-from collections.abc import AsyncIterator
+import urllib.error
+import urllib.request
+from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from pathlib import Path
 
+import pytest
 import websockets
+from django.conf import settings
+from django.db import connection
 
 from presence.protocol import friendships_service_pb2 as pb
 from presence.rpc.client import ClientStream, RpcClient
+from tests.conftest import BASE_DIR, Service, test_database_url
 
 ONLINE, OFFLINE, AWAY = 0, 1, 2
 
@@ -222,3 +235,106 @@ async def drain(subscription: Subscription, within: float) -> list[tuple[str, in
         except TimeoutError:
             break
     return entries
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 15.0) -> None:
+    """Return once `check()` is true; it may fail meanwhile, not past the timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if await check():
+                return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+        if time.monotonic() > deadline:
+            raise AssertionError("the condition did not hold in time")
+        await asyncio.sleep(0.3)
+
+
+async def closed_with(ws: websockets.ClientConnection, within: float = 5.0) -> int | None:
+    """The code the server closes `ws` with, within `within` seconds."""
+    await asyncio.wait_for(ws.wait_closed(), within)
+    return ws.close_code
+
+
+# --- Processes: HTTP, management commands, outages ----------------------------------------
+
+
+def http_get(
+    service: Service, path: str, token: str | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict]:
+    request = urllib.request.Request(service.http_url + path, headers=headers or {})
+    if token is not None:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def manage(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`python manage.py ...` in a process of its own, on the test database and Redis."""
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=BASE_DIR,
+        env={
+            **os.environ,
+            "DATABASE_URL": test_database_url(),
+            "REDIS_URL": settings.REDIS_URL,
+            **(env or {}),
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+PG_STOP = os.environ.get("PRESENCE_TEST_PG_STOP")
+PG_START = os.environ.get("PRESENCE_TEST_PG_START")
+NO_PG_CONTROL = "needs PRESENCE_TEST_PG_STOP/START on PostgreSQL (set by .ci/run)"
+
+
+class DatabaseOutage:
+    """Takes away the database of a service started with `env`, for real, and brings it back.
+
+    PostgreSQL: the cluster stops and starts again (.ci/run's commands). SQLite: the service
+    runs on a copy of the test database whose header is overwritten with zeros, so that
+    every read fails ("file is not a database") until it is written back.
+    """
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.env: dict[str, str] = {}
+        self._sqlite: Path | None = None
+        if connection.vendor == "sqlite":
+            self._sqlite = tmp_path / "outage.sqlite3"
+            with (
+                sqlite3.connect(connection.settings_dict["NAME"]) as source,
+                sqlite3.connect(self._sqlite) as copy,
+            ):
+                source.backup(copy)
+            self.env["DATABASE_URL"] = f"sqlite:///{self._sqlite}"
+        elif not (PG_STOP and PG_START):
+            pytest.skip(NO_PG_CONTROL)
+
+    @asynccontextmanager
+    async def down(self) -> AsyncIterator[None]:
+        if self._sqlite is not None:
+            saved = self._sqlite.read_bytes()
+            with self._sqlite.open("r+b") as database:
+                database.write(bytes(100))
+            try:
+                yield
+            finally:
+                self._sqlite.write_bytes(saved)
+            return
+        await asyncio.to_thread(subprocess.run, PG_STOP, shell=True, check=True)
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(subprocess.run, PG_START, shell=True, check=True)
+            # Every thread of this process holds a connection the restart killed; the test
+            # client reuses them, so later tests get fresh threads and this one a fresh link.
+            asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor())
+            connection.close()
