@@ -24,7 +24,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 CLOSE_UNAUTHORIZED = 4001
 CLOSE_ORIGIN_NOT_ALLOWED = 4003
-TOKEN_LIFETIME = 1
+# Long enough for the token to be used once before it expires, on a loaded machine too.
+TOKEN_LIFETIME = 3
 USERS = "/admin/accounts/user/"
 
 
