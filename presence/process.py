@@ -73,7 +73,7 @@ def untrack(session: LiveSession) -> None:
         gc.collect()
 
 
-async def stats() -> dict[str, object]:
+async def holdings() -> dict[str, int]:
     """What this process holds, for operators: connections, subscriptions, worst backlog.
 
     Async so that it reads the sessions on the event loop that changes them.
@@ -81,11 +81,15 @@ async def stats() -> dict[str, object]:
     sessions = list(_live_sessions)
     feeds = [feed for session in sessions for feed in session.presence_feeds]
     return {
-        "process": INCARNATION,
         "connections": len(sessions),
         "presence_subscriptions": len(feeds),
         "peak_presence_backlog": max((feed.peak_backlog for feed in feeds), default=0),
     }
+
+
+async def stats() -> dict[str, object]:
+    """This process's name and holdings."""
+    return {"process": INCARNATION, **await holdings()}
 
 
 def ensure_running() -> None:
@@ -109,7 +113,8 @@ async def _housekeeping() -> None:
     while True:
         try:
             epoch = await state.epoch()
-            await state.heartbeat(INCARNATION, ttl)
+            # Operators read every process's holdings from its heartbeat (presence.selectors).
+            await state.heartbeat(INCARNATION, ttl, await holdings())
             data_lost = known_epoch is not None and epoch != known_epoch
             if failing or data_lost:
                 await _rebuild(data_lost)

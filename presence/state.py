@@ -16,6 +16,7 @@ so it names its process and is never reused.
 
 import asyncio
 import itertools
+import json
 import time
 import uuid
 from collections.abc import Iterable
@@ -37,7 +38,7 @@ _VISIBLE_INDEX = "presence:visible-index"  # ZSET of visible addresses, for pagi
 _VERSIONS = "presence:versions"  # HASH address -> version of the last visible change
 _LAST_SEEN = "presence:last-seen"  # HASH address -> ms of the last visible change
 _PROCESSES = "presence:processes"  # SET of process incarnations that have registered
-_HEARTBEAT = "presence:heartbeat:{}"  # STRING with a TTL, refreshed while a process lives
+_HEARTBEAT = "presence:heartbeat:{}"  # STRING with a TTL: the process's report, JSON
 _PROCESS_CONNECTIONS = "presence:process-connections:{}"  # SET "address connection_id"
 _EPOCH = "presence:epoch"  # STRING set once; a new value means Redis lost everything
 
@@ -305,12 +306,56 @@ async def visible_page(offset: int, limit: int) -> tuple[int, list[Presence]]:
     return total, [found[address] for address in page if address in found]
 
 
-async def heartbeat(process: str, ttl_seconds: int) -> None:
-    """Say `process` is alive for `ttl_seconds` more."""
+async def heartbeat(process: str, ttl_seconds: int, report: dict[str, int]) -> None:
+    """Say `process` is alive for `ttl_seconds` more, with what it holds (`report`, for
+    operators) and when it said so."""
+    value = json.dumps({**report, "at_ms": _now_ms()})
     async with _redis().pipeline(transaction=False) as pipe:
-        pipe.set(_HEARTBEAT.format(process), "1", ex=ttl_seconds)
+        pipe.set(_HEARTBEAT.format(process), value, ex=ttl_seconds)
         pipe.sadd(_PROCESSES, process)
         await pipe.execute()
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessReport:
+    """A registered process as its last heartbeat described it; `report` is None once the
+    heartbeat expired (the process is dead and about to be reaped)."""
+
+    process: str
+    report: dict[str, int] | None
+
+
+async def process_reports() -> list[ProcessReport]:
+    """Every registered process with its last heartbeat's report, by name."""
+    client = _redis()
+    processes = sorted(await client.smembers(_PROCESSES))
+    values = await client.mget([_HEARTBEAT.format(p) for p in processes]) if processes else []
+    return [
+        ProcessReport(process, _parse_report(value))
+        for process, value in zip(processes, values, strict=True)
+    ]
+
+
+def _parse_report(value: str | None) -> dict[str, int] | None:
+    if value is None:
+        return None
+    report = json.loads(value)
+    # A process of an earlier release writes "1": alive, with nothing to report.
+    return report if isinstance(report, dict) else {}
+
+
+async def visible_counts() -> dict[Status, int]:
+    """How many users are ONLINE and how many AWAY: reads every visible user's state, so
+    for operators' pages, never for a request path."""
+    counts = dict.fromkeys((Status.ONLINE, Status.AWAY), 0)
+    for raw in await _redis().hvals(_VISIBLE):
+        counts[_STATUS_BY_NUMBER[int(raw.partition(":")[0])]] += 1
+    return counts
+
+
+async def connections_of(address: str) -> list[str]:
+    """The ids of `address`'s open connections, on any process, sorted."""
+    return sorted(await _redis().smembers(_CONNECTIONS.format(address)))
 
 
 async def reap_dead_processes() -> list[str]:
