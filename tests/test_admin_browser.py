@@ -22,7 +22,7 @@ from selenium.webdriver.common.by import By
 
 from accounts.models import User
 from tests.conftest import Service, start_service, stop_service
-from tests.support import AWAY, ONLINE, befriend, chromium, connect
+from tests.support import AWAY, ONLINE, befriend, chromium, connect, outcome
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -61,10 +61,13 @@ def new_address() -> str:
     return "0x" + secrets.token_hex(20)
 
 
-def sign_in(browser: Chrome, service: Service, staff: bool = True) -> User:
-    """Sign in through the admin's login form as a new user with a password."""
+def sign_in(browser: Chrome, service: Service, role: str = "staff") -> User:
+    """Sign in through the admin's login form as a new user with a password: "staff" (no
+    model permissions), "superuser" or a plain "user"."""
     password = secrets.token_urlsafe(16)
-    user = User.objects.create_user(new_address(), password, is_staff=staff)
+    user = User.objects.create_user(
+        new_address(), password, is_staff=role != "user", is_superuser=role == "superuser"
+    )
     browser.get(service.http_url + "/admin/login/")
     browser.find_element(By.ID, "id_username").send_keys(user.address)
     browser.find_element(By.ID, "id_password").send_keys(password)
@@ -184,7 +187,7 @@ async def test_live_page_explains_a_search_that_finds_no_user(live_service, sign
 
 def test_non_staff_user_cannot_sign_in_to_the_admin(live_service, signed_out):
     browser = signed_out
-    sign_in(browser, live_service, staff=False)
+    sign_in(browser, live_service, role="user")
     assert "/admin/login/" in browser.current_url
     assert "staff account" in text(browser, ".errornote")
     browser.get(live_service.http_url + LIVE)
@@ -211,3 +214,111 @@ def test_anonymous_visitor_is_refused_the_data(live_service, signed_out):
     signed_out.get(live_service.http_url + "/admin/login/")
     answer = fetch_json(signed_out, LIVE_DATA)
     assert answer["status"] == 403
+
+
+# --- A user's page, and pages that fit the screen --------------------------------------------
+
+
+class Scene:
+    """Alice is online with friends Bob (away) and Carol (never seen); Dave blocks Alice,
+    Alice blocks Eve; Frank asked Alice to be friends."""
+
+    def __init__(self, make_user: Callable[[], object]) -> None:
+        self.alice, self.bob, self.carol, self.dave, self.eve, self.frank = (
+            make_user() for _ in range(6)
+        )
+
+    async def arrange(self, stack: AsyncExitStack, url: str) -> None:
+        await befriend(url, self.alice, self.bob)
+        await befriend(url, self.alice, self.carol)
+        dave = await stack.enter_async_context(connect(url, self.dave.token))
+        assert outcome(await dave.update("block", self.alice.address)) == ("event", "")
+        alice = await stack.enter_async_context(connect(url, self.alice.token))
+        assert outcome(await alice.update("block", self.eve.address)) == ("event", "")
+        await alice.set_status(ONLINE)
+        bob = await stack.enter_async_context(connect(url, self.bob.token))
+        await bob.set_status(AWAY)
+        frank = await stack.enter_async_context(connect(url, self.frank.token))
+        assert outcome(await frank.update("request", self.alice.address)) == ("event", "")
+
+
+def field(browser: Chrome, name: str) -> str:
+    """The text of a read-only field of a change page."""
+    return text(browser, f".field-{name} .readonly")
+
+
+async def test_user_page_shows_presence_connections_friends_and_blocks(
+    live_service, signed_out, make_user
+):
+    browser = signed_out
+    sign_in(browser, live_service, role="superuser")
+    scene = Scene(make_user)
+    async with AsyncExitStack() as stack:
+        await scene.arrange(stack, live_service.ws_url)
+        browser.get(f"{live_service.http_url}/admin/accounts/user/{scene.alice.address}/change/")
+
+        assert field(browser, "presence") == "online"
+        assert field(browser, "last_seen").endswith(" UTC")
+        assert field(browser, "last_seen")[:4].isdigit()
+        connections = browser.find_elements(By.CSS_SELECTOR, ".field-open_connections li")
+        assert [c.text.split("#")[0] for c in connections] == [PROCESS_NAME]
+        rows = browser.find_elements(By.CSS_SELECTOR, ".field-friends tbody tr")
+        friends = {row.text.split()[0]: row.text.split()[1] for row in rows}
+        assert friends == {scene.bob.address: "away", scene.carol.address: "offline"}
+        assert "never" in field(browser, "friends")  # Carol was never seen
+        blocks = field(browser, "blocks").splitlines()
+        assert blocks == [f"blocks {scene.eve.address}", f"blocked by {scene.dave.address}"]
+
+        browser.get(f"{live_service.http_url}/admin/accounts/user/{scene.carol.address}/change/")
+        assert field(browser, "presence") == "offline"
+        assert field(browser, "last_seen") == "never"
+        assert field(browser, "open_connections") == "none"
+        assert field(browser, "blocks") == "none"
+
+
+# Whether the page scrolls sideways, and every element that scrolls or cuts its content
+# sideways itself (a list's results box, an input too narrow for its value).
+WIDTHS = """
+const cut = [];
+for (const el of document.querySelectorAll("*")) {
+  const scrolls = ["auto", "scroll"].includes(getComputedStyle(el).overflowX);
+  if ((scrolls || el.tagName === "INPUT") && el.scrollWidth > el.clientWidth) {
+    cut.push(`${el.tagName}#${el.id}.${el.className}: ${el.scrollWidth} > ${el.clientWidth}`);
+  }
+}
+return {page: document.documentElement.scrollWidth, window: window.innerWidth, cut: cut};
+"""
+
+
+async def test_admin_pages_fit_a_1280_pixel_screen(live_service, signed_out, make_user):
+    browser = signed_out
+    assert browser.execute_script("return window.innerWidth") == 1280
+    sign_in(browser, live_service, role="superuser")
+    scene = Scene(make_user)
+    async with AsyncExitStack() as stack:
+        await scene.arrange(stack, live_service.ws_url)
+        alice = scene.alice.address
+        pages = [
+            "/admin/",
+            "/admin/accounts/user/",
+            f"/admin/accounts/user/?q={alice}",
+            f"/admin/accounts/user/{alice}/change/",
+            "/admin/friendships/friendship/",
+            f"/admin/friendships/friendship/?q={alice}",
+            "/admin/friendships/block/",
+            f"{LIVE}?address={alice}",
+        ]
+        misfits = {}
+        for page in pages:
+            browser.get(live_service.http_url + page)
+            if page.startswith(LIVE):
+                await page_shows(lambda: text(browser, "#live-user-friends") != "", 5, "Alice")
+            widths = browser.execute_script(WIDTHS)
+            if widths["page"] > widths["window"] or widths["cut"]:
+                misfits[page] = widths
+        assert misfits == {}
+        # The lists show what they are for, each address whole.
+        browser.get(f"{live_service.http_url}/admin/friendships/friendship/?q={alice}")
+        page = text(browser, "#result_list")
+        for user in (scene.bob, scene.carol, scene.dave, scene.frank):
+            assert user.address in page
