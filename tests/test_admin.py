@@ -205,7 +205,7 @@ def test_friendship_history_cannot_be_added_to(admin_client, scene):
 
 
 def side(friendship: Friendship, user: User) -> str:
-    """"A" or "B": where `user` stands in the friendship's pair."""
+    """Where `user` stands in the friendship's pair: "A" or "B"."""
     return "A" if friendship.user_a_id == user.address else "B"
 
 

@@ -139,8 +139,10 @@ async def test_live_page_shows_a_client_going_online_without_a_reload(
         assert connections[0].text.startswith(f"{PROCESS_NAME}#")
         assert "s ago" in text(browser, "#live-user-last-seen")
         await page_shows(
-            lambda: friend.address in text(browser, "#live-user-friends")
-            and "away" in text(browser, "#live-user-friends"),
+            lambda: (
+                friend.address in text(browser, "#live-user-friends")
+                and "away" in text(browser, "#live-user-friends")
+            ),
             5,
             "the friend away",
         )
