@@ -33,7 +33,7 @@ PROCESS_NAME = f"admin-live-{secrets.token_hex(3)}"
 
 @pytest.fixture(scope="module")
 def live_service(
-    django_db_setup: None, tmp_path_factory: pytest.TempPathFactory
+    django_db_setup: None, redis_client: object, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Service]:
     """A process of its own, named, with a heartbeat every second: its row on the page shows
     its connections a second after they change."""
