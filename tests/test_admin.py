@@ -266,3 +266,4 @@ def test_staff_superuser_sees_the_admin_index(admin_client):
     page = response.content.decode()
     assert USERS in page
     assert FRIENDSHIPS in page
+    assert reverse("admin:presence_live") in page
