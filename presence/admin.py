@@ -41,6 +41,9 @@ class UserWithPresenceAdmin(UserAdmin):
         *UserAdmin.fieldsets[1:],
     )
 
+    class Media:
+        css = {"all": ["presence/user.css"]}
+
     @admin.display(description="presence")
     def presence(self, user: User) -> str:
         return selectors.status_of(user.address)

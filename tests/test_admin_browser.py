@@ -21,6 +21,7 @@ from selenium.webdriver import Chrome
 from selenium.webdriver.common.by import By
 
 from accounts.models import User
+from friendships.selectors import friendship_between
 from tests.conftest import Service, start_service, stop_service
 from tests.support import AWAY, ONLINE, befriend, chromium, connect, outcome
 
@@ -300,6 +301,7 @@ async def test_admin_pages_fit_a_1280_pixel_screen(live_service, signed_out, mak
     async with AsyncExitStack() as stack:
         await scene.arrange(stack, live_service.ws_url)
         alice = scene.alice.address
+        blocked = friendship_between(alice, scene.dave.address)
         pages = [
             "/admin/",
             "/admin/accounts/user/",
@@ -307,7 +309,9 @@ async def test_admin_pages_fit_a_1280_pixel_screen(live_service, signed_out, mak
             f"/admin/accounts/user/{alice}/change/",
             "/admin/friendships/friendship/",
             f"/admin/friendships/friendship/?q={alice}",
+            f"/admin/friendships/friendship/{blocked.pk}/change/",
             "/admin/friendships/block/",
+            "/admin/friendships/block/add/",
             f"{LIVE}?address={alice}",
         ]
         misfits = {}
