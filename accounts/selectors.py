@@ -57,7 +57,3 @@ def token_holder(token: str | None) -> TokenHolder | None:
         # SQLite keeps UTC without its zone.
         expires_at = expires_at.replace(tzinfo=UTC)
     return TokenHolder(address, expires_at)
-
-
-def user_exists(address: str) -> bool:
-    return User.objects.filter(address=address).exists()

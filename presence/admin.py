@@ -56,7 +56,8 @@ class UserWithPresenceAdmin(UserAdmin):
 
     @admin.display(description="open connections")
     def open_connections(self, user: User) -> SafeString | str:
-        connections = selectors.open_connections(user.address)
+        found = selectors.user_presence(user.address)
+        connections = found.connections if found else []
         if not connections:
             return "none"
         return format_html(

@@ -40,7 +40,7 @@ def urls(site: AdminSite) -> list[URLPattern]:
         return JsonResponse(
             {
                 "summary": asdict(selectors.online_summary()),
-                "processes": [asdict(info) for info in selectors.processes()],
+                "processes": [_process(summary) for summary in selectors.processes()],
                 "user": _search(request.GET.get("address", "").strip()),
             }
         )
@@ -49,6 +49,10 @@ def urls(site: AdminSite) -> list[URLPattern]:
         path("presence/", site.admin_view(require_GET(page)), name="presence_live"),
         path("presence/data/", data, name="presence_live_data"),
     ]
+
+
+def _process(summary: selectors.ProcessSummary) -> dict[str, Any]:
+    return {**asdict(summary), "alive": summary.alive}
 
 
 def _search(query: str) -> dict[str, Any] | None:
@@ -62,10 +66,13 @@ def _search(query: str) -> dict[str, Any] | None:
         return {"query": query, "error": "No user has this address."}
     return {
         "query": query,
-        **PresenceSerializer(found.presence).data,
+        "address": found.address,
+        "status": found.status,
+        "last_seen": found.last_seen_ms,
+        "appears_offline": found.appears_offline,
         "connections": found.connections,
         "online_friends": PresenceSerializer(found.online_friends, many=True).data,
-        "admin_url": reverse("admin:accounts_user_change", args=[found.presence.address]),
+        "admin_url": reverse("admin:accounts_user_change", args=[found.address]),
     }
 
 

@@ -73,7 +73,7 @@ def untrack(session: LiveSession) -> None:
         gc.collect()
 
 
-async def holdings() -> dict[str, int]:
+async def stats() -> dict[str, object]:
     """What this process holds, for operators: connections, subscriptions, worst backlog.
 
     Async so that it reads the sessions on the event loop that changes them.
@@ -81,15 +81,16 @@ async def holdings() -> dict[str, int]:
     sessions = list(_live_sessions)
     feeds = [feed for session in sessions for feed in session.presence_feeds]
     return {
+        "process": INCARNATION,
         "connections": len(sessions),
         "presence_subscriptions": len(feeds),
         "peak_presence_backlog": max((feed.peak_backlog for feed in feeds), default=0),
     }
 
 
-async def stats() -> dict[str, object]:
-    """This process's name and holdings."""
-    return {"process": INCARNATION, **await holdings()}
+def _published(local: dict[str, object]) -> dict[str, int]:
+    """The stats other processes and operators read in this process's heartbeat."""
+    return {key: value for key, value in local.items() if isinstance(value, int)}
 
 
 def ensure_running() -> None:
@@ -113,8 +114,7 @@ async def _housekeeping() -> None:
     while True:
         try:
             epoch = await state.epoch()
-            # Operators read every process's holdings from its heartbeat (presence.selectors).
-            await state.heartbeat(INCARNATION, ttl, await holdings())
+            await state.heartbeat(INCARNATION, ttl, _published(await stats()))
             data_lost = known_epoch is not None and epoch != known_epoch
             if failing or data_lost:
                 await _rebuild(data_lost)

@@ -1,4 +1,4 @@
-"""Presence reads for the synchronous side (REST views, admin)."""
+"""Presence reads for the synchronous side (REST views, admin, management commands)."""
 
 import time
 from dataclasses import dataclass
@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from asgiref.sync import async_to_sync
 
 from accounts.addresses import normalize_address
-from accounts.selectors import user_exists
+from accounts.models import User
 from friendships.selectors import friend_addresses
 from presence import state
-from presence.state import Presence, Status
+from presence.state import Presence
 
 
 def visible_friends(address: str) -> list[Presence]:
@@ -29,11 +29,6 @@ def friends_presence(address: str) -> list[Presence]:
     return presence_of(friend_addresses(address))
 
 
-def open_connections(address: str) -> list[str]:
-    """The ids of `address`'s open connections, on any process ("<process>/<n>")."""
-    return async_to_sync(state.connections_of)(address)
-
-
 def visible_page(offset: int, limit: int) -> tuple[int, list[Presence]]:
     return async_to_sync(state.visible_page)(offset, limit)
 
@@ -44,75 +39,87 @@ def status_of(address: str) -> str:
     return presence.status.name.lower() if presence else "offline"
 
 
-# --- For operators: the whole service at a glance --------------------------------------------
-
-
 @dataclass(frozen=True, slots=True)
 class OnlineSummary:
+    """How many users their friends see ONLINE and AWAY now, across all processes."""
+
     online: int
     away: int
 
 
 def online_summary() -> OnlineSummary:
-    """How many users are online and away now, across every process."""
-    counts = async_to_sync(state.visible_counts)()
-    return OnlineSummary(online=counts[Status.ONLINE], away=counts[Status.AWAY])
+    online, away = async_to_sync(state.visible_counts)()
+    return OnlineSummary(online=online, away=away)
 
 
 @dataclass(frozen=True, slots=True)
-class ProcessInfo:
-    """A server process as its last heartbeat described it. A dead one (its heartbeat
-    expired, not reaped yet) has no figures."""
+class ProcessSummary:
+    """A server process as its last heartbeat described it.
+
+    The figures are as of that heartbeat (every PRESENCE_HEARTBEAT_SECONDS); all of them are
+    None for a process whose heartbeat expired: it is dead, and the next housekeeping run of
+    a living process disconnects its users.
+    """
 
     name: str
-    alive: bool
     heartbeat_age_seconds: float | None
     connections: int | None
     presence_subscriptions: int | None
     peak_presence_backlog: int | None
 
+    @property
+    def alive(self) -> bool:
+        return self.heartbeat_age_seconds is not None
 
-def processes() -> list[ProcessInfo]:
-    """Every registered server process, by name, with what it holds."""
+
+def processes() -> list[ProcessSummary]:
+    """Every registered server process, by name."""
     now_ms = time.time() * 1000
-    infos = []
-    for entry in async_to_sync(state.process_reports)():
-        report = entry.report or {}
-        at_ms = report.get("at_ms")
-        infos.append(
-            ProcessInfo(
-                name=entry.process,
-                alive=entry.report is not None,
-                heartbeat_age_seconds=max(0.0, (now_ms - at_ms) / 1000) if at_ms else None,
-                connections=report.get("connections"),
-                presence_subscriptions=report.get("presence_subscriptions"),
-                peak_presence_backlog=report.get("peak_presence_backlog"),
-            )
+    return [
+        ProcessSummary(
+            name=beat.process,
+            heartbeat_age_seconds=None
+            if beat.at_ms is None
+            else max(0.0, (now_ms - beat.at_ms) / 1000),
+            connections=beat.stats.get("connections"),
+            presence_subscriptions=beat.stats.get("presence_subscriptions"),
+            peak_presence_backlog=beat.stats.get("peak_presence_backlog"),
         )
-    return infos
+        for beat in async_to_sync(state.process_beats)()
+    ]
 
 
 @dataclass(frozen=True, slots=True)
 class UserPresence:
-    """One user as operators see them: `presence.status` is what their friends see (OFFLINE
-    while they appear offline, even with connections open)."""
+    """One user as operators see them."""
 
-    presence: Presence
+    address: str
+    # 'online', 'away' or 'offline': what their friends see.
+    status: str
+    last_seen_ms: int | None
+    # Ids of their open connections, "<process incarnation>/<n>", on every process.
     connections: list[str]
     online_friends: list[Presence]
 
+    @property
+    def appears_offline(self) -> bool:
+        """Connected, but chose OFFLINE: friends see them offline."""
+        return self.status == "offline" and bool(self.connections)
+
 
 def user_presence(address: str) -> UserPresence | None:
-    """The user at `address` (any case), or None if there is no such user.
+    """`address`'s presence, connections and visible friends; None if there is no such user.
 
-    Raises accounts.addresses.InvalidAddress if `address` is not an address.
+    Raises InvalidAddress for anything that is not an address.
     """
     address = normalize_address(address)
-    if not user_exists(address):
+    if not User.objects.filter(pk=address).exists():
         return None
     (presence,) = presence_of([address])
     return UserPresence(
-        presence=presence,
-        connections=open_connections(address),
+        address=address,
+        status=presence.status.name.lower(),
+        last_seen_ms=presence.last_seen_ms,
+        connections=async_to_sync(state.connections_of)(address),
         online_friends=visible_friends(address),
     )

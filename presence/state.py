@@ -38,7 +38,7 @@ _VISIBLE_INDEX = "presence:visible-index"  # ZSET of visible addresses, for pagi
 _VERSIONS = "presence:versions"  # HASH address -> version of the last visible change
 _LAST_SEEN = "presence:last-seen"  # HASH address -> ms of the last visible change
 _PROCESSES = "presence:processes"  # SET of process incarnations that have registered
-_HEARTBEAT = "presence:heartbeat:{}"  # STRING with a TTL: the process's report, JSON
+_HEARTBEAT = "presence:heartbeat:{}"  # STRING with a TTL: the process's stats at its last beat
 _PROCESS_CONNECTIONS = "presence:process-connections:{}"  # SET "address connection_id"
 _EPOCH = "presence:epoch"  # STRING set once; a new value means Redis lost everything
 
@@ -306,55 +306,58 @@ async def visible_page(offset: int, limit: int) -> tuple[int, list[Presence]]:
     return total, [found[address] for address in page if address in found]
 
 
-async def heartbeat(process: str, ttl_seconds: int, report: dict[str, int]) -> None:
-    """Say `process` is alive for `ttl_seconds` more, with what it holds (`report`, for
-    operators) and when it said so."""
-    value = json.dumps({**report, "at_ms": _now_ms()})
+async def heartbeat(process: str, ttl_seconds: int, stats: dict[str, int]) -> None:
+    """Say `process` is alive for `ttl_seconds` more, and publish its `stats` for operators."""
+    beat = json.dumps({"at_ms": _now_ms(), "stats": stats})
     async with _redis().pipeline(transaction=False) as pipe:
-        pipe.set(_HEARTBEAT.format(process), value, ex=ttl_seconds)
+        pipe.set(_HEARTBEAT.format(process), beat, ex=ttl_seconds)
         pipe.sadd(_PROCESSES, process)
         await pipe.execute()
 
 
 @dataclass(frozen=True, slots=True)
-class ProcessReport:
-    """A registered process as its last heartbeat described it; `report` is None once the
-    heartbeat expired (the process is dead and about to be reaped)."""
+class ProcessBeat:
+    """A registered process as its last heartbeat left it."""
 
     process: str
-    report: dict[str, int] | None
+    # When the process last beat, by its own clock; None once its heartbeat has expired (it
+    # is dead, not reaped yet) or if it publishes no stats.
+    at_ms: int | None
+    stats: dict[str, int]
 
 
-async def process_reports() -> list[ProcessReport]:
-    """Every registered process with its last heartbeat's report, by name."""
+def _parse_beat(process: str, raw: str | None) -> ProcessBeat:
+    try:
+        beat = json.loads(raw) if raw is not None else None
+    except ValueError:
+        beat = None
+    if not isinstance(beat, dict):
+        # Expired, or written by a version that published no stats.
+        return ProcessBeat(process, None, {})
+    return ProcessBeat(process, int(beat["at_ms"]), dict(beat["stats"]))
+
+
+async def process_beats() -> list[ProcessBeat]:
+    """Every registered process with its last heartbeat, by name."""
     client = _redis()
     processes = sorted(await client.smembers(_PROCESSES))
-    values = await client.mget([_HEARTBEAT.format(p) for p in processes]) if processes else []
-    return [
-        ProcessReport(process, _parse_report(value))
-        for process, value in zip(processes, values, strict=True)
-    ]
+    beats = await client.mget([_HEARTBEAT.format(p) for p in processes]) if processes else []
+    return [_parse_beat(p, raw) for p, raw in zip(processes, beats, strict=True)]
 
 
-def _parse_report(value: str | None) -> dict[str, int] | None:
-    if value is None:
-        return None
-    report = json.loads(value)
-    # A process of an earlier release writes "1": alive, with nothing to report.
-    return report if isinstance(report, dict) else {}
-
-
-async def visible_counts() -> dict[Status, int]:
-    """How many users are ONLINE and how many AWAY: reads every visible user's state, so
-    for operators' pages, never for a request path."""
-    counts = dict.fromkeys((Status.ONLINE, Status.AWAY), 0)
-    for raw in await _redis().hvals(_VISIBLE):
-        counts[_STATUS_BY_NUMBER[int(raw.partition(":")[0])]] += 1
-    return counts
+async def visible_counts() -> tuple[int, int]:
+    """(how many users are ONLINE, how many AWAY): reads every visible user's state, so for
+    operators' pages, never for a request path."""
+    away = 0
+    values = await _redis().hvals(_VISIBLE)
+    for raw in values:
+        if _STATUS_BY_NUMBER[int(raw.partition(":")[0])] is Status.AWAY:
+            away += 1
+    return len(values) - away, away
 
 
 async def connections_of(address: str) -> list[str]:
-    """The ids of `address`'s open connections, on any process, sorted."""
+    """The ids of `address`'s open connections, on every process."""
     return sorted(await _redis().smembers(_CONNECTIONS.format(address)))
 
 

@@ -23,7 +23,7 @@ from selenium.webdriver.common.by import By
 from accounts.models import User
 from friendships.selectors import friendship_between
 from tests.conftest import Service, start_service, stop_service
-from tests.support import AWAY, ONLINE, befriend, chromium, connect, outcome
+from tests.support import AWAY, OFFLINE, ONLINE, befriend, chromium, connect, outcome
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -160,6 +160,13 @@ async def test_live_page_shows_a_client_going_online_without_a_reload(
         if target := os.environ.get("PRESENCE_ADMIN_SCREENSHOT"):
             Path(target).parent.mkdir(parents=True, exist_ok=True)
             browser.save_screenshot(target)
+
+        await client.set_status(OFFLINE)
+        await page_shows(
+            lambda: text(browser, "#live-user-status") == "offline (connected, appearing offline)",
+            5,
+            "appearing offline",
+        )
 
     await page_shows(lambda: text(browser, "#live-user-status") == "offline", 5, "offline again")
     assert text(browser, "#live-user-connections") == "none"

@@ -96,7 +96,12 @@
         el("dt", {}, "Address"),
         el("dd", {}, el("a", { href: user.admin_url, className: "address" }, user.address)),
         el("dt", {}, "Status (as friends see it)"),
-        el("dd", { id: "live-user-status" }, status(user.status)),
+        el(
+          "dd",
+          { id: "live-user-status" },
+          status(user.status),
+          user.appears_offline ? " (connected, appearing offline)" : "",
+        ),
         el("dt", {}, "Last seen"),
         el("dd", { id: "live-user-last-seen" }, seen(user.last_seen)),
         el("dt", {}, `Open connections: ${user.connections.length}`),
