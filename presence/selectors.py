@@ -24,6 +24,11 @@ def presence_of(addresses: list[str]) -> list[Presence]:
     return async_to_sync(state.presence_of)(addresses)
 
 
+def friends_presence(address: str) -> list[Presence]:
+    """Every friend of `address` with their status, by address."""
+    return presence_of(friend_addresses(address))
+
+
 def visible_page(offset: int, limit: int) -> tuple[int, list[Presence]]:
     return async_to_sync(state.visible_page)(offset, limit)
 

@@ -1,23 +1,28 @@
-"""A FriendshipsService client for tests: a real WebSocket, the project's dcl-rpc client."""
+"""A FriendshipsService client for tests: a real WebSocket, the project's dcl-rpc client; and
+a real browser for the admin."""
 
 import asyncio
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import pytest
 import websockets
 from django.conf import settings
 from django.db import connection
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service as ChromeService
 
 from presence.protocol import friendships_service_pb2 as pb
 from presence.rpc.client import ClientStream, RpcClient
@@ -338,3 +343,44 @@ class DatabaseOutage:
             # client reuses them, so later tests get fresh threads and this one a fresh link.
             asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor())
             connection.close()
+
+
+# --- A real browser, for the admin --------------------------------------------------------
+
+
+@contextmanager
+def chromium(width: int = 1280, height: int = 900) -> Iterator[webdriver.Chrome]:
+    """Headless Chromium of the operating system's packages, driven by Selenium, with a
+    profile of its own that goes with it.
+
+    Missing binaries fail the test that asked for a browser: .ci/run installs them
+    (apt-get install chromium chromium-driver) when it runs as root.
+    """
+    binary, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if binary is None or driver is None:
+        pytest.fail(
+            "chromium and chromedriver must be on PATH for the admin's browser tests: "
+            "apt-get install -y chromium chromium-driver",
+            pytrace=False,
+        )
+    with tempfile.TemporaryDirectory(prefix="presence-chromium-") as profile:
+        options = webdriver.ChromeOptions()
+        options.binary_location = binary
+        for flag in (
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--window-size={width},{height}",
+            f"--user-data-dir={profile}",
+        ):
+            options.add_argument(flag)
+        browser = webdriver.Chrome(options=options, service=ChromeService(executable_path=driver))
+        try:
+            yield browser
+        finally:
+            browser.quit()

@@ -204,6 +204,42 @@ def test_friendship_history_cannot_be_added_to(admin_client, scene):
     assert not friendship.events.filter(message="forged").exists()
 
 
+def side(friendship: Friendship, user: User) -> str:
+    """Where `user` stands in the friendship's pair: "A" or "B"."""
+    return "A" if friendship.user_a_id == user.address else "B"
+
+
+def test_blocked_friendship_says_who_blocked_whom(admin_client):
+    alice, bob = new_user(), new_user()
+    friendship = befriend(alice, bob)
+    apply_action(bob.address, alice.address, FriendshipAction.BLOCK)
+    change = reverse("admin:friendships_friendship_change", args=[friendship.pk])
+
+    listing = admin_client.get(FRIENDSHIPS, {"q": alice.address}).content.decode()
+    assert f"blocked: {side(friendship, bob)} blocks {side(friendship, alice)}" in listing
+    page = admin_client.get(change).content.decode()
+    assert f"{bob.address} blocks {alice.address}" in page
+
+    apply_action(alice.address, bob.address, FriendshipAction.BLOCK)
+    listing = admin_client.get(FRIENDSHIPS, {"q": alice.address}).content.decode()
+    assert "blocked: A and B block each other" in listing
+    page = admin_client.get(change).content.decode()
+    assert f"{friendship.user_a_id} and {friendship.user_b_id} block each other" in page
+
+    apply_action(bob.address, alice.address, FriendshipAction.UNBLOCK)
+    listing = admin_client.get(FRIENDSHIPS, {"q": alice.address}).content.decode()
+    assert f"blocked: {side(friendship, alice)} blocks {side(friendship, bob)}" in listing
+
+
+def test_requested_friendship_says_who_asked(admin_client, scene):
+    listing = admin_client.get(FRIENDSHIPS, {"q": scene.dave.address}).content.decode()
+    assert f"requested by {side(scene.requested, scene.carol)}" in listing
+    page = admin_client.get(
+        reverse("admin:friendships_friendship_change", args=[scene.requested.pk])
+    ).content.decode()
+    assert "neither blocks the other" in page
+
+
 # --- Access -----------------------------------------------------------------------------------
 
 
@@ -230,3 +266,4 @@ def test_staff_superuser_sees_the_admin_index(admin_client):
     page = response.content.decode()
     assert USERS in page
     assert FRIENDSHIPS in page
+    assert reverse("admin:presence_live") in page
