@@ -1,6 +1,7 @@
 """The live presence page of the admin, for operators: the page, and the JSON its script
 polls. Staff only; every figure comes from presence.selectors."""
 
+import logging
 from dataclasses import asdict
 from typing import Any
 
@@ -10,10 +11,13 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+from redis.exceptions import RedisError
 
 from accounts.addresses import InvalidAddress
 from presence import selectors
 from presence.api.serializers import PresenceSerializer
+
+logger = logging.getLogger(__name__)
 
 POLL_INTERVAL_MS = 1500
 
@@ -37,13 +41,20 @@ def urls(site: AdminSite) -> list[URLPattern]:
     def data(request: HttpRequest) -> JsonResponse:
         if not site.has_permission(request):
             return JsonResponse({"detail": "Staff only: sign in to the admin."}, status=403)
-        return JsonResponse(
-            {
+        try:
+            body = {
                 "summary": asdict(selectors.online_summary()),
                 "processes": [_process(summary) for summary in selectors.processes()],
                 "user": _search(request.GET.get("address", "").strip()),
             }
-        )
+        except RedisError:
+            # The page keeps polling and says it could not update; the error's text may name
+            # the server, which the log has.
+            logger.exception("the live presence page could not read Redis")
+            return JsonResponse(
+                {"detail": "Presence is unavailable: Redis does not answer."}, status=503
+            )
+        return JsonResponse(body)
 
     return [
         path("presence/", site.admin_view(require_GET(page)), name="presence_live"),

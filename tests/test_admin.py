@@ -1,5 +1,6 @@
 """The operators' admin: finding users and friendships, and a friendship's history."""
 
+import json
 import secrets
 
 import pytest
@@ -9,6 +10,8 @@ from django.urls import reverse
 from accounts.models import User
 from friendships.models import Friendship, FriendshipAction, FriendshipState
 from friendships.services import apply_action
+from tests.conftest import start_service, stop_service
+from tests.support import http_get
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -267,3 +270,25 @@ def test_staff_superuser_sees_the_admin_index(admin_client):
     assert USERS in page
     assert FRIENDSHIPS in page
     assert reverse("admin:presence_live") in page
+
+
+def test_live_page_data_says_redis_is_unavailable_and_recovers(tmp_path, own_redis):
+    """The live page's data answers 503 with a reason while Redis is down, never a 500."""
+    client = Client()
+    client.force_login(User.objects.create_superuser(new_address()))
+    cookie = {"Cookie": f"sessionid={client.cookies['sessionid'].value}"}
+    data = reverse("admin:presence_live_data")
+    running = start_service(tmp_path, {"REDIS_URL": own_redis.url})
+    try:
+        status, body = http_get(running, data, headers=cookie)
+        assert status == 200, body
+        own_redis.stop()
+        status, body = http_get(running, data, headers=cookie)
+        assert status == 503, body
+        assert "Redis" in body["detail"]
+        assert own_redis.password not in json.dumps(body)
+        own_redis.start()
+        status, body = http_get(running, data, headers=cookie)
+        assert status == 200, body
+    finally:
+        stop_service(running)
