@@ -29,8 +29,15 @@ def friends_presence(address: str) -> list[Presence]:
     return presence_of(friend_addresses(address))
 
 
-def visible_page(offset: int, limit: int) -> tuple[int, list[Presence]]:
-    return async_to_sync(state.visible_page)(offset, limit)
+class VisibleUsers:
+    """Every visible user by address, as a list a paginator slices: its length and the one
+    slice asked for are each read from Redis when asked, never the whole list."""
+
+    def __len__(self) -> int:
+        return async_to_sync(state.visible_count)()
+
+    def __getitem__(self, window: slice) -> list[Presence]:
+        return async_to_sync(state.visible_page)(window.start, window.stop - window.start)
 
 
 def status_of(address: str) -> str:

@@ -303,14 +303,16 @@ async def presence_of(addresses: Iterable[str]) -> list[Presence]:
     ]
 
 
-async def visible_page(offset: int, limit: int) -> tuple[int, list[Presence]]:
-    """(how many users are visible, one page of them by address) for operators."""
-    async with _redis().pipeline(transaction=False) as pipe:
-        pipe.zcard(_VISIBLE_INDEX)
-        pipe.zrange(_VISIBLE_INDEX, offset, offset + limit - 1)
-        total, page = await pipe.execute()
+async def visible_count() -> int:
+    """How many users are visible."""
+    return await _redis().zcard(_VISIBLE_INDEX)
+
+
+async def visible_page(offset: int, limit: int) -> list[Presence]:
+    """One page of the visible users by address, for operators."""
+    page = await _redis().zrange(_VISIBLE_INDEX, offset, offset + limit - 1)
     found = await visible_among(page)
-    return total, [found[address] for address in page if address in found]
+    return [found[address] for address in page if address in found]
 
 
 async def heartbeat(process: str, ttl_seconds: int, stats: dict[str, int]) -> None:

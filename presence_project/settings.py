@@ -194,13 +194,19 @@ CACHES = {
     }
 }
 
+# The largest page a REST list serves (?limit=); larger limits are refused with 400.
+REST_MAX_PAGE_SIZE = env_int("REST_MAX_PAGE_SIZE", 1000)
+REST_PAGE_SIZE = env_int("REST_PAGE_SIZE", 100)
+if not 1 <= REST_PAGE_SIZE <= REST_MAX_PAGE_SIZE:
+    raise ImproperlyConfigured("REST_PAGE_SIZE must be from 1 to REST_MAX_PAGE_SIZE")
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "accounts.api.authentication.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "presence_project.pagination.Pagination",
     "DEFAULT_THROTTLE_CLASSES": [
         "rest_framework.throttling.AnonRateThrottle",
         "rest_framework.throttling.UserRateThrottle",
@@ -209,7 +215,7 @@ REST_FRAMEWORK = {
         "anon": os.environ.get("REST_ANON_RATE", "60/min"),
         "user": os.environ.get("REST_USER_RATE", "600/min"),
     },
-    "PAGE_SIZE": env_int("REST_PAGE_SIZE", 100),
+    "PAGE_SIZE": REST_PAGE_SIZE,
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "rest_framework.views.exception_handler",
 }

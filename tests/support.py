@@ -17,6 +17,13 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
+
+import time
+import urllib.error
+import urllib.request
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 import pytest
 import websockets
 from django.conf import settings
@@ -384,3 +391,17 @@ def chromium(width: int = 1280, height: int = 900) -> Iterator[webdriver.Chrome]
             yield browser
         finally:
             browser.quit()
+
+
+def http(
+    method: str, url: str, token: str | None = None, body: bytes | None = None
+) -> tuple[int, dict[str, str], object]:
+    """(status, headers, JSON body or None) of a real HTTP request, error statuses included."""
+    headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+    request = urllib.request.Request(url, data=body, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            status, reply_headers, raw = response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        status, reply_headers, raw = error.code, dict(error.headers), error.read()
+    return status, reply_headers, json.loads(raw) if raw else None

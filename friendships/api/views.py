@@ -1,14 +1,16 @@
 from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
 from rest_framework import status
 from rest_framework.exceptions import ValidationError as BadRequest
-from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.generics import ListAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from friendships import selectors, services
+from friendships.api.serializers import BlockSerializer
 from friendships.api.throttles import FriendshipActionThrottle
-from friendships.models import FriendshipAction, FriendshipEvent
+from friendships.models import Block, FriendshipAction, FriendshipEvent
 
 
 def _act(actor: str, other: str, action: FriendshipAction) -> FriendshipEvent:
@@ -21,17 +23,13 @@ def _act(actor: str, other: str, action: FriendshipAction) -> FriendshipEvent:
         raise BadRequest({"detail": " ".join(exc.messages)}) from exc
 
 
-class BlocksView(APIView):
+class BlocksView(ListAPIView):
     """The users the caller blocks, newest first."""
 
-    def get(self, request: Request) -> Response:
-        paginator = LimitOffsetPagination()
-        page = paginator.paginate_queryset(
-            selectors.blocked_by(request.user.address), request, view=self
-        )
-        return paginator.get_paginated_response(
-            [{"address": b.blocked_id, "blocked_at": b.created_at} for b in page]
-        )
+    serializer_class = BlockSerializer
+
+    def get_queryset(self) -> QuerySet[Block]:
+        return selectors.blocked_by(self.request.user.address)
 
 
 class BlockView(APIView):
@@ -41,10 +39,11 @@ class BlockView(APIView):
 
     def put(self, request: Request, address: str) -> Response:
         event = _act(request.user.address, address, FriendshipAction.BLOCK)
-        other = event.friendship.other(request.user.address)
-        return Response(
-            {"address": other, "blocked_at": event.created_at}, status=status.HTTP_201_CREATED
-        )
+        block = {
+            "blocked_id": event.friendship.other(request.user.address),
+            "created_at": event.created_at,
+        }
+        return Response(BlockSerializer(block).data, status=status.HTTP_201_CREATED)
 
     def delete(self, request: Request, address: str) -> Response:
         _act(request.user.address, address, FriendshipAction.UNBLOCK)

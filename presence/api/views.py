@@ -1,5 +1,5 @@
 from asgiref.sync import async_to_sync
-from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.generics import ListAPIView
 from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -8,44 +8,39 @@ from rest_framework.views import APIView
 from friendships.selectors import friend_addresses
 from presence import process, selectors
 from presence.api.serializers import PresenceSerializer
+from presence.state import Presence
 
 
-class FriendsView(APIView):
+class FriendsView(ListAPIView):
     """The caller's friends, each with their status and when they were last seen."""
 
-    def get(self, request: Request) -> Response:
-        paginator = LimitOffsetPagination()
-        page = paginator.paginate_queryset(
-            friend_addresses(request.user.address), request, view=self
-        )
-        return paginator.get_paginated_response(
-            PresenceSerializer(selectors.presence_of(page), many=True).data
-        )
+    serializer_class = PresenceSerializer
+
+    def get_queryset(self) -> list[str]:
+        return friend_addresses(self.request.user.address)
+
+    def paginate_queryset(self, queryset: list[str]) -> list[Presence]:
+        """Presence is read for the page's friends only."""
+        return selectors.presence_of(super().paginate_queryset(queryset))
 
 
-class OnlineFriendsView(APIView):
+class OnlineFriendsView(ListAPIView):
     """The caller's friends who are online or away."""
 
-    def get(self, request: Request) -> Response:
-        paginator = LimitOffsetPagination()
-        page = paginator.paginate_queryset(
-            selectors.visible_friends(request.user.address), request, view=self
-        )
-        return paginator.get_paginated_response(PresenceSerializer(page, many=True).data)
+    serializer_class = PresenceSerializer
+
+    def get_queryset(self) -> list[Presence]:
+        return selectors.visible_friends(self.request.user.address)
 
 
-class OnlineUsersView(APIView):
+class OnlineUsersView(ListAPIView):
     """Every visible user, for operators; paged straight from Redis."""
 
     permission_classes = [IsAdminUser]
+    serializer_class = PresenceSerializer
 
-    def get(self, request: Request) -> Response:
-        paginator = LimitOffsetPagination()
-        paginator.request = request
-        paginator.limit = paginator.get_limit(request)
-        paginator.offset = paginator.get_offset(request)
-        paginator.count, page = selectors.visible_page(paginator.offset, paginator.limit)
-        return paginator.get_paginated_response(PresenceSerializer(page, many=True).data)
+    def get_queryset(self) -> selectors.VisibleUsers:
+        return selectors.VisibleUsers()
 
 
 class ProcessStatsView(APIView):
