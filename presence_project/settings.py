@@ -61,6 +61,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "accounts",
     "friendships",
     "presence",
@@ -217,7 +219,28 @@ REST_FRAMEWORK = {
     },
     "PAGE_SIZE": REST_PAGE_SIZE,
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "rest_framework.views.exception_handler",
+}
+
+# The OpenAPI contract (/api/schema/) and its page (/api/docs/), with the page's assets served
+# by this service (drf-spectacular-sidecar), not a CDN.
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Presence service REST API",
+    "DESCRIPTION": (
+        "Friends' presence over HTTP; live updates come over the dcl-rpc WebSocket at `/`, "
+        "described by [docs/protocol.md](/api/protocol/protocol.md) and its messages by "
+        "[social_service_v2.proto](/api/protocol/social_service_v2.proto), "
+        "[friendships_service.proto](/api/protocol/friendships_service.proto) and "
+        "[dcl_rpc.proto](/api/protocol/dcl_rpc.proto).\n\n"
+        f"Lists take `limit` (1 to {REST_MAX_PAGE_SIZE}, default {REST_PAGE_SIZE}) and `offset`; "
+        'every error body is `{"detail": "..."}`.'
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # Presence service tunables (documented in README.md).

@@ -1,5 +1,6 @@
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import ValidationError as BadRequest
 from rest_framework.generics import ListAPIView
@@ -11,6 +12,15 @@ from friendships import selectors, services
 from friendships.api.serializers import BlockSerializer
 from friendships.api.throttles import FriendshipActionThrottle
 from friendships.models import Block, FriendshipAction, FriendshipEvent
+from presence_project.openapi import error_responses
+
+_ADDRESS = OpenApiParameter(
+    "address",
+    str,
+    OpenApiParameter.PATH,
+    pattern=r"^0x[0-9a-fA-F]{40}$",
+    description="the other user's Ethereum address, any case",
+)
 
 
 def _act(actor: str, other: str, action: FriendshipAction) -> FriendshipEvent:
@@ -23,6 +33,10 @@ def _act(actor: str, other: str, action: FriendshipAction) -> FriendshipEvent:
         raise BadRequest({"detail": " ".join(exc.messages)}) from exc
 
 
+@extend_schema(
+    summary="The users the caller blocks",
+    responses={200: BlockSerializer, **error_responses(400, 401, 429)},
+)
 class BlocksView(ListAPIView):
     """The users the caller blocks, newest first."""
 
@@ -37,6 +51,12 @@ class BlockView(APIView):
 
     throttle_classes = [*APIView.throttle_classes, FriendshipActionThrottle]
 
+    @extend_schema(
+        summary="Block a user (ends any friendship or request)",
+        parameters=[_ADDRESS],
+        request=None,
+        responses={201: BlockSerializer, **error_responses(400, 401, 403, 404, 429)},
+    )
     def put(self, request: Request, address: str) -> Response:
         event = _act(request.user.address, address, FriendshipAction.BLOCK)
         block = {
@@ -45,6 +65,12 @@ class BlockView(APIView):
         }
         return Response(BlockSerializer(block).data, status=status.HTTP_201_CREATED)
 
+    @extend_schema(
+        summary="Unblock a user",
+        parameters=[_ADDRESS],
+        request=None,
+        responses={204: None, **error_responses(400, 401, 403, 404, 429)},
+    )
     def delete(self, request: Request, address: str) -> Response:
         _act(request.user.address, address, FriendshipAction.UNBLOCK)
         return Response(status=status.HTTP_204_NO_CONTENT)

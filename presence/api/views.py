@@ -1,4 +1,7 @@
+from collections.abc import Callable
+
 from asgiref.sync import async_to_sync
+from drf_spectacular.utils import extend_schema
 from rest_framework.generics import ListAPIView
 from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
@@ -7,10 +10,19 @@ from rest_framework.views import APIView
 
 from friendships.selectors import friend_addresses
 from presence import process, selectors
-from presence.api.serializers import PresenceSerializer
+from presence.api.serializers import PresenceSerializer, ProcessStatsSerializer
 from presence.state import Presence
+from presence_project.openapi import error_responses
 
 
+def _presence_list(summary: str, *errors: int) -> Callable[[type], type]:
+    """The contract of a paged list of presences that may answer `errors`."""
+    return extend_schema(
+        summary=summary, responses={200: PresenceSerializer, **error_responses(*errors)}
+    )
+
+
+@_presence_list("The caller's friends", 400, 401, 429)
 class FriendsView(ListAPIView):
     """The caller's friends, each with their status and when they were last seen."""
 
@@ -24,6 +36,7 @@ class FriendsView(ListAPIView):
         return selectors.presence_of(super().paginate_queryset(queryset))
 
 
+@_presence_list("The caller's friends who are online or away", 400, 401, 429)
 class OnlineFriendsView(ListAPIView):
     """The caller's friends who are online or away."""
 
@@ -33,6 +46,7 @@ class OnlineFriendsView(ListAPIView):
         return selectors.visible_friends(self.request.user.address)
 
 
+@_presence_list("Every online or away user (staff)", 400, 401, 403, 429)
 class OnlineUsersView(ListAPIView):
     """Every visible user, for operators; paged straight from Redis."""
 
@@ -48,5 +62,9 @@ class ProcessStatsView(APIView):
 
     permission_classes = [IsAdminUser]
 
+    @extend_schema(
+        summary="The answering process (staff)",
+        responses={200: ProcessStatsSerializer, **error_responses(401, 403, 429)},
+    )
     def get(self, request: Request) -> Response:
-        return Response(async_to_sync(process.stats)())
+        return Response(ProcessStatsSerializer(async_to_sync(process.stats)()).data)
