@@ -17,13 +17,6 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
-
-import time
-import urllib.error
-import urllib.request
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 import pytest
 import websockets
 from django.conf import settings
@@ -273,17 +266,25 @@ async def closed_with(ws: websockets.ClientConnection, within: float = 5.0) -> i
 # --- Processes: HTTP, management commands, outages ----------------------------------------
 
 
-def http_get(
-    service: Service, path: str, token: str | None = None, headers: dict[str, str] | None = None
-) -> tuple[int, dict]:
-    request = urllib.request.Request(service.http_url + path, headers=headers or {})
+def http_raw(
+    method: str, url: str, token: str | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    """(status, headers, body) of a real HTTP request, error statuses included."""
+    request = urllib.request.Request(url, method=method, headers=headers or {})
     if token is not None:
         request.add_header("Authorization", f"Bearer {token}")
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read())
+            return response.status, dict(response.headers), response.read()
     except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
+        return error.code, dict(error.headers), error.read()
+
+
+def http_get(
+    service: Service, path: str, token: str | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict]:
+    status, _, body = http_raw("GET", service.http_url + path, token, headers)
+    return status, json.loads(body)
 
 
 def manage(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -391,17 +392,3 @@ def chromium(width: int = 1280, height: int = 900) -> Iterator[webdriver.Chrome]
             yield browser
         finally:
             browser.quit()
-
-
-def http(
-    method: str, url: str, token: str | None = None, body: bytes | None = None
-) -> tuple[int, dict[str, str], object]:
-    """(status, headers, JSON body or None) of a real HTTP request, error statuses included."""
-    headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
-    request = urllib.request.Request(url, data=body, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            status, reply_headers, raw = response.status, dict(response.headers), response.read()
-    except urllib.error.HTTPError as error:
-        status, reply_headers, raw = error.code, dict(error.headers), error.read()
-    return status, reply_headers, json.loads(raw) if raw else None

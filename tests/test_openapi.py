@@ -3,7 +3,6 @@ document, a browsable page whose assets come from the service itself, and the se
 fuzzed from the contract (schemathesis): no 5xx and no response outside the contract."""
 
 import re
-import urllib.request
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
@@ -13,7 +12,7 @@ from hypothesis import HealthCheck, settings
 from openapi_spec_validator import validate
 
 from tests.conftest import start_service, stop_service
-from tests.support import http
+from tests.support import http_get, http_raw
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -23,14 +22,8 @@ STAFF_PATHS = "/api/v1/presence/"
 BLOCK = "/api/v1/blocks/{address}/"
 
 
-def get_raw(url: str) -> tuple[int, str, bytes]:
-    """(status, content type, body) of a GET that may answer anything but JSON."""
-    with urllib.request.urlopen(url, timeout=10) as response:
-        return response.status, response.headers["Content-Type"], response.read()
-
-
 def test_schema_is_valid_openapi_3_with_error_bodies_everywhere(service):
-    status, _, schema = http("GET", f"{service.http_url}{SCHEMA}")
+    status, schema = http_get(service, SCHEMA)
     assert status == 200
     validate(schema)
     assert schema["openapi"].startswith("3.")
@@ -73,7 +66,7 @@ def test_schema_is_valid_openapi_3_with_error_bodies_everywhere(service):
 
 
 def test_schema_links_to_the_websocket_protocol_served_by_the_service(service):
-    _, _, schema = http("GET", f"{service.http_url}{SCHEMA}")
+    _, schema = http_get(service, SCHEMA)
     links = re.findall(r"\]\((/api/protocol/[^)]+)\)", schema["info"]["description"])
     served = {
         "/api/protocol/protocol.md": "docs/protocol.md",
@@ -83,26 +76,26 @@ def test_schema_links_to_the_websocket_protocol_served_by_the_service(service):
     }
     assert sorted(links) == sorted(served)
     for link, file in served.items():
-        status, content_type, body = get_raw(f"{service.http_url}{link}")
+        status, headers, body = http_raw("GET", f"{service.http_url}{link}")
         assert status == 200
-        assert content_type.startswith(("text/markdown", "text/plain"))
+        assert headers["Content-Type"].startswith(("text/markdown", "text/plain"))
         assert body == (BASE_DIR / file).read_bytes()
-    assert http("GET", f"{service.http_url}/api/protocol/settings.py")[0] == 404
+    assert http_get(service, "/api/protocol/settings.py")[0] == 404
 
 
 def test_docs_page_serves_every_asset_itself(service):
     page_url = f"{service.http_url}/api/docs/"
-    status, content_type, raw = get_raw(page_url)
+    status, headers, raw = http_raw("GET", page_url)
     page = raw.decode()
     assert status == 200
-    assert content_type.startswith("text/html")
+    assert headers["Content-Type"].startswith("text/html")
     assets = re.findall(r'(?:src|href)="([^"]+)"', page)
     assert any(asset.endswith(".js") for asset in assets), assets
     assert any(asset.endswith(".css") for asset in assets), assets
     for asset in assets:
         url = urljoin(page_url, asset)
         assert urlsplit(url).netloc == urlsplit(page_url).netloc, f"{asset} is not served here"
-        assert get_raw(url)[0] == 200, asset
+        assert http_raw("GET", url)[0] == 200, asset
     # The page loads the contract from this service too.
     assert '"/api/schema/"' in page
 
