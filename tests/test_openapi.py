@@ -55,7 +55,7 @@ def test_schema_is_valid_openapi_3_with_error_bodies_everywhere(service):
             body = responses[successes[0]]["content"]["application/json"]["schema"]
             assert "$ref" in body, (path, method, body)
         errors = [code for code in responses if code.startswith("4")]
-        assert {"401", "429"} <= set(errors), (path, method, errors)
+        assert {"401", "406", "429"} <= set(errors), (path, method, errors)
         for code in errors:
             assert responses[code]["content"]["application/json"]["schema"] == error
         assert operation["security"], (path, method)
