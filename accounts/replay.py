@@ -9,7 +9,8 @@ import math
 import time
 
 import redis
-from django.conf import settings
+
+from presence_project import redis_clients
 
 _SEEN = "signed-fetch:seen:{}"  # STRING with a TTL: a signed request was used
 
@@ -17,7 +18,7 @@ _SEEN = "signed-fetch:seen:{}"  # STRING with a TTL: a signed request was used
 @functools.cache
 def _redis() -> redis.Redis:
     # Synchronous and thread-safe: signing in runs in a worker thread, beside the database.
-    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=3)
+    return redis_clients.client(asynchronous=False, socket_timeout=5, socket_connect_timeout=3)
 
 
 def first_use(key: str, valid_until_ms: int) -> bool:

@@ -18,6 +18,7 @@ from typing import Protocol
 from django.conf import settings
 
 from presence import process_channel, state
+from presence_project import redis_clients
 
 logger = logging.getLogger(__name__)
 
@@ -149,7 +150,9 @@ async def _housekeeping() -> None:
                 await process_channel.renew()
         except Exception:
             if not failing:
-                logger.exception("presence housekeeping failed; retrying")
+                logger.exception(
+                    "presence housekeeping failed on %s; retrying", redis_clients.description()
+                )
             failing = True
         await asyncio.sleep(interval)
 

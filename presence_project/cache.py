@@ -5,12 +5,15 @@ from typing import Any
 
 from redis import ConnectionPool
 
+from presence_project import redis_clients
+
 _pools: dict[tuple[str, tuple[tuple[str, Any], ...]], ConnectionPool] = {}
 _pools_lock = threading.Lock()
 
 
 class ProcessConnectionPool(ConnectionPool):
-    """A pool made once per URL and options, then reused.
+    """A pool made once per set of options, then reused; to REDIS_URL's server or the
+    Sentinel-managed primary (redis_clients), whatever LOCATION says.
 
     Django keeps a cache object per async context and each builds its own pool, so under
     ASGI every HTTP request (a context of its own) opened a new Redis connection for DRF's
@@ -23,5 +26,5 @@ class ProcessConnectionPool(ConnectionPool):
         with _pools_lock:
             pool = _pools.get(key)
             if pool is None:
-                pool = _pools[key] = super().from_url(url, **options)
+                pool = _pools[key] = redis_clients.pool(asynchronous=False, **options)
             return pool

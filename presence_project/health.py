@@ -23,10 +23,11 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.db import connection
 from django.db.migrations.recorder import MigrationRecorder
-from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from presence import process
 from presence.loops import PerLoop
+from presence_project import redis_clients
 
 logger = logging.getLogger(__name__)
 
@@ -50,14 +51,20 @@ def _timeout() -> float:
 
 # A client of its own: a probe must not wait behind presence's pool when it is busy.
 _redis_clients = PerLoop(
-    lambda: Redis.from_url(
-        settings.REDIS_URL, socket_timeout=_timeout(), socket_connect_timeout=_timeout()
+    lambda: redis_clients.client(
+        asynchronous=True, socket_timeout=_timeout(), socket_connect_timeout=_timeout()
     )
 )
 
 
 async def _check_redis() -> None:
-    await _redis_clients.get().ping()
+    try:
+        await _redis_clients.get().ping()
+    except RedisError as exc:
+        # Names the server the sentinels point at, or that no sentinel names one.
+        raise _Unready(
+            _masked(f"{redis_clients.description()}: {type(exc).__name__}: {exc}")
+        ) from None
 
 
 # One thread with a database connection of its own, kept between checks: a check must not
@@ -115,7 +122,8 @@ _URL_CREDENTIALS = re.compile(r"(\b[a-z][a-z0-9+.-]*://)[^\s/@]*@", re.IGNORECAS
 def _secrets() -> list[str]:
     redis_password = urlsplit(settings.REDIS_URL).password
     database_password = settings.DATABASES["default"].get("PASSWORD")
-    return [secret for secret in (redis_password, database_password) if secret]
+    secrets = (redis_password, settings.REDIS_SENTINEL_PASSWORD, database_password)
+    return [secret for secret in secrets if secret]
 
 
 def _masked(text: str) -> str:

@@ -4,6 +4,7 @@ import os
 import secrets
 import tempfile
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -149,7 +150,51 @@ def _redis_url() -> str:
 
 REDIS_URL = _redis_url()
 
-_REDIS_HOST = {"address": REDIS_URL, "socket_connect_timeout": 5}
+
+def _sentinels(value: str) -> list[tuple[str, int]]:
+    sentinels = []
+    for entry in filter(None, (part.strip() for part in value.split(","))):
+        host, _, port = entry.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ImproperlyConfigured(
+                f"REDIS_SENTINELS must be host:port,... ; {entry!r} is not host:port"
+            )
+        sentinels.append((host.strip("[]"), int(port)))
+    return sentinels
+
+
+# A Sentinel-managed primary (docs/presence.md, "Redis high availability"): every Redis
+# client asks these sentinels where REDIS_SENTINEL_MASTER is now. REDIS_URL then gives only
+# the primary's credentials and database number.
+REDIS_SENTINELS = _sentinels(os.environ.get("REDIS_SENTINELS", ""))
+REDIS_SENTINEL_MASTER = os.environ.get("REDIS_SENTINEL_MASTER", "").strip()
+REDIS_SENTINEL_PASSWORD = os.environ.get("REDIS_SENTINEL_PASSWORD") or None
+if bool(REDIS_SENTINELS) != bool(REDIS_SENTINEL_MASTER):
+    raise ImproperlyConfigured("REDIS_SENTINELS and REDIS_SENTINEL_MASTER go together: set both")
+REDIS_SENTINEL_CONNECTION: dict[str, str | int | None] = {}
+if REDIS_SENTINELS:
+    _redis_target = urlsplit(REDIS_URL)
+    _db = _redis_target.path.strip("/") or "0"
+    if not _db.isdigit():
+        raise ImproperlyConfigured(f"REDIS_URL's database must be a number, not {_db!r}")
+    REDIS_SENTINEL_CONNECTION = {
+        "username": unquote(_redis_target.username) if _redis_target.username else None,
+        "password": unquote(_redis_target.password) if _redis_target.password else None,
+        "db": int(_db),
+    }
+    _REDIS_HOST = {
+        "sentinels": REDIS_SENTINELS,
+        "master_name": REDIS_SENTINEL_MASTER,
+        "sentinel_kwargs": {
+            "socket_connect_timeout": 5,
+            "socket_timeout": 5,
+            "password": REDIS_SENTINEL_PASSWORD,
+        },
+        "socket_connect_timeout": 5,
+        **REDIS_SENTINEL_CONNECTION,
+    }
+else:
+    _REDIS_HOST = {"address": REDIS_URL, "socket_connect_timeout": 5}
 # "pubsub" pushes each message to the processes whose connections joined the group;
 # "core" stores messages in Redis lists that every process polls. docs/presence.md says
 # why pubsub is the default.

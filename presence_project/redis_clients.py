@@ -1,0 +1,105 @@
+"""The one place that makes Redis clients, from REDIS_URL or through Sentinel.
+
+With REDIS_SENTINELS set, every pool asks the sentinels for the current primary of
+REDIS_SENTINEL_MASTER before each new connection, so after a failover the next connection
+goes to the promoted server by itself; REDIS_URL then gives only the credentials and the
+database number. The channel layer builds its own pools from the same settings
+(settings.CHANNEL_LAYERS), as channels-redis does not take a client.
+"""
+
+from typing import Any
+from urllib.parse import urlsplit
+
+import redis
+import redis.asyncio
+from django.conf import settings
+from redis.asyncio.sentinel import Sentinel as AsyncSentinel
+from redis.asyncio.sentinel import SentinelConnectionPool as AsyncSentinelPool
+from redis.asyncio.sentinel import SentinelManagedConnection as AsyncSentinelConnection
+from redis.connection import HiredisRespSerializer
+from redis.sentinel import Sentinel, SentinelConnectionPool
+
+AnyPool = redis.ConnectionPool | redis.asyncio.ConnectionPool
+AnyClient = redis.Redis | redis.asyncio.Redis
+
+
+class _HiredisPacking:
+    """redis-py's asyncio connection packs commands in Python, whatever parser it has;
+    hiredis packs in C (HMGET of 1,000 addresses: 0.69 -> 0.08 ms)."""
+
+    _serializer = HiredisRespSerializer()
+
+    def pack_command(self, *args: object) -> list[bytes]:
+        return self._serializer.pack(*args)
+
+
+class _PackedConnection(_HiredisPacking, redis.asyncio.Connection):
+    pass
+
+
+class _PackedSentinelConnection(_HiredisPacking, AsyncSentinelConnection):
+    pass
+
+
+class _BlockingSentinelPool(AsyncSentinelPool, redis.asyncio.BlockingConnectionPool):
+    """Sentinel's pool, waiting for a free connection like BlockingConnectionPool."""
+
+
+def description() -> str:
+    """Which Redis server the clients talk to, without credentials, for log lines."""
+    if not settings.REDIS_SENTINELS:
+        return f"Redis at {urlsplit(settings.REDIS_URL).hostname or 'a local socket'}"
+    sentinels = ",".join(f"{host}:{port}" for host, port in settings.REDIS_SENTINELS)
+    return f"the Sentinel primary {settings.REDIS_SENTINEL_MASTER!r} (sentinels {sentinels})"
+
+
+def _sentinel_kwargs(options: dict[str, Any]) -> dict[str, Any]:
+    # The sentinels get the same socket timeouts as the data connections, and their own
+    # password (not the primary's).
+    kwargs = {key: value for key, value in options.items() if key.startswith("socket_")}
+    if settings.REDIS_SENTINEL_PASSWORD:
+        kwargs["password"] = settings.REDIS_SENTINEL_PASSWORD
+    return kwargs
+
+
+def pool(
+    *,
+    asynchronous: bool,
+    max_connections: int | None = None,
+    wait: float | None = None,
+    **options: Any,
+) -> AnyPool:
+    """A connection pool to the primary. `wait`: seconds a caller waits for a free
+    connection when all `max_connections` are busy (asyncio only); None fails at once."""
+    if asynchronous and wait is not None:
+        options["timeout"] = wait
+    if max_connections is not None:
+        options["max_connections"] = max_connections
+    if settings.REDIS_SENTINELS:
+        options = {**settings.REDIS_SENTINEL_CONNECTION, **options}
+        if not asynchronous:
+            sentinel = Sentinel(settings.REDIS_SENTINELS, sentinel_kwargs=_sentinel_kwargs(options))
+            return SentinelConnectionPool(settings.REDIS_SENTINEL_MASTER, sentinel, **options)
+        pool_class = _BlockingSentinelPool if wait is not None else AsyncSentinelPool
+        sentinels = AsyncSentinel(
+            settings.REDIS_SENTINELS, sentinel_kwargs=_sentinel_kwargs(options)
+        )
+        return pool_class(
+            settings.REDIS_SENTINEL_MASTER,
+            sentinels,
+            connection_class=_PackedSentinelConnection,
+            **options,
+        )
+    if not asynchronous:
+        return redis.ConnectionPool.from_url(settings.REDIS_URL, **options)
+    plain_class = (
+        redis.asyncio.BlockingConnectionPool if wait is not None else redis.asyncio.ConnectionPool
+    )
+    # The URL's scheme picks the connection class for rediss:// and unix://.
+    return plain_class.from_url(settings.REDIS_URL, connection_class=_PackedConnection, **options)
+
+
+def client(*, asynchronous: bool, **options: Any) -> AnyClient:
+    """A client of the primary (redis.asyncio's or redis's), with `pool`'s options."""
+    client_class = redis.asyncio.Redis if asynchronous else redis.Redis
+    return client_class.from_pool(pool(asynchronous=asynchronous, **options))
