@@ -498,3 +498,47 @@ class SentinelCluster:
             f"{log.name}:\n" + "\n".join(log.read_text(errors="replace").splitlines()[-15:])
             for log in sorted(self.directory.glob("valkey-*.log"))
         )
+
+
+# --- A real load balancer: HAProxy with the shipped configuration -------------------------
+
+
+@contextmanager
+def haproxy(backend_ports: list[int], log: Path) -> Iterator[str]:
+    """deploy/haproxy.cfg in front of the given service ports; yields its WebSocket URL.
+
+    A missing binary fails the test that asked for it: .ci/run installs it (apt-get
+    install haproxy) when it runs as root.
+    """
+    binary = shutil.which("haproxy")
+    if binary is None:
+        pytest.fail(
+            "haproxy must be on PATH for the load-balancer tests: apt-get install -y haproxy",
+            pytrace=False,
+        )
+    port = free_port()
+    env = {**os.environ, "PRESENCE_LB_BIND": f"127.0.0.1:{port}"}
+    for number, backend in enumerate(backend_ports, start=1):
+        env[f"PRESENCE_BACKEND_{number}"] = f"127.0.0.1:{backend}"
+    config = BASE_DIR / "deploy" / "haproxy.cfg"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [binary, "-db", "-f", str(config)], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+
+    def serves() -> bool:
+        try:
+            return http_raw("GET", f"http://127.0.0.1:{port}/readyz")[0] == 200
+        except OSError:
+            return False
+
+    try:
+        deadline = time.monotonic() + 10
+        while not serves():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"haproxy did not serve:\n{log.read_text(errors='replace')}")
+            time.sleep(0.2)
+        yield f"ws://127.0.0.1:{port}/"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

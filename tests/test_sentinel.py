@@ -25,6 +25,7 @@ from tests.support import (
     connect,
     eventually,
     http_raw,
+    manage,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -312,6 +313,12 @@ async def test_sentinel_naming_an_unreachable_primary_is_unready_not_wrong(
                 assert (await a.set_status(ONLINE)).WhichOneof("response") == "status"
                 await view.presence_until(alice.address, ONLINE)
             await view.presence_until(alice.address, OFFLINE)
+            # Commands find the primary through the sentinels too.
+            command = await asyncio.to_thread(
+                manage, "presence", "user", bob.address, "--json", env=cluster.service_env
+            )
+            assert command.returncode == 0, command.stderr
+            assert json.loads(command.stdout)["connections"], command.stdout
 
             # Every data server gone, the sentinels up: they keep naming a primary that
             # does not answer (a failover needs a replica to promote).
@@ -340,5 +347,14 @@ async def test_sentinel_naming_an_unreachable_primary_is_unready_not_wrong(
             assert "presence housekeeping failed on the Sentinel primary 'presence'" in logged
             assert cluster.password not in logged
             assert cluster.sentinel_password not in logged
+
+            # No sentinel answers either: the same, saying so.
+            for port in cluster.sentinel_ports:
+                os.kill(cluster.processes[port].pid, signal.SIGKILL)
+            status, _, body = await asyncio.to_thread(http_raw, "GET", running.http_url + "/readyz")
+            assert status == 503
+            assert "MasterNotFoundError: No master found for 'presence'" in body.decode()
+            assert (await b.set_status(AWAY)).WhichOneof("response") == "internal_server_error"
+            assert running.process.poll() is None
     finally:
         stop_service(running)
