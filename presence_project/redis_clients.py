@@ -13,10 +13,13 @@ from urllib.parse import urlsplit
 import redis
 import redis.asyncio
 from django.conf import settings
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.asyncio.sentinel import Sentinel as AsyncSentinel
 from redis.asyncio.sentinel import SentinelConnectionPool as AsyncSentinelPool
 from redis.asyncio.sentinel import SentinelManagedConnection as AsyncSentinelConnection
+from redis.backoff import NoBackoff
 from redis.connection import HiredisRespSerializer
+from redis.retry import Retry
 from redis.sentinel import Sentinel, SentinelConnectionPool
 
 AnyPool = redis.ConnectionPool | redis.asyncio.ConnectionPool
@@ -53,10 +56,13 @@ def description() -> str:
     return f"the Sentinel primary {settings.REDIS_SENTINEL_MASTER!r} (sentinels {sentinels})"
 
 
-def _sentinel_kwargs(options: dict[str, Any]) -> dict[str, Any]:
+def _sentinel_kwargs(options: dict[str, Any], asynchronous: bool) -> dict[str, Any]:
     # The sentinels get the same socket timeouts as the data connections, and their own
     # password (not the primary's).
     kwargs = {key: value for key, value in options.items() if key.startswith("socket_")}
+    # One try per sentinel: discovery asks the next sentinel anyway, and retrying a dead
+    # one with backoff held every call up for seconds when no sentinel answered.
+    kwargs["retry"] = (AsyncRetry if asynchronous else Retry)(NoBackoff(), 0)
     if settings.REDIS_SENTINEL_PASSWORD:
         kwargs["password"] = settings.REDIS_SENTINEL_PASSWORD
     return kwargs
@@ -78,11 +84,13 @@ def pool(
     if settings.REDIS_SENTINELS:
         options = {**settings.REDIS_SENTINEL_CONNECTION, **options}
         if not asynchronous:
-            sentinel = Sentinel(settings.REDIS_SENTINELS, sentinel_kwargs=_sentinel_kwargs(options))
+            sentinel = Sentinel(
+                settings.REDIS_SENTINELS, sentinel_kwargs=_sentinel_kwargs(options, asynchronous)
+            )
             return SentinelConnectionPool(settings.REDIS_SENTINEL_MASTER, sentinel, **options)
         pool_class = _BlockingSentinelPool if wait is not None else AsyncSentinelPool
         sentinels = AsyncSentinel(
-            settings.REDIS_SENTINELS, sentinel_kwargs=_sentinel_kwargs(options)
+            settings.REDIS_SENTINELS, sentinel_kwargs=_sentinel_kwargs(options, asynchronous)
         )
         return pool_class(
             settings.REDIS_SENTINEL_MASTER,

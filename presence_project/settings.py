@@ -8,6 +8,8 @@ from urllib.parse import unquote, urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import NoBackoff
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -185,10 +187,12 @@ if REDIS_SENTINELS:
     _REDIS_HOST = {
         "sentinels": REDIS_SENTINELS,
         "master_name": REDIS_SENTINEL_MASTER,
+        # One try per sentinel, as presence_project/redis_clients.py says why.
         "sentinel_kwargs": {
             "socket_connect_timeout": 5,
             "socket_timeout": 5,
             "password": REDIS_SENTINEL_PASSWORD,
+            "retry": AsyncRetry(NoBackoff(), 0),
         },
         "socket_connect_timeout": 5,
         **REDIS_SENTINEL_CONNECTION,
