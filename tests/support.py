@@ -542,3 +542,30 @@ def haproxy(backend_ports: list[int], log: Path) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+# --- Many users at once ---------------------------------------------------------------------
+
+
+def friend_ring(count: int, each_way: int) -> list[tuple[str, str, set[str]]]:
+    """`count` new users in a ring, each a friend of the `each_way` users before and after:
+    (address, token, friends' addresses) of each, in the ring's order."""
+    from accounts.services import issue_token
+    from friendships.models import Friendship, FriendshipState
+
+    ring = sorted("0x" + secrets.token_hex(20) for _ in range(count))
+    pairs = {
+        tuple(sorted((address, ring[(i + step) % count])))
+        for i, address in enumerate(ring)
+        for step in range(1, each_way + 1)
+    }
+    tokens = [issue_token(address) for address in ring]
+    Friendship.objects.bulk_create(
+        Friendship(user_a_id=a, user_b_id=b, state=FriendshipState.ACCEPTED, requested_by_id=a)
+        for a, b in pairs
+    )
+    friends: dict[str, set[str]] = {address: set() for address in ring}
+    for a, b in pairs:
+        friends[a].add(b)
+        friends[b].add(a)
+    return [(address, token, friends[address]) for address, token in zip(ring, tokens, strict=True)]

@@ -3,18 +3,15 @@ clients reconnect through the balancer to the others with friends' views right."
 
 import asyncio
 import os
-import secrets
 import signal
 from dataclasses import dataclass, field
 
 import pytest
 from websockets.exceptions import WebSocketException
 
-from accounts.services import issue_token
-from friendships.models import Friendship, FriendshipState
 from presence.rpc.client import StreamClosed
 from tests.conftest import start_service, stop_service
-from tests.support import OFFLINE, ONLINE, connect, eventually, haproxy
+from tests.support import OFFLINE, ONLINE, connect, eventually, friend_ring, haproxy
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -68,21 +65,9 @@ class Member:
 def members() -> list[Member]:
     """USERS users in a ring, each a friend of the two before and the two after, so that
     every process holds friends of users on the others."""
-    addresses = ["0x" + secrets.token_hex(20) for _ in range(USERS)]
-    tokens = [issue_token(address) for address in addresses]
-    friends: dict[str, set[str]] = {address: set() for address in addresses}
-    for i, address in enumerate(addresses):
-        for step in (1, 2):
-            other = addresses[(i + step) % USERS]
-            friends[address].add(other)
-            friends[other].add(address)
-            low, high = sorted((address, other))
-            Friendship.objects.create(
-                user_a_id=low, user_b_id=high, state=FriendshipState.ACCEPTED, requested_by_id=low
-            )
     return [
-        Member(address, token, friends[address], returns=i % 2 == 0)
-        for i, (address, token) in enumerate(zip(addresses, tokens, strict=True))
+        Member(address, token, friends, returns=i % 2 == 0)
+        for i, (address, token, friends) in enumerate(friend_ring(USERS, 2))
     ]
 
 

@@ -4,15 +4,12 @@ replica promoted, and every friend's view exact again without any client action.
 import asyncio
 import json
 import os
-import secrets
 import signal
 import time
 from dataclasses import dataclass, field
 
 import pytest
 
-from accounts.services import issue_token
-from friendships.models import Friendship, FriendshipState
 from tests.conftest import start_service, stop_service
 from tests.support import (
     AWAY,
@@ -22,8 +19,10 @@ from tests.support import (
     SentinelCluster,
     Subscription,
     addresses,
+    befriend,
     connect,
     eventually,
+    friend_ring,
     http_raw,
     manage,
 )
@@ -130,24 +129,9 @@ class Client:
 
 
 def build_graph(urls: list[str]) -> list[Client]:
-    addresses = sorted("0x" + secrets.token_hex(20) for _ in range(CLIENTS))
-    pairs = {
-        tuple(sorted((address, addresses[(i + step) % CLIENTS])))
-        for i, address in enumerate(addresses)
-        for step in range(1, FRIENDS_EACH_WAY + 1)
-    }
-    tokens = [issue_token(address) for address in addresses]
-    Friendship.objects.bulk_create(
-        Friendship(user_a_id=a, user_b_id=b, state=FriendshipState.ACCEPTED, requested_by_id=a)
-        for a, b in pairs
-    )
-    friends: dict[str, set[str]] = {a: set() for a in addresses}
-    for a, b in pairs:
-        friends[a].add(b)
-        friends[b].add(a)
     return [
-        Client(address, token, friends[address], urls[i % len(urls)])
-        for i, (address, token) in enumerate(zip(addresses, tokens, strict=True))
+        Client(address, token, friends, urls[i % len(urls)])
+        for i, (address, token, friends) in enumerate(friend_ring(CLIENTS, FRIENDS_EACH_WAY))
     ]
 
 
@@ -301,12 +285,7 @@ async def test_sentinel_naming_an_unreachable_primary_is_unready_not_wrong(
     running = start_service(tmp_path, {**cluster.service_env, **FAST_HOUSEKEEPING})
     try:
         alice, bob = make_user(), make_user()
-        Friendship.objects.create(
-            user_a_id=min(alice.address, bob.address),
-            user_b_id=max(alice.address, bob.address),
-            state=FriendshipState.ACCEPTED,
-            requested_by_id=alice.address,
-        )
+        await befriend(running.ws_url, alice, bob)
         async with connect(running.ws_url, bob.token) as b:
             view = await b.subscribe_presence()
             async with connect(running.ws_url, alice.token) as a:

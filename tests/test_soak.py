@@ -4,16 +4,13 @@ at the end every client's view of its friends equals the truth."""
 import asyncio
 import os
 import random
-import secrets
 import time
 
 import pytest
 
-from accounts.services import issue_token
-from friendships.models import Friendship, FriendshipState
 from presence.protocol import friendships_service_pb2 as pb
 from presence.rpc.client import StreamClosed
-from tests.support import AWAY, OFFLINE, ONLINE, connect
+from tests.support import AWAY, OFFLINE, ONLINE, connect, friend_ring
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -91,22 +88,8 @@ class Client:
 
 
 def build_graph(settled: asyncio.Event) -> list[Client]:
-    addresses = sorted("0x" + secrets.token_hex(20) for _ in range(CLIENTS))
-    pairs = set()
-    for i, address in enumerate(addresses):
-        for step in range(1, FRIENDS_EACH_WAY + 1):
-            other = addresses[(i + step) % CLIENTS]
-            pairs.add(tuple(sorted((address, other))))
-    tokens = [issue_token(address) for address in addresses]
-    Friendship.objects.bulk_create(
-        Friendship(user_a_id=a, user_b_id=b, state=FriendshipState.ACCEPTED, requested_by_id=a)
-        for a, b in pairs
-    )
-    friends: dict[str, set[str]] = {a: set() for a in addresses}
-    for a, b in pairs:
-        friends[a].add(b)
-        friends[b].add(a)
-    return [Client(a, t, friends[a], settled) for a, t in zip(addresses, tokens, strict=True)]
+    ring = friend_ring(CLIENTS, FRIENDS_EACH_WAY)
+    return [Client(address, token, friends, settled) for address, token, friends in ring]
 
 
 async def test_soak_every_final_view_equals_the_truth(service):
