@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from tests.conftest import start_service, stop_service
+from tests.signing import new_identity
 from tests.support import (
     AWAY,
     OFFLINE,
@@ -292,6 +293,19 @@ async def test_sentinel_naming_an_unreachable_primary_is_unready_not_wrong(
                 assert (await a.set_status(ONLINE)).WhichOneof("response") == "status"
                 await view.presence_until(alice.address, ONLINE)
             await view.presence_until(alice.address, OFFLINE)
+            # Signing in (the replay store) and REST (DRF's throttle, in the cache) go
+            # through the sentinels too: REDIS_URL's host does not exist.
+            signed = new_identity().headers("post", "/api/v1/auth/token")
+            for expected in (201, 401):
+                status, _, body = await asyncio.to_thread(
+                    http_raw, "POST", running.http_url + "/api/v1/auth/token", None, signed
+                )
+                assert status == expected, body
+            assert b"used already" in body
+            status, _, body = await asyncio.to_thread(
+                http_raw, "GET", running.http_url + "/api/v1/friends/online/", bob.token
+            )
+            assert (status, json.loads(body)["count"]) == (200, 0), body
             # Commands find the primary through the sentinels too.
             command = await asyncio.to_thread(
                 manage, "presence", "user", bob.address, "--json", env=cluster.service_env
