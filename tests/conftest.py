@@ -75,7 +75,9 @@ def test_database_url() -> str:
     return f"postgres://{credentials}{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-def start_service(tmp_dir: Path, extra_env: dict[str, str] | None = None) -> Service:
+def start_service(
+    tmp_dir: Path, extra_env: dict[str, str] | None = None, daphne_args: tuple[str, ...] = ()
+) -> Service:
     port = free_port()
     log = tmp_dir / f"daphne-{port}.log"
     env = {
@@ -84,7 +86,10 @@ def start_service(tmp_dir: Path, extra_env: dict[str, str] | None = None) -> Ser
         "REDIS_URL": settings.REDIS_URL,
         **(extra_env or {}),
     }
-    command = [sys.executable, "-m", "presence_project.server", "-b", "127.0.0.1", "-p", str(port)]
+    command = [
+        *(sys.executable, "-m", "presence_project.server", "-b", "127.0.0.1", "-p", str(port)),
+        *daphne_args,
+    ]
     with log.open("wb") as out:
         process = subprocess.Popen(
             command, cwd=BASE_DIR, env=env, stdout=out, stderr=subprocess.STDOUT

@@ -504,8 +504,11 @@ class SentinelCluster:
 
 
 @contextmanager
-def haproxy(backend_ports: list[int], log: Path) -> Iterator[str]:
-    """deploy/haproxy.cfg in front of the given service ports; yields its WebSocket URL.
+def haproxy(
+    backend_ports: list[int], log: Path, env: dict[str, str] | None = None
+) -> Iterator[str]:
+    """deploy/haproxy.cfg in front of the given service ports, with `env` for its other
+    settings; yields its WebSocket URL.
 
     A missing binary fails the test that asked for it: .ci/run installs it (apt-get
     install haproxy) when it runs as root.
@@ -517,7 +520,7 @@ def haproxy(backend_ports: list[int], log: Path) -> Iterator[str]:
             pytrace=False,
         )
     port = free_port()
-    env = {**os.environ, "PRESENCE_LB_BIND": f"127.0.0.1:{port}"}
+    env = {**os.environ, **(env or {}), "PRESENCE_LB_BIND": f"127.0.0.1:{port}"}
     for number, backend in enumerate(backend_ports, start=1):
         env[f"PRESENCE_BACKEND_{number}"] = f"127.0.0.1:{backend}"
     config = BASE_DIR / "deploy" / "haproxy.cfg"

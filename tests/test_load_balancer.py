@@ -1,5 +1,6 @@
 """Clients through HAProxy (deploy/haproxy.cfg) to three processes; one is killed, and its
-clients reconnect through the balancer to the others with friends' views right."""
+clients reconnect through the balancer to the others with friends' views right. And a
+balancer that cuts idle streams."""
 
 import asyncio
 import os
@@ -11,7 +12,18 @@ from websockets.exceptions import WebSocketException
 
 from presence.rpc.client import StreamClosed
 from tests.conftest import start_service, stop_service
-from tests.support import OFFLINE, ONLINE, connect, eventually, friend_ring, haproxy
+from tests.support import (
+    AWAY,
+    OFFLINE,
+    ONLINE,
+    befriend,
+    closed_with,
+    connect,
+    eventually,
+    friend_ring,
+    haproxy,
+    outcome,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -38,12 +50,15 @@ class Member:
             try:
                 async with connect(url, self.token) as client:
                     subscription = await client.subscribe_presence()
-                    assert (await client.set_status(ONLINE)).WhichOneof("response") == "status"
-                    self.view, self.status = subscription.view, ONLINE
-                    self.sessions += 1
-                    ready.set()
-                    while True:
-                        await subscription.next(timeout=3600)
+                    try:
+                        assert outcome(await client.set_status(ONLINE)) == ("status", "")
+                        self.view, self.status = subscription.view, ONLINE
+                        self.sessions += 1
+                        ready.set()
+                        while True:
+                            await subscription.next(timeout=3600)
+                    finally:
+                        subscription.cancel()
             except (StreamClosed, OSError, TimeoutError, WebSocketException):
                 self.status = OFFLINE
                 self.lost.set()
@@ -124,3 +139,45 @@ async def test_killed_process_clients_reconnect_through_the_balancer(tmp_path):
         await asyncio.gather(*runs, return_exceptions=True)
         for running in processes[1:]:
             stop_service(running)
+
+
+@pytest.mark.parametrize("pings", [True, False], ids=["daphne-pings-every-1s", "default-pings"])
+async def test_a_balancer_that_cuts_idle_streams(tmp_path, make_user, pings):
+    """HAProxy here ends a WebSocket idle for 3 s. With daphne pinging every second the
+    streams live on; with its default 20 s they are cut: the client sees 1006, its friends
+    see it OFFLINE as for any disconnect, HAProxy logs the cut, the service goes on."""
+    daphne_args = ("--ping-interval", "1") if pings else ()
+    running = start_service(tmp_path, FAST_REAPING, daphne_args)
+    alice, bob, carol = make_user(), make_user(), make_user()
+    try:
+        await befriend(running.ws_url, alice, bob)
+        await befriend(running.ws_url, alice, carol)
+        log = tmp_path / "haproxy.log"
+        idle_cut = {"PRESENCE_LB_TUNNEL_TIMEOUT": "3s"}
+        with haproxy([running.port] * 3, log, idle_cut) as url:
+            # Carol watches directly; alice and bob go through the balancer.
+            async with (
+                connect(running.ws_url, carol.token) as c,
+                connect(url, alice.token) as a,
+                connect(url, bob.token) as b,
+            ):
+                watching = await c.subscribe_presence()
+                bob_view = await b.subscribe_presence()
+                assert outcome(await a.set_status(ONLINE)) == ("status", "")
+                await watching.presence_until(alice.address, ONLINE)
+                await bob_view.presence_until(alice.address, ONLINE)
+                await asyncio.sleep(5)
+                if pings:
+                    assert (a.ws.close_code, b.ws.close_code) == (None, None)
+                    assert outcome(await a.set_status(AWAY)) == ("status", "")
+                    await bob_view.presence_until(alice.address, AWAY)
+                    await watching.presence_until(alice.address, AWAY)
+                else:
+                    assert await closed_with(a.ws) == 1006
+                    await watching.presence_until(alice.address, OFFLINE)
+                    bob_view.cancel()
+        assert running.process.poll() is None
+        cut = [line for line in log.read_text().splitlines() if " 101 " in line and " cD" in line]
+        assert len(cut) == (0 if pings else 2), log.read_text()
+    finally:
+        stop_service(running)
