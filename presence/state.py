@@ -20,7 +20,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum
 
 from django.conf import settings
@@ -57,7 +57,10 @@ class Presence:
     address: str
     status: Status
     version: int
+    # For a change, when it happened: its transition, the time delivery is measured from.
     last_seen_ms: int | None
+    # A change as published, rather than a state read (a snapshot, a catch-up).
+    live: bool = field(default=False, compare=False)
 
     def as_message(self) -> dict[str, object]:
         return {
@@ -75,6 +78,7 @@ class Presence:
             status=Status(message["status"]),
             version=int(message["version"]),  # type: ignore[call-overload]
             last_seen_ms=message["last_seen_ms"],  # type: ignore[arg-type]
+            live=True,
         )
 
 
