@@ -21,6 +21,7 @@ import pytest
 import websockets
 from django.conf import settings
 from django.db import connection
+from prometheus_client.parser import text_string_to_metric_families
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service as ChromeService
 
@@ -285,6 +286,17 @@ def http_get(
 ) -> tuple[int, dict]:
     status, _, body = http_raw("GET", service.http_url + path, token, headers)
     return status, json.loads(body)
+
+
+async def scrape_metrics(http_url: str, token: str) -> dict[tuple[str, tuple], float]:
+    """Every sample of a process's /metrics, by (name, sorted (label, value) pairs)."""
+    status, _, body = await asyncio.to_thread(http_raw, "GET", f"{http_url}/metrics", token)
+    assert status == 200, (status, body)
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(body.decode())
+        for sample in family.samples
+    }
 
 
 def manage(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
