@@ -27,8 +27,9 @@ from django.conf import settings
 from redis.asyncio import BlockingConnectionPool, Connection, Redis
 from redis.commands.core import AsyncScript
 from redis.connection import HiredisRespSerializer
+from redis.exceptions import RedisError
 
-from presence import fanout
+from presence import fanout, observability
 from presence.loops import PerLoop
 
 _CONNECTIONS = "presence:connections:{}"  # SET of connection ids of one user
@@ -225,7 +226,11 @@ async def _transition_and_publish(
         _AWAY,
     ]
     args = [address, op, connection_id, "" if wanted is None else int(wanted), _now_ms(), limit]
-    result = await _clients.get().transition(keys=keys, args=args)
+    try:
+        result = await _clients.get().transition(keys=keys, args=args)
+    except RedisError:
+        observability.redis_failed("presence")
+        raise
     if result[0] == -1:
         raise TooManyConnections(f"at most {limit} connections per user")
     changed, status, version, last_seen = result

@@ -299,6 +299,12 @@ async def scrape_metrics(http_url: str, token: str) -> dict[tuple[str, tuple], f
     }
 
 
+def metric_delta(after: dict, before: dict, name: str, **labels: str) -> float:
+    """How much a sample of scrape_metrics moved between two scrapes."""
+    key = (name, tuple(sorted(labels.items())))
+    return after.get(key, 0.0) - before.get(key, 0.0)
+
+
 def manage(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """`python manage.py ...` in a process of its own, on the test database and Redis."""
     return subprocess.run(

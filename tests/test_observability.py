@@ -25,6 +25,7 @@ from tests.support import (
     armed,
     connect,
     http_raw,
+    metric_delta,
     outcome,
     scrape_metrics,
 )
@@ -87,11 +88,6 @@ async def flood(url: str, frames: int) -> int:
     return sum("too many frames" in a.message.error_message for a in answers)
 
 
-def delta(after: dict, before: dict, name: str, **labels: str) -> float:
-    key = (name, tuple(sorted(labels.items())))
-    return after.get(key, 0.0) - before.get(key, 0.0)
-
-
 async def test_metrics_move_by_what_a_scenario_did(observed, make_user):
     alice, bob, carol = make_user(), make_user(), make_user()
     staff = make_user(staff=True)
@@ -140,10 +136,14 @@ async def test_metrics_move_by_what_a_scenario_did(observed, make_user):
     assert rest[0] == 200
 
     connections = {"signed_in_by": "url_token"}, {"signed_in_by": "payload_token"}
-    assert [delta(during, before, "presence_connections_open", **c) for c in connections] == [1, 1]
-    assert delta(during, before, "presence_connections_open", signed_in_by="signed_frame") == 1
-    assert delta(during, before, "presence_connections_open", signed_in_by="anonymous") == 1
-    assert delta(during, before, "presence_subscriptions_open", kind="presence") == 1
+    assert [
+        metric_delta(during, before, "presence_connections_open", **c) for c in connections
+    ] == [1, 1]
+    assert (
+        metric_delta(during, before, "presence_connections_open", signed_in_by="signed_frame") == 1
+    )
+    assert metric_delta(during, before, "presence_connections_open", signed_in_by="anonymous") == 1
+    assert metric_delta(during, before, "presence_subscriptions_open", kind="presence") == 1
 
     expected = {
         # Bob ONLINE, AWAY, OFFLINE; the signed-in user ONLINE, OFFLINE.
@@ -187,7 +187,7 @@ async def test_metrics_move_by_what_a_scenario_did(observed, make_user):
 
     def moved(after: dict) -> dict:
         return {
-            (name, values): delta(
+            (name, values): metric_delta(
                 after, before, name, **dict(zip(label_names.get(name, ()), values, strict=True))
             )
             for name, values in expected
@@ -205,9 +205,9 @@ async def test_metrics_move_by_what_a_scenario_did(observed, make_user):
         await asyncio.sleep(0.2)
     assert moved(after) == expected
     # A scrape is counted once answered: the first, the one during, and those before this.
-    assert delta(after, before, "presence_http_requests_total", view="metrics", status="200") == (
-        2 + scrapes - 1
-    )
+    assert metric_delta(
+        after, before, "presence_http_requests_total", view="metrics", status="200"
+    ) == (2 + scrapes - 1)
     # Nothing else was called or refused, and Redis never failed.
     for name in ("presence_rpc_calls_total", "presence_refusals_total"):
         total = sum(v for (n, _), v in after.items() if n == name)
@@ -218,7 +218,7 @@ async def test_metrics_move_by_what_a_scenario_did(observed, make_user):
             v for (n, _), v in before.items() if n == name
         )
     for method in ("url_token", "payload_token", "signed_frame", "anonymous"):
-        assert delta(after, before, "presence_connections_open", signed_in_by=method) == 0
+        assert metric_delta(after, before, "presence_connections_open", signed_in_by=method) == 0
     assert after[("presence_subscriber_backlog", ())] == 0
 
 
