@@ -184,8 +184,11 @@ def call_ended(end: CallEnd) -> None:
     succeeded, at INFO otherwise."""
     outcome = _outcome(end)
     rpc_calls.labels(end.module, end.procedure, outcome).inc()
+    level = logging.DEBUG if outcome == "ok" else logging.INFO
+    if not logger.isEnabledFor(level):
+        return
     logger.log(
-        logging.DEBUG if outcome == "ok" else logging.INFO,
+        level,
         "%s.%s: %s",
         end.module,
         end.procedure,
