@@ -35,6 +35,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 METRICS_TOKEN = "metrics-token-for-the-observability-tests"
 STATUS_CHANGES = 2
 FRAME_BURST = 20
+MAX_CONNECTIONS = 2
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +49,7 @@ def observed(django_db_setup, tmp_path_factory):
             "PRESENCE_STATUS_CHANGES_PER_MINUTE": str(STATUS_CHANGES),
             "PRESENCE_FRAME_BURST": str(FRAME_BURST),
             "PRESENCE_FRAMES_PER_SECOND": "1",
+            "PRESENCE_MAX_CONNECTIONS_PER_USER": str(MAX_CONNECTIONS),
             "LOG_FORMAT": "json",
             "LOG_LEVEL": "DEBUG",
         },
@@ -89,7 +91,7 @@ async def flood(url: str, frames: int) -> int:
 
 
 async def test_metrics_move_by_what_a_scenario_did(observed, make_user):
-    alice, bob, carol = make_user(), make_user(), make_user()
+    alice, bob, carol, dave = make_user(), make_user(), make_user(), make_user()
     staff = make_user(staff=True)
     await befriend(alice, bob)
     # Bob's token expires while his connection is bound to it.
@@ -129,6 +131,11 @@ async def test_metrics_move_by_what_a_scenario_did(observed, make_user):
     assert await first_frame_refused(url, "not json") == 4001
     assert await first_frame_refused(url, None, origin="https://elsewhere.example") == 4003
     budget_refusals = await flood(url, 2 * FRAME_BURST)
+    async with (
+        connect(url, dave.token, query_token=True),
+        connect(url, dave.token, query_token=True),
+    ):
+        assert await first_frame_refused(f"{url}?access_token={dave.token}", None) == 4029
     assert budget_refusals >= FRAME_BURST - 2
     rest = await asyncio.to_thread(
         http_raw, "GET", f"{observed.http_url}/api/v1/friends/", alice.token
@@ -176,6 +183,7 @@ async def test_metrics_move_by_what_a_scenario_did(observed, make_user):
         ("presence_refusals_total", ("bad_signature",)): 1,
         ("presence_refusals_total", ("bad_first_frame",)): 1,
         ("presence_refusals_total", ("origin",)): 1,
+        ("presence_refusals_total", ("connection_limit",)): 1,
         ("presence_refusals_total", ("frame_budget",)): budget_refusals,
         ("presence_http_requests_total", ("friends", "200")): 1,
     }
