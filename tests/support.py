@@ -5,7 +5,10 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import redis
 import websockets
+from django.apps import apps
+from django.conf import settings
 
 from presence.protocol import friendships_service_pb2 as pb
 from presence.rpc.client import ClientStream, RpcClient
@@ -222,3 +225,35 @@ async def drain(subscription: Subscription, within: float) -> list[tuple[str, in
         except TimeoutError:
             break
     return entries
+
+
+# --- Snapshots of the state, for requests that must change nothing -------------------------
+
+
+def database_rows() -> dict[str, list[dict]]:
+    """Every row of every model."""
+    return {
+        model._meta.label: list(model.objects.order_by("pk").values())
+        for model in apps.get_models()
+    }
+
+
+def redis_contents(ignore: tuple[str, ...] = ()) -> dict[bytes, bytes]:
+    """Every key of the Redis server with its serialized value (TTLs aside), but those
+    containing one of `ignore`."""
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    try:
+        return {
+            key: client.dump(key)
+            for key in client.scan_iter(count=1000)
+            if not any(part.encode() in key for part in ignore)
+        }
+    finally:
+        client.close()
+
+
+async def within_one_window(seconds: float) -> None:
+    """Rate limits count in fixed windows of a minute: start where `seconds` still fit."""
+    left = 60 - time.time() % 60
+    if left < seconds:
+        await asyncio.sleep(left + 0.05)

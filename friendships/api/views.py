@@ -1,20 +1,23 @@
 from django.core.exceptions import ValidationError
 from rest_framework import status
+from rest_framework.exceptions import Throttled
 from rest_framework.exceptions import ValidationError as BadRequest
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from friendships import selectors, services
-from friendships.api.throttles import FriendshipActionThrottle
+from friendships import ratelimits, selectors, services
 from friendships.models import FriendshipAction, FriendshipEvent
 
 
 def _act(actor: str, other: str, action: FriendshipAction) -> FriendshipEvent:
-    """Run a friendship action, reporting a broken rule or a bad address as 400."""
+    """Run a friendship action, reporting a broken rule or a bad address as 400, and a
+    spent limit as 429."""
     try:
         return services.apply_action(actor, other, action)
+    except services.TooManyActions as exc:
+        raise Throttled(wait=ratelimits.seconds_to_next_window()) from exc
     except services.FriendshipRuleError as exc:
         raise BadRequest({"detail": str(exc)}) from exc
     except ValidationError as exc:
@@ -36,8 +39,6 @@ class BlocksView(APIView):
 
 class BlockView(APIView):
     """PUT blocks the user in the URL, DELETE unblocks them."""
-
-    throttle_classes = [*APIView.throttle_classes, FriendshipActionThrottle]
 
     def put(self, request: Request, address: str) -> Response:
         event = _act(request.user.address, address, FriendshipAction.BLOCK)
