@@ -53,9 +53,7 @@ def address_of(identity: Path) -> str:
     return json.loads(identity.read_text())["address"].lower()
 
 
-def test_social_client_befriends_and_sees_a_friend_come_and_go_again_and_again(
-    service, identities
-):
+def test_social_client_befriends_and_sees_a_friend_come_and_go_again_and_again(service, identities):
     """The same identities twice: the second run starts by ending the first one's friendship."""
     node = node_binary(*PACKAGES)
     a, b = identities
