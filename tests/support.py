@@ -238,13 +238,13 @@ def database_rows() -> dict[str, list[dict]]:
     }
 
 
-def redis_contents(ignore: tuple[str, ...] = ()) -> dict[bytes, bytes]:
-    """Every key of the Redis server with its serialized value (TTLs aside), but those
-    containing one of `ignore`."""
+def redis_contents(ignore: tuple[str, ...] = ()) -> dict[bytes, tuple[bytes, bool]]:
+    """Every key of the Redis server, but those containing one of `ignore`: its serialized
+    value, and whether it expires (or just did)."""
     client = redis.Redis.from_url(settings.REDIS_URL)
     try:
         return {
-            key: client.dump(key)
+            key: (client.dump(key), client.pttl(key) != -1)
             for key in client.scan_iter(count=1000)
             if not any(part.encode() in key for part in ignore)
         }
