@@ -17,7 +17,7 @@ def node_binary(*packages: str) -> str:
     """Node.js, once the npm `packages` a script imports are installed."""
     node = shutil.which("node")
     if node is None:
-        pytest.skip("node is not on PATH: the interop tests need Node.js 20")
+        pytest.fail("node is not on PATH: the interop tests need Node.js 20", pytrace=False)
     missing = [p for p in packages if not (INTEROP_DIR / "node_modules" / p).is_dir()]
     if missing:
         pytest.fail(
@@ -29,11 +29,17 @@ def node_binary(*packages: str) -> str:
 
 
 def run_script(
-    node: str, script: str, *args: str, env: dict[str, str], service: Service
+    node: str,
+    script: str,
+    *args: str,
+    env: dict[str, str],
+    service: Service,
+    timeout: float = 60,
 ) -> tuple[list[str], str]:
     """Run a script of tests/interop/; (its stdout lines, a report for failures).
 
-    The scripts have their own 20 s timeout; this one only guards against a hung node.
+    The scripts have their own timeout, shorter than `timeout`, which only guards against a
+    hung node.
     """
     result = subprocess.run(
         [node, str(INTEROP_DIR / script), *args],
@@ -41,7 +47,7 @@ def run_script(
         env={**os.environ, **env},
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=timeout,
     )
     report = (
         f"exit code {result.returncode}\n--- stdout\n{result.stdout}--- stderr\n{result.stderr}"

@@ -4,14 +4,17 @@ usable and lets other clients carry on."""
 
 import asyncio
 import itertools
+import json
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 
 import pytest
 import websockets
-from hypothesis import HealthCheck, given, settings
+from google.protobuf.message import Message
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
+from presence import signed_auth
 from presence.protocol import friendships_service_pb2 as fs
 from presence.rpc import dcl_rpc_pb2 as pb
 from presence.rpc import wire
@@ -51,45 +54,48 @@ def serialized(strategy: st.SearchStrategy) -> st.SearchStrategy[bytes]:
     return strategy.map(lambda message: message.SerializeToString())
 
 
+# The message of each type, with any value in every field but the identifier.
+BODIES: dict[MessageType, st.SearchStrategy[Message]] = {
+    MessageType.REQUEST: st.builds(
+        pb.Request, port_id=FIXED32, procedure_id=FIXED32, client_stream=FIXED32, payload=BLOB
+    ),
+    MessageType.RESPONSE: st.builds(pb.Response, payload=BLOB),
+    MessageType.STREAM_MESSAGE: st.builds(
+        pb.StreamMessage,
+        port_id=FIXED32,
+        sequence_id=FIXED32,
+        payload=BLOB,
+        closed=st.booleans(),
+        ack=st.booleans(),
+    ),
+    MessageType.CREATE_PORT: st.builds(pb.CreatePort, port_name=TEXT),
+    MessageType.CREATE_PORT_RESPONSE: st.builds(pb.CreatePortResponse, port_id=FIXED32),
+    MessageType.REQUEST_MODULE: st.builds(pb.RequestModule, port_id=FIXED32, module_name=TEXT),
+    MessageType.REQUEST_MODULE_RESPONSE: st.builds(
+        pb.RequestModuleResponse,
+        port_id=FIXED32,
+        procedures=st.lists(
+            st.builds(pb.ModuleProcedure, procedure_id=FIXED32, procedure_name=TEXT),
+            max_size=4,
+        ),
+    ),
+    MessageType.REMOTE_ERROR_RESPONSE: st.builds(
+        pb.RemoteError, error_code=FIXED32, error_message=TEXT
+    ),
+    MessageType.DESTROY_PORT: st.builds(pb.DestroyPort, port_id=FIXED32),
+    MessageType.SERVER_READY: st.builds(pb.RpcMessageHeader),
+}
+BODIES[MessageType.STREAM_ACK] = BODIES[MessageType.STREAM_MESSAGE]
+
+
+def with_identifier(body: Message, identifier: int) -> bytes:
+    body.message_identifier = identifier
+    return body.SerializeToString()
+
+
 # Every dcl-rpc message, with any value in every field (so any type in the identifier).
-VALID_FRAMES = serialized(
-    st.one_of(
-        st.builds(pb.RpcMessageHeader, message_identifier=FIXED32),
-        st.builds(pb.CreatePort, message_identifier=FIXED32, port_name=TEXT),
-        st.builds(pb.CreatePortResponse, message_identifier=FIXED32, port_id=FIXED32),
-        st.builds(pb.RequestModule, message_identifier=FIXED32, port_id=FIXED32, module_name=TEXT),
-        st.builds(
-            pb.RequestModuleResponse,
-            message_identifier=FIXED32,
-            port_id=FIXED32,
-            procedures=st.lists(
-                st.builds(pb.ModuleProcedure, procedure_id=FIXED32, procedure_name=TEXT),
-                max_size=4,
-            ),
-        ),
-        st.builds(pb.DestroyPort, message_identifier=FIXED32, port_id=FIXED32),
-        st.builds(
-            pb.Request,
-            message_identifier=FIXED32,
-            port_id=FIXED32,
-            procedure_id=FIXED32,
-            client_stream=FIXED32,
-            payload=BLOB,
-        ),
-        st.builds(
-            pb.RemoteError, message_identifier=FIXED32, error_code=FIXED32, error_message=TEXT
-        ),
-        st.builds(pb.Response, message_identifier=FIXED32, payload=BLOB),
-        st.builds(
-            pb.StreamMessage,
-            message_identifier=FIXED32,
-            port_id=FIXED32,
-            sequence_id=FIXED32,
-            payload=BLOB,
-            closed=st.booleans(),
-            ack=st.booleans(),
-        ),
-    )
+VALID_FRAMES = st.sampled_from(MessageType).flatmap(
+    lambda message_type: st.builds(with_identifier, BODIES[message_type], FIXED32)
 )
 
 
@@ -348,6 +354,94 @@ def test_the_session_never_raises_and_sends_only_frames(frames):
     assert owed_answers([decodes_or_is_malformed(data) for data, _ in frames]) <= answered
 
 
+# --- Bytes read before decoding: the first frame and refused frames -------------------------
+
+# Bytes JSON reads as whitespace or the start of an object or string, and the other bytes
+# bytes.strip() strips: a message number made of them is what a test of bytes may misread.
+JSON_LIKE = st.sampled_from(b'{ \t\n\r\x0b\x0c"')
+# The whole range of message numbers, with those made of such bytes drawn often.
+NUMBERS = st.one_of(
+    st.integers(0, NUMBER_MASK),
+    st.lists(st.one_of(JSON_LIKE, st.integers(0, 255)), min_size=4, max_size=4).map(
+        lambda octets: int.from_bytes(bytes(octets), "little") & NUMBER_MASK
+    ),
+)
+# Fields a decoder skips or overwrites, each starting with a byte JSON could start with:
+# an empty group of field 15 (`{|`), field 4 as a varint, field 1 as 64 bits, as bytes and
+# as the header itself, read again later.
+SKIPPED_FIELDS = st.one_of(
+    st.just(b"{|"),
+    st.integers(0, 2**64 - 1).map(lambda value: b" " + varint(value)),
+    st.binary(min_size=8, max_size=8).map(lambda value: b"\t" + value),
+    st.binary(max_size=20).map(lambda value: b"\n" + varint(len(value)) + value),
+    st.binary(min_size=4, max_size=4).map(lambda value: b"\r" + value),
+)
+
+
+@st.composite
+def dcl_rpc_frames(draw: st.DrawFn) -> tuple[MessageType, int, bytes]:
+    """A valid dcl-rpc frame of any type, number and content: (its type, number, bytes).
+
+    Mostly as @dcl/rpc writes them, the header first; sometimes after fields the decoder
+    skips or overwrites (SKIPPED_FIELDS), which make it no less a dcl-rpc frame."""
+    message_type = draw(st.sampled_from(MessageType))
+    number = draw(NUMBERS)
+    data = with_identifier(draw(BODIES[message_type]), wire.pack_identifier(message_type, number))
+    prefix = draw(weighted((3, st.just(b"")), (1, SKIPPED_FIELDS)))
+    return message_type, number, prefix + data
+
+
+# JSON objects of strings, as Decentraland's clients send signed-fetch headers, and written
+# in other ways JSON allows.
+@st.composite
+def sign_in_frames(draw: st.DrawFn) -> str:
+    headers = draw(st.dictionaries(st.text(max_size=30), st.text(max_size=200), max_size=6))
+    leading = draw(st.sampled_from(["", " ", "\n", "\t \n"]))
+    return leading + json.dumps(
+        headers,
+        ensure_ascii=draw(st.booleans()),
+        indent=draw(st.sampled_from([None, 1, "\t"])),
+    )
+
+
+@settings(max_examples=2000, deadline=None)
+@given(dcl_rpc_frames())
+# The first frame of @dcl/rpc's connection whose counter stands at 0x17B: 0x0d then `{`.
+@example((MessageType.CREATE_PORT, 0x17B, wire.create_port(0x17B, "reconnect")))
+def test_no_dcl_rpc_frame_is_taken_for_a_sign_in(frame):
+    message_type, number, data = frame
+    decoded = wire.decode(data)
+    assert (decoded.type, decoded.number) == (message_type, number)
+    assert not signed_auth.is_sign_in_frame(None, data)
+
+
+@settings(max_examples=500, deadline=None)
+@given(sign_in_frames())
+def test_a_json_object_of_headers_is_a_sign_in_and_no_dcl_rpc_frame(text):
+    assert signed_auth.is_sign_in_frame(text, None)
+    assert signed_auth.is_sign_in_frame(None, text.encode())
+    with pytest.raises(wire.MalformedFrame):
+        wire.decode(text.encode())
+
+
+@settings(max_examples=1000, deadline=None)
+@given(dcl_rpc_frames())
+def test_a_frame_over_the_budget_is_refused_by_its_own_number(frame):
+    """Answered with 429 when its client waits for an answer, else dropped in silence."""
+    message_type, number, data = frame
+    sent = asyncio.run(serve([(data, True)]))
+    answered = message_type in ANSWERED
+    assert sent[1:] == (
+        [wire.remote_error(number, ErrorCode.TOO_MANY, "slow down")] if answered else []
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(sign_in_frames())
+def test_a_sign_in_over_the_budget_is_dropped(text):
+    assert asyncio.run(serve([(text.encode(), True)])) == [wire.server_ready()]
+
+
 # --- The real WebSocket ------------------------------------------------------------------------
 
 ADDRESSES = st.one_of(TEXT, st.from_regex(r"0x[0-9a-fA-F]{40}", fullmatch=True))
@@ -550,3 +644,29 @@ async def test_generated_frames_over_the_websocket_disturb_no_one(fuzz_service, 
             await updates.presence_until(friend.address, ONLINE)
     log = fuzz_service.log.read_text(errors="replace")
     assert "Traceback" not in log, fuzz_service.log_tail(80)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_any_dcl_rpc_frame_first_on_a_connection_is_served(fuzz_service, make_user):
+    """Whatever its type, number and content, a dcl-rpc first frame is served as dcl-rpc,
+    never refused as a sign-in."""
+    url = fuzz_service.ws_url
+    senders = itertools.cycle([make_user() for _ in range(3)])
+    loop = asyncio.get_running_loop()
+
+    async def example(data: bytes) -> None:
+        async with websockets.connect(f"{url}?access_token={next(senders).token}") as ws:
+            client = Probe(ws)
+            assert (await client.receive()).type == MessageType.SERVER_READY
+            await ws.send(data)
+            await client.still_serves()
+            await client.all_answered([data])
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(dcl_rpc_frames())
+    def each(frame):
+        _, number, data = frame
+        assume(not CHECK <= number <= CHECK + 2)
+        asyncio.run_coroutine_threadsafe(example(data), loop).result(timeout=60)
+
+    await asyncio.to_thread(each)

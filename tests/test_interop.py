@@ -38,3 +38,13 @@ def test_dcl_rpc_client_sees_friend_online_then_offline_again_and_again(service,
     for _ in range(2):
         lines, report = run_script(node, "scenario.mjs", env=env, service=service)
         assert_steps(lines, STEPS, report)
+
+
+def test_dcl_rpc_client_reconnecting_600_times_is_served_every_time(service, make_user):
+    """@dcl/rpc numbers messages per process, so the 600 first frames carry 600 different
+    message numbers: none of them may be taken for a signed-fetch sign-in."""
+    node = node_binary("@dcl/rpc")
+    user = make_user()
+    env = {"RPC_URL": service.ws_url, "USER_TOKEN": user.token, "CONNECTIONS": "600"}
+    lines, report = run_script(node, "reconnect.mjs", env=env, service=service, timeout=180)
+    assert lines[-1] == "served: 600 of 600", report
