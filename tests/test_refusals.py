@@ -57,7 +57,8 @@ def changes_nothing() -> Iterator[None]:
     written = {k for k, (value, _) in after[1].items() if before[1].get(k, (None,))[0] != value}
     # Keys with a TTL (earlier tests' counters, used signatures) may expire meanwhile.
     removed = {k for k, (_, expires) in before[1].items() if k not in after[1] and not expires}
-    assert (written, removed) == (set(), set()), "Redis changed"
+    changes = {k: (before[1].get(k), after[1].get(k)) for k in written | removed}
+    assert (written, removed) == (set(), set()), f"Redis changed: {changes}"
 
 
 def http(
