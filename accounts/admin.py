@@ -1,12 +1,20 @@
+from typing import Any
+
 from django.contrib import admin
+from django.contrib.admin.widgets import AdminTextInputWidget
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import UserCreationForm
-from django.db.models import QuerySet
+from django.db.models import Field, QuerySet
+from django.forms import Field as FormField
 from django.http import HttpRequest
+from django.utils.html import format_html
 
 from accounts.models import AccessToken, User
 from accounts.services import revoke_tokens
-from presence.selectors import status_of
+
+# Addresses in a monospace font and never cut (the class "address"): every admin page that
+# shows addresses includes it.
+ADDRESS_CSS = "accounts/addresses.css"
 
 
 class AccessTokenInline(admin.TabularInline):
@@ -28,15 +36,18 @@ class AddressUserCreationForm(UserCreationForm):
 
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
+    """Users by address. The presence app adds what it knows of a user (presence/admin.py)."""
+
     ordering = ("address",)
-    list_display = ("address", "presence", "is_staff", "is_active", "date_joined")
+    list_display = ("listed_address", "is_staff", "is_active", "date_joined")
+    list_display_links = ("listed_address",)
     list_filter = ("is_staff", "is_superuser", "is_active")
     search_fields = ("address",)
-    readonly_fields = ("date_joined", "last_login", "presence")
+    readonly_fields = ("date_joined", "last_login")
     inlines = [AccessTokenInline]
     add_form = AddressUserCreationForm
     fieldsets = (
-        (None, {"fields": ("address", "password", "presence")}),
+        (None, {"fields": ("address", "password")}),
         ("Permissions", {"fields": ("is_active", "is_staff", "is_superuser", "groups")}),
         ("Dates", {"fields": ("date_joined", "last_login")}),
     )
@@ -51,6 +62,16 @@ class UserAdmin(DjangoUserAdmin):
         revoked = sum(revoke_tokens(user.address) for user in queryset)
         self.message_user(request, f"Revoked {revoked} token(s) of {queryset.count()} user(s).")
 
-    @admin.display(description="presence")
-    def presence(self, user: User) -> str:
-        return status_of(user.address)
+    class Media:
+        css = {"all": [ADDRESS_CSS]}
+
+    @admin.display(description="address", ordering="address")
+    def listed_address(self, user: User) -> str:
+        return format_html('<span class="address">{}</span>', user.address)
+
+    def formfield_for_dbfield(
+        self, db_field: Field, request: HttpRequest, **kwargs: Any
+    ) -> FormField | None:
+        if db_field.name == "address":
+            kwargs["widget"] = AdminTextInputWidget(attrs={"class": "vTextField address"})
+        return super().formfield_for_dbfield(db_field, request, **kwargs)

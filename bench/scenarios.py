@@ -562,7 +562,7 @@ async def _seed(addresses: list[str]) -> int:
     from presence import state
 
     await bench_graph.seed_online(addresses)
-    total, _ = await state.visible_page(0, 1)
+    total = await state.visible_count()
     await get_channel_layer().flush()
     return total
 

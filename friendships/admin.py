@@ -1,9 +1,18 @@
 from django.contrib import admin
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
-from friendships import services
-from friendships.models import Block, Friendship, FriendshipAction, FriendshipEvent
+from accounts.admin import ADDRESS_CSS
+from friendships import selectors, services
+from friendships.models import (
+    Block,
+    Friendship,
+    FriendshipAction,
+    FriendshipEvent,
+    FriendshipState,
+)
 
 
 class FriendshipEventInline(admin.TabularInline):
@@ -24,13 +33,18 @@ class FriendshipEventInline(admin.TabularInline):
 
 @admin.register(Friendship)
 class FriendshipAdmin(admin.ModelAdmin):
-    list_display = ("user_a", "user_b", "state", "requested_by", "updated_at")
+    """A row of the list is the pair, A above B, and where they stand, naming who blocked
+    or asked whom by A and B: two addresses side by side with their state and requester
+    were wider than a 1,280-pixel screen leaves."""
+
+    list_display = ("pair", "standing", "updated_at")
     list_filter = ("state", "updated_at")
     search_fields = ("user_a__address", "user_b__address")
     readonly_fields = (
         "user_a",
         "user_b",
         "state",
+        "blocks",
         "requested_by",
         "message",
         "created_at",
@@ -39,8 +53,46 @@ class FriendshipAdmin(admin.ModelAdmin):
     inlines = [FriendshipEventInline]
     date_hierarchy = "updated_at"
 
+    class Media:
+        css = {"all": [ADDRESS_CSS]}
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Friendship]:
+        return selectors.with_blocks(super().get_queryset(request))
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    @admin.display(description="users", ordering="user_a")
+    def pair(self, friendship: Friendship) -> SafeString:
+        return format_html(
+            'A <span class="address">{}</span><br>B <span class="address">{}</span>',
+            friendship.user_a_id,
+            friendship.user_b_id,
+        )
+
+    @admin.display(description="state", ordering="state")
+    def standing(self, friendship: Friendship) -> str:
+        """The state, with who blocks whom or who asked whom (A and B as in the pair)."""
+        if friendship.state == FriendshipState.BLOCKED:
+            return f"blocked: {self._blocks_between(friendship, 'A', 'B')}"
+        if friendship.state == FriendshipState.REQUESTED:
+            asker = "A" if friendship.requested_by_id == friendship.user_a_id else "B"
+            return f"requested by {asker}"
+        return friendship.get_state_display().lower()
+
+    @admin.display(description="blocks")
+    def blocks(self, friendship: Friendship) -> str:
+        return self._blocks_between(friendship, friendship.user_a_id, friendship.user_b_id)
+
+    @staticmethod
+    def _blocks_between(friendship: Friendship, a: str, b: str) -> str:
+        if friendship.a_blocks_b and friendship.b_blocks_a:
+            return f"{a} and {b} block each other"
+        if friendship.a_blocks_b:
+            return f"{a} blocks {b}"
+        if friendship.b_blocks_a:
+            return f"{b} blocks {a}"
+        return "neither blocks the other"
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Friendship], search_term: str
@@ -60,6 +112,10 @@ class BlockAdmin(admin.ModelAdmin):
 
     list_display = ("blocker", "blocked", "created_at")
     search_fields = ("blocker__address", "blocked__address")
+
+    class Media:
+        css = {"all": [ADDRESS_CSS]}
+
     raw_id_fields = ("blocker", "blocked")
     fields = ("blocker", "blocked", "created_at")
     readonly_fields = ("created_at",)

@@ -1,7 +1,7 @@
 """Friendship reads. Addresses in and out are normalized lowercase strings."""
 
 from django.db import connection
-from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 
 from friendships.models import (
     Block,
@@ -87,4 +87,16 @@ def blockers_between(one: str, other: str) -> set[str]:
         Block.objects.filter(
             Q(blocker_id=one, blocked_id=other) | Q(blocker_id=other, blocked_id=one)
         ).values_list("blocker_id", flat=True)
+    )
+
+
+def with_blocks(friendships: QuerySet[Friendship]) -> QuerySet[Friendship]:
+    """`friendships`, each with `a_blocks_b` and `b_blocks_a`: who blocks whom, if anyone."""
+    return friendships.annotate(
+        a_blocks_b=Exists(
+            Block.objects.filter(blocker_id=OuterRef("user_a_id"), blocked_id=OuterRef("user_b_id"))
+        ),
+        b_blocks_a=Exists(
+            Block.objects.filter(blocker_id=OuterRef("user_b_id"), blocked_id=OuterRef("user_a_id"))
+        ),
     )

@@ -23,6 +23,7 @@ CLOSE_UNAUTHORIZED = 4001
 CLOSE_ORIGIN_NOT_ALLOWED = 4003
 CLOSE_AUTHENTICATION_TIMEOUT = 4008
 CLOSE_TOO_MANY_CONNECTIONS = 4029
+CLOSE_BY_OPERATOR = 4000
 
 _MODULES = {
     friendships_service.MODULE_NAME: friendships_service.MODULE,
@@ -38,7 +39,8 @@ class RpcConsumer(AsyncWebsocketConsumer):
     first_frame: bool = True
     # Held from a message's dispatch to the next; a close from elsewhere waits for it.
     turn: asyncio.Lock
-    revocation: asyncio.Future[None] | None = None
+    # A close that another process asked for (revocation, an operator's disconnect).
+    ending: asyncio.Future[None] | None = None
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Handle a message without Channels' per-message database clean-up.
@@ -84,7 +86,9 @@ class RpcConsumer(AsyncWebsocketConsumer):
         self.budget = FrameBudget(
             settings.PRESENCE["FRAMES_PER_SECOND"], settings.PRESENCE["FRAME_BURST"]
         )
-        self.session = session = ClientSession(on_revoked=self._revoked)
+        self.session = session = ClientSession(
+            on_revoked=self._revoked, on_disconnected=self._disconnected
+        )
         limits = Limits(
             max_ports=settings.PRESENCE["MAX_PORTS"],
             max_concurrent_requests=settings.PRESENCE["MAX_CONCURRENT_REQUESTS"],
@@ -158,12 +162,17 @@ class RpcConsumer(AsyncWebsocketConsumer):
         await self._release()
 
     def _revoked(self) -> None:
-        self.revocation = asyncio.ensure_future(self._close_revoked())
+        self.ending = asyncio.ensure_future(
+            self._close_in_turn(CLOSE_UNAUTHORIZED, "access revoked")
+        )
 
-    async def _close_revoked(self) -> None:
+    def _disconnected(self, reason: str) -> None:
+        self.ending = asyncio.ensure_future(self._close_in_turn(CLOSE_BY_OPERATOR, reason))
+
+    async def _close_in_turn(self, code: int, reason: str) -> None:
         async with self.turn:
             if self.session is not None:
-                await self._close_and_release(CLOSE_UNAUTHORIZED, "access revoked")
+                await self._close_and_release(code, reason)
 
     async def disconnect(self, code: int) -> None:
         await self._release()

@@ -12,6 +12,7 @@ import logging
 import os
 import secrets
 import socket
+import time
 from typing import Protocol
 
 from django.conf import settings
@@ -46,6 +47,9 @@ _live_sessions: set[LiveSession] = set()
 _task: asyncio.Task[None] | None = None
 # Connections closed since the last full garbage collection.
 _closed_since_collection = 0
+# time.monotonic() when Redis last took this process's heartbeat; None before the first.
+_last_beat: float | None = None
+_first_beat = asyncio.Event()
 
 
 def track(session: LiveSession) -> None:
@@ -88,6 +92,21 @@ async def stats() -> dict[str, object]:
     }
 
 
+def heartbeat_age() -> float | None:
+    """Seconds since Redis last took this process's heartbeat; None before the first."""
+    return None if _last_beat is None else time.monotonic() - _last_beat
+
+
+async def first_heartbeat() -> None:
+    """Return once Redis has taken this process's heartbeat (at once if it has already)."""
+    await _first_beat.wait()
+
+
+def _published(local: dict[str, object]) -> dict[str, int]:
+    """The stats other processes and operators read in this process's heartbeat."""
+    return {key: value for key, value in local.items() if isinstance(value, int)}
+
+
 def ensure_running() -> None:
     """Start the housekeeping task in the running loop, once."""
     global _task
@@ -96,6 +115,7 @@ def ensure_running() -> None:
 
 
 async def _housekeeping() -> None:
+    global _last_beat
     interval = settings.PRESENCE["HEARTBEAT_SECONDS"]
     ttl = settings.PRESENCE["PROCESS_TTL_SECONDS"]
     # Only the core layer expires group memberships; pubsub memberships live with the process.
@@ -109,7 +129,9 @@ async def _housekeeping() -> None:
     while True:
         try:
             epoch = await state.epoch()
-            await state.heartbeat(INCARNATION, ttl)
+            await state.heartbeat(INCARNATION, ttl, _published(await stats()))
+            _last_beat = time.monotonic()
+            _first_beat.set()
             data_lost = known_epoch is not None and epoch != known_epoch
             if failing or data_lost:
                 await _rebuild(data_lost)

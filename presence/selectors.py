@@ -1,7 +1,12 @@
-"""Presence reads for the synchronous side (REST views, admin)."""
+"""Presence reads for the synchronous side (REST views, admin, management commands)."""
+
+import time
+from dataclasses import dataclass
 
 from asgiref.sync import async_to_sync
 
+from accounts.addresses import normalize_address
+from accounts.models import User
 from friendships.selectors import friend_addresses
 from presence import state
 from presence.state import Presence
@@ -19,11 +24,109 @@ def presence_of(addresses: list[str]) -> list[Presence]:
     return async_to_sync(state.presence_of)(addresses)
 
 
-def visible_page(offset: int, limit: int) -> tuple[int, list[Presence]]:
-    return async_to_sync(state.visible_page)(offset, limit)
+def friends_presence(address: str) -> list[Presence]:
+    """Every friend of `address` with their status, by address."""
+    return presence_of(friend_addresses(address))
+
+
+class VisibleUsers:
+    """Every visible user by address, as a list a paginator slices: its length and the one
+    slice asked for are each read from Redis when asked, never the whole list."""
+
+    def __len__(self) -> int:
+        return async_to_sync(state.visible_count)()
+
+    def __getitem__(self, window: slice) -> list[Presence]:
+        return async_to_sync(state.visible_page)(window.start, window.stop - window.start)
 
 
 def status_of(address: str) -> str:
     """'online', 'away' or 'offline', as operators read it."""
     presence = async_to_sync(state.visible_among)([address]).get(address)
     return presence.status.name.lower() if presence else "offline"
+
+
+@dataclass(frozen=True, slots=True)
+class OnlineSummary:
+    """How many users their friends see ONLINE and AWAY now, across all processes."""
+
+    online: int
+    away: int
+
+
+def online_summary() -> OnlineSummary:
+    online, away = async_to_sync(state.visible_counts)()
+    return OnlineSummary(online=online, away=away)
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessSummary:
+    """A server process as its last heartbeat described it.
+
+    The figures are as of that heartbeat (every PRESENCE_HEARTBEAT_SECONDS); all of them are
+    None for a process whose heartbeat expired: it is dead, and the next housekeeping run of
+    a living process disconnects its users.
+    """
+
+    name: str
+    heartbeat_age_seconds: float | None
+    connections: int | None
+    presence_subscriptions: int | None
+    peak_presence_backlog: int | None
+
+    @property
+    def alive(self) -> bool:
+        return self.heartbeat_age_seconds is not None
+
+
+def processes() -> list[ProcessSummary]:
+    """Every registered server process, by name."""
+    now_ms = time.time() * 1000
+    return [
+        ProcessSummary(
+            name=beat.process,
+            heartbeat_age_seconds=None
+            if beat.at_ms is None
+            else max(0.0, (now_ms - beat.at_ms) / 1000),
+            connections=beat.stats.get("connections"),
+            presence_subscriptions=beat.stats.get("presence_subscriptions"),
+            peak_presence_backlog=beat.stats.get("peak_presence_backlog"),
+        )
+        for beat in async_to_sync(state.process_beats)()
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class UserPresence:
+    """One user as operators see them."""
+
+    address: str
+    # 'online', 'away' or 'offline': what their friends see.
+    status: str
+    last_seen_ms: int | None
+    # Ids of their open connections, "<process incarnation>/<n>", on every process.
+    connections: list[str]
+    online_friends: list[Presence]
+
+    @property
+    def appears_offline(self) -> bool:
+        """Connected, but chose OFFLINE: friends see them offline."""
+        return self.status == "offline" and bool(self.connections)
+
+
+def user_presence(address: str) -> UserPresence | None:
+    """`address`'s presence, connections and visible friends; None if there is no such user.
+
+    Raises InvalidAddress for anything that is not an address.
+    """
+    address = normalize_address(address)
+    if not User.objects.filter(pk=address).exists():
+        return None
+    (presence,) = presence_of([address])
+    return UserPresence(
+        address=address,
+        status=presence.status.name.lower(),
+        last_seen_ms=presence.last_seen_ms,
+        connections=async_to_sync(state.connections_of)(address),
+        online_friends=visible_friends(address),
+    )

@@ -2,7 +2,8 @@
 
 The consumer owns one ClientSession; the process's channel (presence.process_channel)
 hands it friends' presence changes and its user's own messages (friendship events,
-revocation); the FriendshipsService procedures read from it. It holds no wire details.
+revocation, an operator's disconnect); the FriendshipsService procedures read from it. It
+holds no wire details.
 """
 
 import asyncio
@@ -163,9 +164,13 @@ class EventFeed:
 class ClientSession:
     """One connection's user and subscriptions."""
 
-    def __init__(self, on_revoked: Callable[[], None]) -> None:
-        """`on_revoked` closes the connection: its user's access was revoked."""
+    def __init__(
+        self, on_revoked: Callable[[], None], on_disconnected: Callable[[str], None]
+    ) -> None:
+        """`on_revoked` closes the connection: its user's access was revoked;
+        `on_disconnected` closes it with the reason an operator gave."""
         self._on_revoked = on_revoked
+        self._on_disconnected = on_disconnected
         self._closed = False
         self.connection_id = state.connection_id(process.INCARNATION)
         self.address: str | None = None
@@ -347,6 +352,8 @@ class ClientSession:
             return
         if message["type"] == "session.revoked":
             self._on_revoked()
+        elif message["type"] == "session.disconnect":
+            self._on_disconnected(message["reason"])
         elif message["type"] == "friendship.event":
             self._in_background(self._friendship_event(FriendshipNotice.from_message(message)))
 

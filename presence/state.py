@@ -16,6 +16,7 @@ so it names its process and is never reused.
 
 import asyncio
 import itertools
+import json
 import time
 import uuid
 from collections.abc import Iterable
@@ -34,10 +35,11 @@ _CONNECTIONS = "presence:connections:{}"  # SET of connection ids of one user
 _CHOSEN = "presence:chosen"  # HASH address -> status the user chose while connected
 _VISIBLE = "presence:visible"  # HASH address -> "status:version:last_seen_ms"
 _VISIBLE_INDEX = "presence:visible-index"  # ZSET of visible addresses, for paging
+_AWAY = "presence:away"  # SET of the visible addresses that are AWAY, for counting
 _VERSIONS = "presence:versions"  # HASH address -> version of the last visible change
 _LAST_SEEN = "presence:last-seen"  # HASH address -> ms of the last visible change
 _PROCESSES = "presence:processes"  # SET of process incarnations that have registered
-_HEARTBEAT = "presence:heartbeat:{}"  # STRING with a TTL, refreshed while a process lives
+_HEARTBEAT = "presence:heartbeat:{}"  # STRING with a TTL: the process's stats at its last beat
 _PROCESS_CONNECTIONS = "presence:process-connections:{}"  # SET "address connection_id"
 _EPOCH = "presence:epoch"  # STRING set once; a new value means Redis lost everything
 
@@ -112,6 +114,11 @@ if new == '1' then
 else
   redis.call('HSET', KEYS[3], address, new .. ':' .. version .. ':' .. now)
   redis.call('ZADD', KEYS[4], 0, address)
+end
+if new == '2' then
+  redis.call('SADD', KEYS[8], address)
+else
+  redis.call('SREM', KEYS[8], address)
 end
 return {1, new, version, now}
 """
@@ -211,6 +218,7 @@ async def _transition_and_publish(
         _VERSIONS,
         _LAST_SEEN,
         _PROCESS_CONNECTIONS.format(process_of(connection_id)),
+        _AWAY,
     ]
     args = [address, op, connection_id, "" if wanted is None else int(wanted), _now_ms(), limit]
     result = await _clients.get().transition(keys=keys, args=args)
@@ -295,22 +303,69 @@ async def presence_of(addresses: Iterable[str]) -> list[Presence]:
     ]
 
 
-async def visible_page(offset: int, limit: int) -> tuple[int, list[Presence]]:
-    """(how many users are visible, one page of them by address) for operators."""
-    async with _redis().pipeline(transaction=False) as pipe:
-        pipe.zcard(_VISIBLE_INDEX)
-        pipe.zrange(_VISIBLE_INDEX, offset, offset + limit - 1)
-        total, page = await pipe.execute()
+async def visible_count() -> int:
+    """How many users are visible."""
+    return await _redis().zcard(_VISIBLE_INDEX)
+
+
+async def visible_page(offset: int, limit: int) -> list[Presence]:
+    """One page of the visible users by address, for operators."""
+    page = await _redis().zrange(_VISIBLE_INDEX, offset, offset + limit - 1)
     found = await visible_among(page)
-    return total, [found[address] for address in page if address in found]
+    return [found[address] for address in page if address in found]
 
 
-async def heartbeat(process: str, ttl_seconds: int) -> None:
-    """Say `process` is alive for `ttl_seconds` more."""
+async def heartbeat(process: str, ttl_seconds: int, stats: dict[str, int]) -> None:
+    """Say `process` is alive for `ttl_seconds` more, and publish its `stats` for operators."""
+    beat = json.dumps({"at_ms": _now_ms(), "stats": stats})
     async with _redis().pipeline(transaction=False) as pipe:
-        pipe.set(_HEARTBEAT.format(process), "1", ex=ttl_seconds)
+        pipe.set(_HEARTBEAT.format(process), beat, ex=ttl_seconds)
         pipe.sadd(_PROCESSES, process)
         await pipe.execute()
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessBeat:
+    """A registered process as its last heartbeat left it."""
+
+    process: str
+    # When the process last beat, by its own clock; None once its heartbeat has expired (it
+    # is dead, not reaped yet) or if it publishes no stats.
+    at_ms: int | None
+    stats: dict[str, int]
+
+
+def _parse_beat(process: str, raw: str | None) -> ProcessBeat:
+    try:
+        beat = json.loads(raw) if raw is not None else None
+    except ValueError:
+        beat = None
+    if not isinstance(beat, dict):
+        # Expired, or written by a version that published no stats.
+        return ProcessBeat(process, None, {})
+    return ProcessBeat(process, int(beat["at_ms"]), dict(beat["stats"]))
+
+
+async def process_beats() -> list[ProcessBeat]:
+    """Every registered process with its last heartbeat, by name."""
+    client = _redis()
+    processes = sorted(await client.smembers(_PROCESSES))
+    beats = await client.mget([_HEARTBEAT.format(p) for p in processes]) if processes else []
+    return [_parse_beat(p, raw) for p, raw in zip(processes, beats, strict=True)]
+
+
+async def visible_counts() -> tuple[int, int]:
+    """(how many users are ONLINE, how many AWAY) in one round trip."""
+    async with _redis().pipeline(transaction=True) as pipe:
+        pipe.zcard(_VISIBLE_INDEX)
+        pipe.scard(_AWAY)
+        visible, away = await pipe.execute()
+    return visible - away, away
+
+
+async def connections_of(address: str) -> list[str]:
+    """The ids of `address`'s open connections, on every process."""
+    return sorted(await _redis().smembers(_CONNECTIONS.format(address)))
 
 
 async def reap_dead_processes() -> list[str]:

@@ -18,6 +18,7 @@ from django.conf import settings  # noqa: E402
 
 from presence import process  # noqa: E402
 from presence.routing import websocket_urlpatterns  # noqa: E402
+from presence_project import health  # noqa: E402
 
 # Fewer young collections, so that short-lived objects die before they reach the old
 # generations, whose collections scan every connection's objects (see settings); closed
@@ -37,6 +38,10 @@ router = ProtocolTypeRouter(
 
 
 async def application(scope: dict, receive: object, send: object) -> None:
-    """The router, with this process's presence housekeeping started on the first call."""
+    """The router, with this process's presence housekeeping started on the first call, and
+    the health probes answered ahead of it."""
     process.ensure_running()
+    if scope["type"] == "http" and scope["path"] in health.PATHS:
+        await health.respond(scope, receive, send)
+        return
     await router(scope, receive, send)

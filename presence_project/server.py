@@ -7,6 +7,7 @@ closes with 1009 (message too big) before buffering them; the application cannot
 code. Any other daphne option can be added to the command line.
 """
 
+import logging
 import os
 import sys
 from typing import Any
@@ -14,7 +15,11 @@ from typing import Any
 from daphne.cli import CommandLineInterface
 from daphne.server import Server
 from daphne.ws_protocol import WebSocketProtocol
+from twisted.internet import defer
+from twisted.internet.task import deferLater
 from twisted.internet.tcp import Connection
+
+logger = logging.getLogger(__name__)
 
 
 class PresenceWebSocketProtocol(WebSocketProtocol):
@@ -105,6 +110,23 @@ class PresenceServer(Server):
         PresenceWebSocketProtocol.take_options(self.ws_factory)
         self.ws_factory.protocol = PresenceWebSocketProtocol
         super().listen_success(port)
+
+    def kill_all_applications(self) -> defer.Deferred:
+        """On shutdown (SIGTERM, SIGINT), drain first: /readyz answers 503 and everything is
+        served as before for PRESENCE_DRAIN_SECONDS, then the connections are closed."""
+        from django.conf import settings
+
+        # The reactor daphne installed (asyncio's); importing it at the top could install
+        # Twisted's default one first.
+        from twisted.internet import reactor
+
+        from presence_project import health
+
+        health.start_draining()
+        seconds = settings.PRESENCE["DRAIN_SECONDS"]
+        if seconds > 0:
+            logger.warning("shutting down: draining for %d s", seconds)
+        return deferLater(reactor, seconds, super().kill_all_applications)
 
 
 class PresenceCommandLine(CommandLineInterface):

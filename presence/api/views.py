@@ -1,5 +1,8 @@
+from collections.abc import Callable
+
 from asgiref.sync import async_to_sync
-from rest_framework.pagination import LimitOffsetPagination
+from drf_spectacular.utils import extend_schema
+from rest_framework.generics import ListAPIView
 from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -7,45 +10,51 @@ from rest_framework.views import APIView
 
 from friendships.selectors import friend_addresses
 from presence import process, selectors
-from presence.api.serializers import PresenceSerializer
+from presence.api.serializers import PresenceSerializer, ProcessStatsSerializer
+from presence.state import Presence
+from presence_project.openapi import error_responses
 
 
-class FriendsView(APIView):
+def _presence_list(summary: str, *errors: int) -> Callable[[type], type]:
+    """The contract of a paged list of presences that may answer `errors`."""
+    return extend_schema(
+        summary=summary, responses={200: PresenceSerializer, **error_responses(*errors)}
+    )
+
+
+@_presence_list("The caller's friends", 400, 401, 429)
+class FriendsView(ListAPIView):
     """The caller's friends, each with their status and when they were last seen."""
 
-    def get(self, request: Request) -> Response:
-        paginator = LimitOffsetPagination()
-        page = paginator.paginate_queryset(
-            friend_addresses(request.user.address), request, view=self
-        )
-        return paginator.get_paginated_response(
-            PresenceSerializer(selectors.presence_of(page), many=True).data
-        )
+    serializer_class = PresenceSerializer
+
+    def get_queryset(self) -> list[str]:
+        return friend_addresses(self.request.user.address)
+
+    def paginate_queryset(self, queryset: list[str]) -> list[Presence]:
+        """Presence is read for the page's friends only."""
+        return selectors.presence_of(super().paginate_queryset(queryset))
 
 
-class OnlineFriendsView(APIView):
+@_presence_list("The caller's friends who are online or away", 400, 401, 429)
+class OnlineFriendsView(ListAPIView):
     """The caller's friends who are online or away."""
 
-    def get(self, request: Request) -> Response:
-        paginator = LimitOffsetPagination()
-        page = paginator.paginate_queryset(
-            selectors.visible_friends(request.user.address), request, view=self
-        )
-        return paginator.get_paginated_response(PresenceSerializer(page, many=True).data)
+    serializer_class = PresenceSerializer
+
+    def get_queryset(self) -> list[Presence]:
+        return selectors.visible_friends(self.request.user.address)
 
 
-class OnlineUsersView(APIView):
+@_presence_list("Every online or away user (staff)", 400, 401, 403, 429)
+class OnlineUsersView(ListAPIView):
     """Every visible user, for operators; paged straight from Redis."""
 
     permission_classes = [IsAdminUser]
+    serializer_class = PresenceSerializer
 
-    def get(self, request: Request) -> Response:
-        paginator = LimitOffsetPagination()
-        paginator.request = request
-        paginator.limit = paginator.get_limit(request)
-        paginator.offset = paginator.get_offset(request)
-        paginator.count, page = selectors.visible_page(paginator.offset, paginator.limit)
-        return paginator.get_paginated_response(PresenceSerializer(page, many=True).data)
+    def get_queryset(self) -> selectors.VisibleUsers:
+        return selectors.VisibleUsers()
 
 
 class ProcessStatsView(APIView):
@@ -53,5 +62,9 @@ class ProcessStatsView(APIView):
 
     permission_classes = [IsAdminUser]
 
+    @extend_schema(
+        summary="The answering process (staff)",
+        responses={200: ProcessStatsSerializer, **error_responses(401, 403, 429)},
+    )
     def get(self, request: Request) -> Response:
-        return Response(async_to_sync(process.stats)())
+        return Response(ProcessStatsSerializer(async_to_sync(process.stats)()).data)

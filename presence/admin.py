@@ -1,0 +1,104 @@
+"""What the admin shows of a user's presence: a column of the users list, and on a user's
+page their status, last seen time, open connections, friends with their status and blocks.
+
+Accounts knows nothing of presence: this app re-registers the users' admin, extended."""
+
+from datetime import UTC, datetime
+
+from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+
+from accounts.admin import UserAdmin
+from accounts.models import User
+from friendships.selectors import blocked_by, blocker_addresses
+from presence import selectors
+
+
+def _address_link(address: str) -> SafeString:
+    return format_html(
+        '<a class="address" href="{}">{}</a>',
+        reverse("admin:accounts_user_change", args=[address]),
+        address,
+    )
+
+
+def _time(ms: int | None) -> str:
+    if ms is None:
+        return "never"
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+class UserWithPresenceAdmin(UserAdmin):
+    list_display = ("listed_address", "presence", "is_staff", "is_active", "date_joined")
+    _presence_fields = ("presence", "last_seen", "open_connections", "friends", "blocks")
+    readonly_fields = (*UserAdmin.readonly_fields, *_presence_fields)
+    # Right after the address: what operators come to a user's page for.
+    fieldsets = (
+        UserAdmin.fieldsets[0],
+        ("Presence and friends", {"fields": _presence_fields}),
+        *UserAdmin.fieldsets[1:],
+    )
+
+    class Media:
+        css = {"all": ["presence/user.css"]}
+
+    @admin.display(description="presence")
+    def presence(self, user: User) -> str:
+        return selectors.status_of(user.address)
+
+    @admin.display(description="last seen")
+    def last_seen(self, user: User) -> str:
+        """When their status last changed as friends see it: going online, away or offline."""
+        (presence,) = selectors.presence_of([user.address])
+        return _time(presence.last_seen_ms)
+
+    @admin.display(description="open connections")
+    def open_connections(self, user: User) -> SafeString | str:
+        found = selectors.user_presence(user.address)
+        connections = found.connections if found else []
+        if not connections:
+            return "none"
+        return format_html(
+            "{}<ul>{}</ul>",
+            len(connections),
+            format_html_join("", '<li class="address">{}</li>', ((c,) for c in connections)),
+        )
+
+    @admin.display(description="friends")
+    def friends(self, user: User) -> SafeString | str:
+        friends = selectors.friends_presence(user.address)
+        if not friends:
+            return "none"
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (_address_link(f.address), f.status.name.lower(), _time(f.last_seen_ms))
+                for f in friends
+            ),
+        )
+        return format_html(
+            "<table><thead><tr><th>friend</th><th>status</th><th>last seen</th></tr></thead>"
+            "<tbody>{}</tbody></table>",
+            rows,
+        )
+
+    @admin.display(description="blocks")
+    def blocks(self, user: User) -> SafeString | str:
+        lines = [
+            format_html("blocks {}", _address_link(block.blocked_id))
+            for block in blocked_by(user.address)
+        ] + [
+            format_html("blocked by {}", _address_link(blocker))
+            for blocker in blocker_addresses(user.address)
+        ]
+        if not lines:
+            return "none"
+        items = format_html_join("", "<li>{}</li>", ((line,) for line in lines))
+        return format_html("<ul>{}</ul>", items)
+
+
+admin.site.unregister(User)
+admin.site.register(User, UserWithPresenceAdmin)
