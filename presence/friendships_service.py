@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 from google.protobuf.message import Message
 
 from accounts.addresses import normalize_address
-from friendships import ratelimits, selectors, services
+from friendships import selectors, services
 from friendships.models import Friendship, FriendshipAction, FriendshipEvent
 from presence import observability, state
 from presence.errors import BadRequest, TooManyRequests, feed_errors, stream_errors, unary_errors
@@ -105,13 +105,13 @@ def _pending_requests(address: str) -> pb.RequestEvents:
 def limited_action(
     actor: str, other: str, action: FriendshipAction, message: str
 ) -> FriendshipEvent:
-    """Count the action against the user's and the pair's limits, then apply it: every
-    friendship action of either module (this one, SocialService v2) goes through here."""
-    if not ratelimits.allow_action(actor, other, action):
-        detail = "too many friendship actions: try again in a minute"
-        observability.refused(observability.FRIENDSHIP_RATE_LIMIT, detail)
-        raise TooManyRequests(detail)
-    return services.apply_action(actor, other, action, message)
+    """Apply a user's action within their and the pair's limits: every friendship action of
+    either module (this one, SocialService v2) goes through here."""
+    try:
+        return services.apply_action(actor, other, action, message)
+    except services.TooManyActions as exc:
+        observability.refused(observability.FRIENDSHIP_RATE_LIMIT, str(exc))
+        raise TooManyRequests(str(exc)) from exc
 
 
 @stream_errors(pb.UsersResponse)

@@ -1,8 +1,12 @@
-"""Django's Redis cache with one connection pool per process."""
+"""Redis for synchronous code: Django's cache with one connection pool per process, and the
+client of the code that runs in worker threads beside the database."""
 
+import functools
 import threading
 from typing import Any
 
+import redis
+from django.conf import settings
 from redis import ConnectionPool
 
 _pools: dict[tuple[str, tuple[tuple[str, Any], ...]], ConnectionPool] = {}
@@ -25,3 +29,10 @@ class ProcessConnectionPool(ConnectionPool):
             if pool is None:
                 pool = _pools[key] = super().from_url(url, **options)
             return pool
+
+
+@functools.cache
+def sync_redis() -> redis.Redis:
+    """Thread-safe: signing in's used signatures and the friendship-action limits, whose
+    calls run in worker threads."""
+    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=3)

@@ -18,7 +18,9 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import pytest
+import redis
 import websockets
+from django.apps import apps
 from django.conf import settings
 from django.db import connection
 from prometheus_client.parser import text_string_to_metric_families
@@ -410,3 +412,44 @@ def chromium(width: int = 1280, height: int = 900) -> Iterator[webdriver.Chrome]
             yield browser
         finally:
             browser.quit()
+
+
+# --- Snapshots of the state, for requests that must change nothing -------------------------
+
+
+def database_rows() -> dict[str, list[dict]]:
+    """Every row of every model."""
+    return {
+        model._meta.label: list(model.objects.order_by("pk").values())
+        for model in apps.get_models()
+    }
+
+
+def redis_contents(ignore: tuple[str, ...] = ()) -> dict[bytes, tuple[bytes | None, bool]]:
+    """Every key of the Redis server, but those containing one of `ignore`: its serialized
+    value, and whether it expires (or just did).
+
+    KEYS, not SCAN: a SCAN may miss a key while the server expires others and resizes its
+    table, and a test server holds few keys.
+    """
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    try:
+        keys = [k for k in client.keys("*") if not any(part.encode() in k for part in ignore)]
+        with client.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.dump(key)
+                pipe.pttl(key)
+            replies = pipe.execute()
+        return {
+            key: (value, ttl != -1)
+            for key, value, ttl in zip(keys, replies[::2], replies[1::2], strict=True)
+        }
+    finally:
+        client.close()
+
+
+async def within_one_window(seconds: float) -> None:
+    """Rate limits count in fixed windows of a minute: start where `seconds` still fit."""
+    left = 60 - time.time() % 60
+    if left < seconds:
+        await asyncio.sleep(left + 0.05)
