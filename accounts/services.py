@@ -52,20 +52,24 @@ def user_for_signed_request(method: str, path: str, headers: Mapping[str, str]) 
         window_seconds=settings.PRESENCE["SIGNED_FETCH_WINDOW_SECONDS"],
         now_ms=int(time.time() * 1000),
     )
+    # A disabled user is refused before the signature is spent or anything is written.
+    user = User.objects.filter(pk=signed.address).first()
+    if user is not None and not user.is_active:
+        raise signed_fetch.InvalidSignedRequest("this user is disabled")
     if not replay.first_use(signed.replay_key, signed.valid_until_ms):
         raise signed_fetch.InvalidSignedRequest("these signed headers were used already")
-    user = get_or_create_user(signed.address)
-    if not user.is_active:
-        raise signed_fetch.InvalidSignedRequest("this user is disabled")
-    return user
+    return user or get_or_create_user(signed.address)
 
 
 def revoke_tokens(address: str) -> int:
     """Revoke every live token of a user and end their sessions; returns how many were revoked.
 
-    Their open connections are closed too, whichever way they authenticated.
+    Their open connections are closed too, whichever way they authenticated. An address no
+    user has raises User.DoesNotExist: an operator's typo is not a success.
     """
     address = normalize_address(address)
+    if not User.objects.filter(pk=address).exists():
+        raise User.DoesNotExist(f"no user has the address {address}")
     with transaction.atomic():
         revoked = AccessToken.objects.filter(user_id=address, revoked_at__isnull=True).update(
             revoked_at=timezone.now()

@@ -4,6 +4,7 @@ from django.db import transaction
 
 from accounts.addresses import normalize_address
 from accounts.services import get_or_create_user
+from friendships import ratelimits
 from friendships.models import (
     Block,
     Friendship,
@@ -24,10 +25,24 @@ _RESULTING_STATE = {
     FriendshipAction.DELETE: FriendshipState.DELETED,
 }
 _BLOCKING = {FriendshipAction.BLOCK, FriendshipAction.UNBLOCK}
+# What refusing an action towards oneself says, in the action's own words.
+_SELF_REFUSALS = {
+    FriendshipAction.REQUEST: "a user cannot send a friendship request to themselves",
+    FriendshipAction.ACCEPT: "a user cannot accept a friendship request from themselves",
+    FriendshipAction.REJECT: "a user cannot reject a friendship request from themselves",
+    FriendshipAction.CANCEL: "a user cannot cancel a friendship request to themselves",
+    FriendshipAction.DELETE: "a user cannot delete a friendship with themselves",
+    FriendshipAction.BLOCK: "a user cannot block themselves",
+    FriendshipAction.UNBLOCK: "a user cannot unblock themselves",
+}
 
 
 class FriendshipRuleError(Exception):
     """An action the current state does not allow; the message names the rule."""
+
+
+class TooManyActions(Exception):
+    """The user, or the pair, has used up its friendship actions for this minute."""
 
 
 def _check_block_rules(blockers: set[str], actor: str, action: FriendshipAction) -> None:
@@ -77,23 +92,28 @@ def _apply_block(actor: str, other: str, action: FriendshipAction) -> Friendship
 
 
 def apply_action(
-    actor_address: str, other_address: str, action: FriendshipAction, message: str = ""
+    actor_address: str,
+    other_address: str,
+    action: FriendshipAction,
+    message: str = "",
+    *,
+    limited: bool = True,
 ) -> FriendshipEvent:
-    """Apply `actor`'s action towards `other`, or raise FriendshipRuleError changing nothing.
+    """Apply `actor`'s action towards `other`, or raise changing nothing.
 
-    Every action, blocks included, is appended to the pair's history and announced once
-    committed.
+    A broken rule raises FriendshipRuleError, a spent limit (`limited`: a user's own
+    request, not an operator's) TooManyActions. Only an action that passes both creates the
+    users it names, spends the limits and is written; every action, blocks included, is
+    appended to the pair's history and announced once committed.
     """
     actor = normalize_address(actor_address)
     other = normalize_address(other_address)
     if actor == other:
-        raise FriendshipRuleError("a user cannot have a friendship with themselves")
+        raise FriendshipRuleError(_SELF_REFUSALS[action])
     if len(message) > MAX_MESSAGE_LENGTH:
         raise FriendshipRuleError(f"the message is longer than {MAX_MESSAGE_LENGTH} characters")
     if action != FriendshipAction.REQUEST:
         message = ""
-    get_or_create_user(actor)
-    get_or_create_user(other)
     low, high = sorted((actor, other))
     with transaction.atomic():
         friendship = (
@@ -103,6 +123,10 @@ def apply_action(
         _check_block_rules(blockers, actor, action)
         if action not in _BLOCKING:
             _check_friendship_rules(friendship, actor, action)
+        if limited and not ratelimits.allow_action(actor, other, action):
+            raise TooManyActions("too many friendship actions: try again in a minute")
+        get_or_create_user(actor)
+        get_or_create_user(other)
         if friendship is None:
             friendship = Friendship(user_a_id=low, user_b_id=high)
         if action in _BLOCKING:

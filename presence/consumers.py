@@ -3,6 +3,7 @@ connection when the client session says so. It decides nothing itself."""
 
 import asyncio
 import logging
+import time
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -11,7 +12,7 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from presence import friendships_service, signed_auth, social_service_v2
+from presence import friendships_service, observability, signed_auth, social_service_v2
 from presence.admission import FrameBudget, origin_allowed
 from presence.errors import ServiceError, TooManyRequests
 from presence.rpc.server import Limits, RpcServerSession
@@ -41,6 +42,9 @@ class RpcConsumer(AsyncWebsocketConsumer):
     turn: asyncio.Lock
     # A close that another process asked for (revocation, an operator's disconnect).
     ending: asyncio.Future[None] | None = None
+    # Why the connection ends, for its log line: set by whichever side closes it first.
+    close_reason: str | None = None
+    opened_at: float = 0.0
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Handle a message without Channels' per-message database clean-up.
@@ -78,10 +82,10 @@ class RpcConsumer(AsyncWebsocketConsumer):
             settings.PRESENCE["ALLOWED_ORIGINS"],
             settings.PRESENCE["ALLOW_MISSING_ORIGIN"],
         ):
+            detail = f"origin {origin} is not allowed"
+            observability.refused(observability.ORIGIN, detail)
             await self.accept()
-            await self.close(
-                code=CLOSE_ORIGIN_NOT_ALLOWED, reason=f"origin {origin} is not allowed"
-            )
+            await self.close(code=CLOSE_ORIGIN_NOT_ALLOWED, reason=detail)
             return
         self.budget = FrameBudget(
             settings.PRESENCE["FRAMES_PER_SECOND"], settings.PRESENCE["FRAME_BURST"]
@@ -89,17 +93,27 @@ class RpcConsumer(AsyncWebsocketConsumer):
         self.session = session = ClientSession(
             on_revoked=self._revoked, on_disconnected=self._disconnected
         )
+        # Log records of this task and of the calls it starts name the connection.
+        observability.current_connection.set(session)
+        self.opened_at = time.monotonic()
+        observability.connection_opened()
         limits = Limits(
             max_ports=settings.PRESENCE["MAX_PORTS"],
             max_concurrent_requests=settings.PRESENCE["MAX_CONCURRENT_REQUESTS"],
         )
-        self.rpc = RpcServerSession(self._send_frame, _MODULES, limits, context=session)
+        self.rpc = RpcServerSession(
+            self._send_frame,
+            _MODULES,
+            limits,
+            context=session,
+            observe=observability.call_ended,
+        )
         await self.accept()
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         token = (query.get("access_token") or [None])[0]
         if token:
             try:
-                await session.authenticate(token)
+                await session.authenticate(token, observability.URL_TOKEN)
             except ServiceError as exc:
                 await self._refuse(exc)
                 return
@@ -113,10 +127,9 @@ class RpcConsumer(AsyncWebsocketConsumer):
         # In turn: a sign-in frame being handled when the deadline passes finishes first.
         async with self.turn:
             if self.session is not None and self.session.address is None:
-                await self._close_and_release(
-                    CLOSE_AUTHENTICATION_TIMEOUT,
-                    f"authenticate within {settings.PRESENCE['AUTH_TIMEOUT_SECONDS']} s",
-                )
+                detail = f"authenticate within {settings.PRESENCE['AUTH_TIMEOUT_SECONDS']} s"
+                observability.refused(observability.AUTH_TIMEOUT, detail)
+                await self._close_and_release(CLOSE_AUTHENTICATION_TIMEOUT, detail)
 
     async def _send_frame(self, data: bytes) -> None:
         # Straight to the server: every frame of a fan-out passes here.
@@ -127,6 +140,10 @@ class RpcConsumer(AsyncWebsocketConsumer):
         if self.session is None:
             return
         if not self.budget.spend():
+            # At DEBUG: a client over its budget may send thousands of frames a second.
+            observability.refused(
+                observability.FRAME_BUDGET, "too many frames: slow down", logging.DEBUG
+            )
             await self.rpc.refuse_frame(bytes_data or b"", "too many frames: slow down")
             return
         if self.first_frame:
@@ -158,6 +175,7 @@ class RpcConsumer(AsyncWebsocketConsumer):
     async def _close_and_release(self, code: int, reason: str) -> None:
         """Close, and serve nothing more: frames that crossed the close are dropped, as
         the closing socket refuses anything sent on it."""
+        self.close_reason = self.close_reason or f"closed by the server ({code}): {reason}"
         await self.close(code=code, reason=reason)
         await self._release()
 
@@ -175,6 +193,7 @@ class RpcConsumer(AsyncWebsocketConsumer):
                 await self._close_and_release(code, reason)
 
     async def disconnect(self, code: int) -> None:
+        self.close_reason = self.close_reason or f"closed by the client ({code})"
         await self._release()
 
     async def _release(self) -> None:
@@ -188,3 +207,7 @@ class RpcConsumer(AsyncWebsocketConsumer):
             await session.close()
         except Exception:
             logger.exception("cleaning up connection %s failed", session.connection_id)
+        observability.connection_closed(
+            self.close_reason or "the server stopped serving it",
+            time.monotonic() - self.opened_at,
+        )

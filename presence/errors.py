@@ -55,6 +55,28 @@ def error_response(response_type: type[ResponseT], error: ServiceError) -> Respo
     return response_type(**{field: {"message": str(error)}})
 
 
+def _error_members() -> frozenset[str]:
+    found: set[str] = set()
+    pending: list[type[ServiceError]] = [ServiceError]
+    while pending:
+        kind = pending.pop()
+        found.update(kind.fields)
+        pending.extend(kind.__subclasses__())
+    return frozenset(found)
+
+
+_ERROR_MEMBERS = _error_members()
+
+
+def error_member(response: Message) -> str | None:
+    """The error member a response holds, None for a success (for metrics and logs)."""
+    for oneof in response.DESCRIPTOR.oneofs:
+        member = response.WhichOneof(oneof.name)
+        if member in _ERROR_MEMBERS:
+            return member
+    return None
+
+
 def _as_service_error(exc: Exception, procedure: str) -> ServiceError:
     if isinstance(exc, ServiceError):
         return exc
@@ -121,6 +143,7 @@ class _LastItem:
 
     def __init__(self, item: Message) -> None:
         self._item: bytes | None = item.SerializeToString()
+        self.error_member = error_member(item)
 
     def take(self) -> bytes | None:
         item, self._item = self._item, None

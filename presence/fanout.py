@@ -17,6 +17,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from presence import observability
 from presence.loops import PerLoop
 
 T = TypeVar("T")
@@ -44,7 +45,10 @@ async def _bounded(call: Callable[[], Awaitable[T]]) -> T:
         try:
             return await call()
         except RedisConnectionError:
-            return await call()
+            observability.redis_failed("channel_layer")
+            result = await call()
+            observability.redis_recovered("channel_layer")
+            return result
 
 
 async def _each(calls: Iterable[Callable[[], Awaitable[Any]]]) -> None:
@@ -58,6 +62,7 @@ async def publish_presence(address: str, message: dict[str, Any]) -> None:
 
 async def _send_presence(address: str, message: dict[str, Any]) -> None:
     await _bounded(lambda: get_channel_layer().group_send(presence_group(address), message))
+    observability.published()
 
 
 class _Coalescer:

@@ -10,9 +10,9 @@ from django.db.models import QuerySet
 from google.protobuf.message import Message
 
 from accounts.addresses import normalize_address
-from friendships import ratelimits, selectors, services
+from friendships import selectors, services
 from friendships.models import Friendship, FriendshipAction, FriendshipEvent
-from presence import state
+from presence import observability, state
 from presence.errors import BadRequest, TooManyRequests, feed_errors, stream_errors, unary_errors
 from presence.protocol import friendships_service_pb2 as pb
 from presence.rpc.server import RpcModule, server_feed, server_stream, unary
@@ -105,11 +105,13 @@ def _pending_requests(address: str) -> pb.RequestEvents:
 def limited_action(
     actor: str, other: str, action: FriendshipAction, message: str
 ) -> FriendshipEvent:
-    """Count the action against the user's and the pair's limits, then apply it: every
-    friendship action of either module (this one, SocialService v2) goes through here."""
-    if not ratelimits.allow_action(actor, other, action):
-        raise TooManyRequests("too many friendship actions: try again in a minute")
-    return services.apply_action(actor, other, action, message)
+    """Apply a user's action within their and the pair's limits: every friendship action of
+    either module (this one, SocialService v2) goes through here."""
+    try:
+        return services.apply_action(actor, other, action, message)
+    except services.TooManyActions as exc:
+        observability.refused(observability.FRIENDSHIP_RATE_LIMIT, str(exc))
+        raise TooManyRequests(str(exc)) from exc
 
 
 @stream_errors(pb.UsersResponse)
@@ -201,7 +203,9 @@ async def set_presence_status(
     if not await state.within_limit(
         f"status:{address}", settings.PRESENCE["STATUS_CHANGES_PER_MINUTE"], 60
     ):
-        raise TooManyRequests("too many status changes: try again in a minute")
+        detail = "too many status changes: try again in a minute"
+        observability.refused(observability.STATUS_RATE_LIMIT, detail)
+        raise TooManyRequests(detail)
     await session.set_status(wanted)
     return pb.StatusResponse(status=pb.Status(type=int(wanted)))
 

@@ -13,11 +13,12 @@ import os
 import secrets
 import socket
 import time
+from collections import Counter
 from typing import Protocol
 
 from django.conf import settings
 
-from presence import process_channel, state
+from presence import observability, process_channel, state
 from presence_project import redis_clients
 
 logger = logging.getLogger(__name__)
@@ -31,13 +32,20 @@ INCARNATION = f"{NAME}#{secrets.token_hex(4)}"
 class Feed(Protocol):
     peak_backlog: int
 
+    @property
+    def backlog(self) -> int: ...
+
 
 class LiveSession(Protocol):
     address: str | None
     connection_id: str
+    signed_in_by: str
 
     @property
     def presence_feeds(self) -> frozenset[Feed]: ...
+
+    @property
+    def event_subscriptions(self) -> int: ...
 
     async def restore(self) -> None: ...
 
@@ -108,6 +116,22 @@ def _published(local: dict[str, object]) -> dict[str, int]:
     return {key: value for key, value in local.items() if isinstance(value, int)}
 
 
+async def update_gauges() -> None:
+    """Set the metrics of what this process holds now; on the event loop, as stats()."""
+    connections: Counter[str] = Counter()
+    subscriptions: Counter[str] = Counter()
+    backlog = peak = 0
+    for session in list(_live_sessions):
+        connections[session.signed_in_by] += 1
+        feeds = session.presence_feeds
+        subscriptions[observability.PRESENCE_SUBSCRIPTION] += len(feeds)
+        subscriptions[observability.EVENT_SUBSCRIPTION] += session.event_subscriptions
+        for feed in feeds:
+            backlog = max(backlog, feed.backlog)
+            peak = max(peak, feed.peak_backlog)
+    observability.set_live_figures(connections, subscriptions, backlog, peak)
+
+
 def ensure_running() -> None:
     """Start the housekeeping task in the running loop, once."""
     global _task
@@ -134,6 +158,8 @@ async def _housekeeping() -> None:
             _last_beat = time.monotonic()
             _first_beat.set()
             data_lost = known_epoch is not None and epoch != known_epoch
+            if failing:
+                observability.redis_recovered("housekeeping")
             if failing or data_lost:
                 await _rebuild(data_lost)
                 catch_up_again = True
@@ -144,11 +170,13 @@ async def _housekeeping() -> None:
             known_epoch, failing = epoch, False
             reaped = await state.reap_dead_processes()
             if reaped:
+                observability.processes_reaped.inc(len(reaped))
                 logger.warning("reaped dead server processes: %s", ", ".join(reaped))
             if loop.time() >= next_renewal:
                 next_renewal = loop.time() + renew_every
                 await process_channel.renew()
         except Exception:
+            observability.redis_failed("housekeeping")
             if not failing:
                 logger.exception(
                     "presence housekeeping failed on %s; retrying", redis_clients.description()
@@ -173,6 +201,7 @@ async def _rebuild(data_lost: bool) -> None:
     await process_channel.renew()
     # Only once every connection is back can a subscriber read its friends' true state.
     await _catch_up_all(from_scratch=data_lost)
+    observability.rebuilds.inc()
     logger.warning("rebuilt presence of %d live connections after a Redis outage", len(live))
 
 

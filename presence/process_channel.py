@@ -11,11 +11,12 @@ a tenth of its memory.
 """
 
 import asyncio
+import contextvars
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, Protocol
 
-from presence import fanout, state
+from presence import fanout, observability, state
 from presence.loops import PerLoop
 from presence.state import Presence
 
@@ -117,7 +118,7 @@ class _Channel:
         async with self._opening:
             if self._name is None:
                 self._name = await fanout.new_channel()
-                self._deliverer = asyncio.get_running_loop().create_task(self._deliver(self._name))
+                self._deliverer = _process_task(self._deliver(self._name))
         return self._name
 
     def _read_again_later(self, addresses: list[str]) -> None:
@@ -131,7 +132,7 @@ class _Channel:
         """
         self._joined_recently.update(addresses)
         if self._rereader is None or self._rereader.done():
-            self._rereader = asyncio.get_running_loop().create_task(self._read_again())
+            self._rereader = _process_task(self._read_again())
 
     async def _read_again(self) -> None:
         while self._joined_recently:
@@ -141,6 +142,7 @@ class _Channel:
                 current = await state.presence_of(due)
             except Exception:
                 # Redis is unreachable; process housekeeping rebuilds and catches up after.
+                observability.redis_failed("reread")
                 logger.exception("reading newly followed presence again failed")
                 continue
             for presence in current:
@@ -153,11 +155,14 @@ class _Channel:
                 message = await fanout.receive(channel)
             except Exception:
                 # Redis is unreachable; process housekeeping rebuilds and catches up after.
+                observability.redis_failed("channel_receive")
                 if not failing:
                     logger.exception("receiving channel-layer messages failed; retrying")
                 failing = True
                 await asyncio.sleep(1)
                 continue
+            if failing:
+                observability.redis_recovered("channel_receive")
             failing = False
             try:
                 await self._hand_over(message)
@@ -180,6 +185,12 @@ class _Channel:
                 await member.presence_changed(presence)
             except Exception:
                 logger.exception("delivering a presence change failed: %r", presence)
+
+
+def _process_task(work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+    """A task of the process, not of the connection whose call starts it: its log records
+    name no connection or call (see presence.observability.current_connection)."""
+    return asyncio.get_running_loop().create_task(work, context=contextvars.Context())
 
 
 _channels = PerLoop(_Channel)

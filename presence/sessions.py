@@ -19,8 +19,8 @@ from django.utils import timezone
 
 from accounts.selectors import token_holder
 from friendships.selectors import friend_addresses
-from presence import process, process_channel, state
-from presence.errors import Forbidden, TooManyRequests, Unauthorized
+from presence import observability, process, process_channel, state
+from presence.errors import Forbidden, ServiceError, TooManyRequests, Unauthorized
 from presence.state import Presence, Status
 
 
@@ -103,6 +103,10 @@ class PresenceFeed:
         if self.listener is not None:
             await self.listener()
 
+    @property
+    def backlog(self) -> int:
+        return len(self._pending)
+
     def take(self, limit: int | None = None) -> list[Presence]:
         """The oldest waiting entries, at most `limit` of them (all by default)."""
         if limit is None or limit >= len(self._pending):
@@ -131,8 +135,12 @@ class PresenceStream:
         self._per_item = per_item
 
     def take(self) -> bytes | None:
+        """The next item; the server writes it at once, so it counts as delivered here."""
         batch = self._feed.take(self._per_item)
-        return self._render(batch) if batch else None
+        if not batch:
+            return None
+        observability.delivered(batch)
+        return self._render(batch)
 
     def on_ready(self, ready: Callable[[], Awaitable[None]]) -> None:
         self._feed.listener = ready
@@ -161,6 +169,12 @@ class EventFeed:
         return batch
 
 
+def _refused(reason: str, error: ServiceError) -> ServiceError:
+    """`error`, counted and logged as a refusal for `reason`."""
+    observability.refused(reason, str(error))
+    return error
+
+
 class ClientSession:
     """One connection's user and subscriptions."""
 
@@ -174,6 +188,7 @@ class ClientSession:
         self._closed = False
         self.connection_id = state.connection_id(process.INCARNATION)
         self.address: str | None = None
+        self.signed_in_by = observability.ANONYMOUS
         self._token: str | None = None
         self._token_expires_at: datetime | None = None
         self._lock = asyncio.Lock()
@@ -185,27 +200,39 @@ class ClientSession:
         self._chosen: Status | None = None
         process.track(self)
 
-    async def authenticate(self, token: str | None) -> str:
-        """The caller's address. The first valid token binds the connection to its user."""
+    async def authenticate(
+        self, token: str | None, method: str = observability.PAYLOAD_TOKEN
+    ) -> str:
+        """The caller's address. The first valid token binds the connection to its user;
+        `method` says where the token came from."""
         if token and token == self._token:
             if self._token_expires_at is not None and timezone.now() >= self._token_expires_at:
-                raise Unauthorized("the access token has expired")
+                raise _refused(
+                    observability.EXPIRED_TOKEN, Unauthorized("the access token has expired")
+                )
             return self.address
         if not token:
             if self.address is None:
-                raise Unauthorized("an access token is required: send it as synapse_token")
+                raise _refused(
+                    observability.NO_TOKEN,
+                    Unauthorized("an access token is required: send it as synapse_token"),
+                )
             return self.address
         holder = await database_sync_to_async(token_holder)(token)
         if holder is None:
-            raise Unauthorized("the access token is invalid, expired or revoked")
-        await self.bind(holder.address)
+            raise _refused(
+                observability.INVALID_TOKEN,
+                Unauthorized("the access token is invalid, expired or revoked"),
+            )
+        await self.bind(holder.address, method)
         # The token that bound the connection is not looked up again; revoking it closes the
         # connection, and its expiry is checked here.
         self._token, self._token_expires_at = token, holder.expires_at
         return holder.address
 
-    async def bind(self, address: str) -> None:
-        """Make this connection `address`'s, once; another user's proof is Forbidden."""
+    async def bind(self, address: str, method: str) -> None:
+        """Make this connection `address`'s, once; another user's proof is Forbidden.
+        `method` is how the user proved who they are (observability.SIGN_IN_METHODS)."""
         async with self._lock:
             if self.address is None:
                 try:
@@ -215,11 +242,17 @@ class ClientSession:
                         settings.PRESENCE["MAX_CONNECTIONS_PER_USER"],
                     )
                 except state.TooManyConnections as exc:
-                    raise TooManyRequests(str(exc)) from exc
+                    raise _refused(
+                        observability.CONNECTION_LIMIT, TooManyRequests(str(exc))
+                    ) from exc
                 self.address = address
+                self.signed_in_by = method
+                observability.signed_in(method)
                 await process_channel.join_own_group(self, address)
             elif address != self.address:
-                raise Forbidden("this connection belongs to another user")
+                raise _refused(
+                    observability.OTHER_USER, Forbidden("this connection belongs to another user")
+                )
 
     async def set_status(self, status: Status) -> None:
         if self.address is None:
@@ -253,6 +286,10 @@ class ClientSession:
     @property
     def presence_feeds(self) -> frozenset[PresenceFeed]:
         return frozenset(self._presence_feeds)
+
+    @property
+    def event_subscriptions(self) -> int:
+        return len(self._event_feeds)
 
     async def restore(self) -> None:
         """Redis lost this connection (an outage): put it back; the feeds catch up after."""

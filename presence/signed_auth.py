@@ -11,6 +11,7 @@ from channels.db import database_sync_to_async
 
 from accounts.services import user_for_signed_request
 from accounts.signed_fetch import InvalidSignedRequest
+from presence import observability
 from presence.errors import Unauthorized
 from presence.rpc import wire
 from presence.sessions import ClientSession
@@ -72,13 +73,17 @@ async def sign_in(session: ClientSession, frame: str | bytes) -> str:
     except ValueError:
         headers = None
     if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
-        raise Unauthorized("the first frame must be a JSON object of signed-fetch headers")
+        detail = "the first frame must be a JSON object of signed-fetch headers"
+        observability.refused(observability.BAD_FIRST_FRAME, detail)
+        raise Unauthorized(detail)
     try:
         user = await database_sync_to_async(user_for_signed_request)(
             SIGNED_METHOD, SIGNED_PATH, headers
         )
     except InvalidSignedRequest as exc:
+        # The reason names what is wrong, never the signature itself.
+        observability.refused(observability.BAD_SIGNATURE, str(exc))
         raise Unauthorized(f"signed headers refused: {exc}") from exc
-    await session.bind(user.address)
+    await session.bind(user.address, observability.SIGNED_FRAME)
     await session.default_status(Status.ONLINE)
     return user.address

@@ -20,14 +20,15 @@ import json
 import time
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum
 
 from django.conf import settings
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
+from redis.exceptions import RedisError
 
-from presence import fanout
+from presence import fanout, observability
 from presence.loops import PerLoop
 from presence_project import redis_clients
 
@@ -57,7 +58,10 @@ class Presence:
     address: str
     status: Status
     version: int
+    # For a change, when it happened: its transition, the time delivery is measured from.
     last_seen_ms: int | None
+    # A change as published, rather than a state read (a snapshot, a catch-up).
+    live: bool = field(default=False, compare=False)
 
     def as_message(self) -> dict[str, object]:
         return {
@@ -75,6 +79,7 @@ class Presence:
             status=Status(message["status"]),
             version=int(message["version"]),  # type: ignore[call-overload]
             last_seen_ms=message["last_seen_ms"],  # type: ignore[arg-type]
+            live=True,
         )
 
 
@@ -208,7 +213,11 @@ async def _transition_and_publish(
         _AWAY,
     ]
     args = [address, op, connection_id, "" if wanted is None else int(wanted), _now_ms(), limit]
-    result = await _clients.get().transition(keys=keys, args=args)
+    try:
+        result = await _clients.get().transition(keys=keys, args=args)
+    except RedisError:
+        observability.redis_failed("presence")
+        raise
     if result[0] == -1:
         raise TooManyConnections(f"at most {limit} connections per user")
     changed, status, version, last_seen = result

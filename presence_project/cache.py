@@ -1,8 +1,11 @@
-"""Django's Redis cache with one connection pool per process."""
+"""Redis for synchronous code: Django's cache with one connection pool per process, and the
+client of the code that runs in worker threads beside the database."""
 
+import functools
 import threading
 from typing import Any
 
+import redis
 from redis import ConnectionPool
 
 from presence_project import redis_clients
@@ -28,3 +31,10 @@ class ProcessConnectionPool(ConnectionPool):
             if pool is None:
                 pool = _pools[key] = redis_clients.pool(asynchronous=False, **options)
             return pool
+
+
+@functools.cache
+def sync_redis() -> redis.Redis:
+    """Thread-safe: signing in's used signatures and the friendship-action limits, whose
+    calls run in worker threads."""
+    return redis_clients.client(asynchronous=False, socket_timeout=5, socket_connect_timeout=3)

@@ -19,13 +19,25 @@ URL_FILE = BASE_DIR / ".local-redis-url"
 
 
 def _run(command: list[str], env: dict[str, str]) -> int:
-    child = subprocess.Popen(command, env=env)
+    """Run `command` to its end; SIGINT and SIGTERM go on to it.
+
+    The handlers are set before the child starts, SIGINT's too: a shell starts background
+    jobs with SIGINT ignored, a child inherits an ignored signal but not a handler (it starts
+    with the default, which ends it), so the command stops on either signal wherever it runs.
+    """
+    child: subprocess.Popen[bytes] | None = None
+    received: list[int] = []
 
     def forward(signum: int, _frame: object) -> None:
-        child.send_signal(signum)
+        received.append(signum)
+        if child is not None:
+            child.send_signal(signum)
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, forward)
+    child = subprocess.Popen(command, env=env)
+    if received:
+        child.send_signal(received[-1])
     return child.wait()
 
 

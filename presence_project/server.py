@@ -102,7 +102,38 @@ class PresenceWebSocketProtocol(WebSocketProtocol):
         self.message_data = None
 
 
+_access = logging.getLogger("daphne.access")
+_ACCESS_ACTIONS = {
+    ("http", "complete"): "HTTP",
+    ("websocket", "connecting"): "WSCONNECTING",
+    ("websocket", "rejected"): "WSREJECT",
+    ("websocket", "connected"): "WSCONNECT",
+    ("websocket", "disconnected"): "WSDISCONNECT",
+}
+
+
+def access_log(protocol: str, action: str, details: dict[str, object]) -> None:
+    """Daphne's access log as log records (its own writes NCSA lines to stdout), without
+    query strings: a client may put a token in one, and daphne's HTTP path keeps it."""
+    kind = _ACCESS_ACTIONS.get((protocol, action))
+    if kind is None:
+        return
+    path = str(details.get("path", "")).partition("?")[0]
+    if kind == "HTTP":
+        _access.info(
+            "%s %s %s %s", details.get("client"), details["method"], path, details["status"]
+        )
+    else:
+        _access.info("%s %s %s", details.get("client"), kind, path)
+
+
 class PresenceServer(Server):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.action_logger is not None:
+            # Through logging, as every other line (LOG_FORMAT), and without query strings.
+            self.action_logger = access_log
+
     def listen_success(self, port: Any) -> None:
         # Fail a connection (an oversized frame) with a close frame carrying 1009, instead of
         # the WebSocket library's default of dropping TCP, which clients see as 1006.

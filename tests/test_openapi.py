@@ -133,7 +133,9 @@ fuzzed = schemathesis.openapi.from_dict(generated_schema())
 
 
 @fuzzed.parametrize()
+# The same examples on every run, so that a red CI run names a change, not a draw.
 @settings(
+    derandomize=True,
     max_examples=40,
     deadline=None,
     database=None,

@@ -13,6 +13,8 @@ from tests.support import (
     befriend,
     connect,
     eventually,
+    metric_delta,
+    scrape_metrics,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -28,8 +30,10 @@ async def test_redis_restart_rebuilds_presence_from_live_connections(
     running = start_service(tmp_path, url_env)
     try:
         alice, bob, carol = make_user(), make_user(), make_user()
+        staff = make_user(staff=True)
         await befriend(running.ws_url, alice, bob)
         await befriend(running.ws_url, carol, bob)
+        before = await scrape_metrics(running.http_url, staff.token)
         async with (
             connect(running.ws_url, alice.token) as a,
             connect(running.ws_url, bob.token) as b,
@@ -61,6 +65,13 @@ async def test_redis_restart_rebuilds_presence_from_live_connections(
             # And live updates flow again.
             assert (await a.set_status(OFFLINE)).WhichOneof("response") == "status"
             await view.presence_until(alice.address, OFFLINE)
+        # The metrics tell: alice's call failed on Redis (carol's leaving too, if the server
+        # handled it before Redis came back), and the process rebuilt its presence once.
+        # Housekeeping, once a second, may or may not have run during the outage.
+        after = await scrape_metrics(running.http_url, staff.token)
+        errors = "presence_redis_errors_total"
+        assert metric_delta(after, before, errors, where="presence") in (1, 2)
+        assert metric_delta(after, before, "presence_rebuilds_total") == 1
     finally:
         stop_service(running)
 

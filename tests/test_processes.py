@@ -14,7 +14,15 @@ from django.test import Client
 
 from accounts.models import User as UserModel
 from tests.conftest import start_service, stop_service
-from tests.support import OFFLINE, ONLINE, addresses, befriend, connect
+from tests.support import (
+    OFFLINE,
+    ONLINE,
+    addresses,
+    befriend,
+    connect,
+    metric_delta,
+    scrape_metrics,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -91,7 +99,7 @@ async def test_friends_on_different_processes_see_each_other(two_processes, make
         await updates.presence_until(alice.address, OFFLINE)
 
 
-async def test_killed_process_leaves_no_ghosts(two_processes, make_user):
+async def test_killed_process_leaves_no_ghosts(two_processes, service, make_user):
     doomed, survivor = two_processes
     alice, bob, carol = make_user(), make_user(), make_user()
     await befriend(survivor.ws_url, alice, bob)
@@ -112,11 +120,25 @@ async def test_killed_process_leaves_no_ghosts(two_processes, make_user):
             await updates.presence_until(alice.address, ONLINE)
             await updates.presence_until(carol.address, ONLINE)
 
+            # Whichever living process reaps the dead one counts it and names it; processes
+            # that earlier tests stopped may be reaped in the same window.
+            staff = make_user(staff=True)
+            living = (survivor, service)
+            before = [await scrape_metrics(p.http_url, staff.token) for p in living]
+            marks = [p.log_mark() for p in living]
             os.kill(doomed.process.pid, signal.SIGKILL)
             await updates.presence_until(alice.address, OFFLINE, timeout=15)
             assert addresses(await b.online_friends()) == [carol.address]
             assert await online_over_rest(survivor, bob) == [carol.address]
             await updates.expect_nothing(1.0)
+            after = [await scrape_metrics(p.http_url, staff.token) for p in living]
+            reaped = sum(
+                metric_delta(a, b, "presence_processes_reaped_total")
+                for a, b in zip(after, before, strict=True)
+            )
+            assert reaped >= 1
+            logged = "".join(p.logged_since(mark) for p, mark in zip(living, marks, strict=True))
+            assert f":{doomed.process.pid}#" in logged
 
 
 async def test_restart_under_the_same_name_neither_resurrects_nor_double_counts(

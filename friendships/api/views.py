@@ -2,15 +2,15 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
+from rest_framework.exceptions import Throttled
 from rest_framework.exceptions import ValidationError as BadRequest
 from rest_framework.generics import ListAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from friendships import selectors, services
+from friendships import ratelimits, selectors, services
 from friendships.api.serializers import BlockSerializer
-from friendships.api.throttles import FriendshipActionThrottle
 from friendships.models import Block, FriendshipAction, FriendshipEvent
 from presence_project.openapi import error_responses
 
@@ -24,9 +24,12 @@ _ADDRESS = OpenApiParameter(
 
 
 def _act(actor: str, other: str, action: FriendshipAction) -> FriendshipEvent:
-    """Run a friendship action, reporting a broken rule or a bad address as 400."""
+    """Run a friendship action, reporting a broken rule or a bad address as 400, and a
+    spent limit as 429."""
     try:
         return services.apply_action(actor, other, action)
+    except services.TooManyActions as exc:
+        raise Throttled(wait=ratelimits.seconds_to_next_window()) from exc
     except services.FriendshipRuleError as exc:
         raise BadRequest({"detail": str(exc)}) from exc
     except ValidationError as exc:
@@ -48,8 +51,6 @@ class BlocksView(ListAPIView):
 
 class BlockView(APIView):
     """PUT blocks the user in the URL, DELETE unblocks them."""
-
-    throttle_classes = [*APIView.throttle_classes, FriendshipActionThrottle]
 
     @extend_schema(
         summary="Block a user (ends any friendship or request)",

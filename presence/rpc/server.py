@@ -6,7 +6,9 @@ callable; procedures take and return protobuf messages and never see a frame.
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from enum import IntEnum
 from functools import partial
@@ -97,10 +99,33 @@ class Limits:
     max_concurrent_requests: int = 64
 
 
+@dataclass(frozen=True, slots=True)
+class CallEnd:
+    """A call as it ended (a stream when it closed), for the transport's observer."""
+
+    module: str
+    procedure: str
+    kind: Kind
+    # The response, a stream's last item or the feed; None when the call failed.
+    result: object
+    # The remote error it was answered with, if any.
+    error: ErrorCode | None
+    # Stopped from outside: the client cancelled it, or the connection closed.
+    cancelled: bool
+    seconds: float
+
+
+Observer = Callable[[CallEnd], None]
+
+# (module, procedure) of the call the running task serves, for log records.
+current_call: ContextVar[tuple[str, str] | None] = ContextVar("current_call", default=None)
+
+
 @dataclass
 class _Port:
     name: str
     procedures: dict[int, Procedure] = field(default_factory=dict)
+    module_of: dict[int, str] = field(default_factory=dict)
     modules: dict[str, dict[int, str]] = field(default_factory=dict)
 
 
@@ -108,6 +133,8 @@ class _Port:
 class _Call:
     port_id: int
     task: asyncio.Task[None]
+    result: object = None
+    error: ErrorCode | None = None
     # For a server stream: the sequence id whose ack it waits for, and the waiter.
     awaited_sequence: int | None = None
     ack: asyncio.Future[bool] | None = None
@@ -124,12 +151,19 @@ class RpcServerSession:
 
     Modules are shared by every connection of the process; each call gets this session's
     `context` as its first argument, so a connection costs no procedures of its own.
+    `observe`, if given, is told of each call as it ends.
     """
 
     def __init__(
-        self, send: Send, modules: Mapping[str, RpcModule], limits: Limits, context: Any = None
+        self,
+        send: Send,
+        modules: Mapping[str, RpcModule],
+        limits: Limits,
+        context: Any = None,
+        observe: Observer | None = None,
     ) -> None:
         self._send = send
+        self._observe = observe
         self._modules = modules
         self._context = context
         self._limits = limits
@@ -218,6 +252,7 @@ class RpcServerSession:
             for procedure in module.procedures:
                 procedure_id = len(port.procedures) + 1
                 port.procedures[procedure_id] = procedure
+                port.module_of[procedure_id] = module.name
                 listing[procedure_id] = procedure.name
             port.modules[message.module_name] = listing
         await self._send_open(wire.request_module_response(number, message.port_id, listing))
@@ -265,8 +300,8 @@ class RpcServerSession:
                 f"the payload is not a {procedure.request_type.__name__} for {procedure.name}",
             )
             return
-        run = self._runners[procedure.kind]
-        task = asyncio.create_task(run(self, number, message.port_id, procedure, argument))
+        module = port.module_of[message.procedure_id]
+        task = asyncio.create_task(self._serve(number, module, procedure, argument))
         self._calls[number] = _Call(port_id=message.port_id, task=task)
         task.add_done_callback(lambda _: self._forget(number, task))
 
@@ -275,24 +310,58 @@ class RpcServerSession:
         if call is not None and call.task is task:
             del self._calls[number]
 
+    async def _serve(
+        self, number: int, module: str, procedure: Procedure, argument: Message
+    ) -> None:
+        """Run a call in its own task, and tell the observer how it ended."""
+        current_call.set((module, procedure.name))
+        call = self._calls[number]
+        started = time.perf_counter()
+        cancelled = False
+        try:
+            await self._runners[procedure.kind](self, number, call, procedure, argument)
+        except asyncio.CancelledError:
+            cancelled = True
+            raise
+        finally:
+            if self._observe is not None:
+                self._observe(
+                    CallEnd(
+                        module,
+                        procedure.name,
+                        procedure.kind,
+                        call.result,
+                        call.error,
+                        cancelled,
+                        time.perf_counter() - started,
+                    )
+                )
+
+    async def _fail(self, number: int, call: _Call, code: ErrorCode, message: str) -> None:
+        call.error = code
+        await self._error(number, code, message)
+
     async def _run_unary(
-        self, number: int, port_id: int, procedure: Procedure, argument: Message
+        self, number: int, call: _Call, procedure: Procedure, argument: Message
     ) -> None:
         try:
-            result = await procedure.handler(self._context, argument)
+            call.result = result = await procedure.handler(self._context, argument)
         except RemoteProcedureError as exc:
-            await self._error(number, exc.code, str(exc))
+            await self._fail(number, call, exc.code, str(exc))
         except Exception:
             logger.exception("procedure %s failed", procedure.name)
-            await self._error(number, ErrorCode.INTERNAL, f"{procedure.name} failed on the server")
+            await self._fail(
+                number, call, ErrorCode.INTERNAL, f"{procedure.name} failed on the server"
+            )
         else:
             await self._send_open(wire.response(number, result.SerializeToString()))
 
     async def _run_stream(
-        self, number: int, port_id: int, procedure: Procedure, argument: Message
+        self, number: int, call: _Call, procedure: Procedure, argument: Message
     ) -> None:
         """Offer the stream, then send one item per ack, as @dcl/rpc servers do."""
         items = procedure.handler(self._context, argument)
+        port_id = call.port_id
         sequence = 0
         try:
             await self._send_open(wire.stream_message(number, port_id, sequence))
@@ -300,6 +369,7 @@ class RpcServerSession:
                 return
             async for item in items:
                 sequence += 1
+                call.result = item
                 await self._send_open(
                     wire.stream_message(number, port_id, sequence, item.SerializeToString())
                 )
@@ -307,10 +377,12 @@ class RpcServerSession:
                     return
             await self._send_open(wire.stream_message(number, port_id, sequence, closed=True))
         except RemoteProcedureError as exc:
-            await self._error(number, exc.code, str(exc))
+            await self._fail(number, call, exc.code, str(exc))
         except Exception:
             logger.exception("stream %s failed", procedure.name)
-            await self._error(number, ErrorCode.INTERNAL, f"{procedure.name} failed on the server")
+            await self._fail(
+                number, call, ErrorCode.INTERNAL, f"{procedure.name} failed on the server"
+            )
         finally:
             await items.aclose()
 
@@ -326,19 +398,20 @@ class RpcServerSession:
             call.ack = None
 
     async def _run_feed(
-        self, number: int, port_id: int, procedure: Procedure, argument: Message
+        self, number: int, call: _Call, procedure: Procedure, argument: Message
     ) -> None:
         """Open the feed and offer the stream; then acks and the feed push the items, and
         this task only waits for the stream to end."""
-        call = self._calls[number]
+        port_id = call.port_id
+        failed = f"{procedure.name} failed on the server"
         try:
-            feed = await procedure.handler(self._context, argument)
+            call.result = feed = await procedure.handler(self._context, argument)
         except RemoteProcedureError as exc:
-            await self._error(number, exc.code, str(exc))
+            await self._fail(number, call, exc.code, str(exc))
             return
         except Exception:
             logger.exception("stream %s failed", procedure.name)
-            await self._error(number, ErrorCode.INTERNAL, f"{procedure.name} failed on the server")
+            await self._fail(number, call, ErrorCode.INTERNAL, failed)
             return
         call.finished = asyncio.get_running_loop().create_future()
         try:
@@ -348,10 +421,10 @@ class RpcServerSession:
             await call.finished
             await self._send_open(wire.stream_message(number, port_id, call.sequence, closed=True))
         except RemoteProcedureError as exc:
-            await self._error(number, exc.code, str(exc))
+            await self._fail(number, call, exc.code, str(exc))
         except Exception:
             logger.exception("stream %s failed", procedure.name)
-            await self._error(number, ErrorCode.INTERNAL, f"{procedure.name} failed on the server")
+            await self._fail(number, call, ErrorCode.INTERNAL, failed)
         finally:
             await feed.close()
 
@@ -436,13 +509,17 @@ def server_feed(name: str, request_type: type[Message], handler: FeedHandler) ->
 
 
 __all__ = [
+    "CallEnd",
     "ErrorCode",
     "Feed",
+    "Kind",
     "Limits",
+    "Observer",
     "Procedure",
     "RemoteProcedureError",
     "RpcModule",
     "RpcServerSession",
+    "current_call",
     "server_feed",
     "server_stream",
     "unary",

@@ -5,6 +5,9 @@
 // or the environment: RPC_URL, USER_A_ADDRESS, USER_A_TOKEN, USER_B_ADDRESS, USER_B_TOKEN.
 // Prints one "ok:" line per step (and an "update:" line per presence item B receives);
 // exits 0 on success, 1 on a failure, 2 on the overall timeout (SCENARIO_TIMEOUT_MS, 20 s).
+// It may run again with the same users: it first ends, through the protocol, whatever
+// friendship or pending request an earlier run left between A and B. Blocks are not lifted
+// (FriendshipsService cannot list them): A and B must not block each other.
 
 import path from "node:path"
 import { fileURLToPath } from "node:url"
@@ -103,13 +106,41 @@ function expectOneof(response, field, what) {
   return response[field]
 }
 
-async function onlineFriends(user, client) {
+// The addresses a user-list stream answers (GetFriends, GetOnlineFriends), lowercase.
+async function userList(procedure, user, client) {
   const addresses = []
-  for await (const page of client.service.GetOnlineFriends({ synapseToken: user.token })) {
-    const users = expectOneof(page, "users", "GetOnlineFriends page")
+  for await (const page of client.service[procedure]({ synapseToken: user.token })) {
+    const users = expectOneof(page, "users", `${procedure} page`)
     addresses.push(...users.users.map((u) => u.address.toLowerCase()))
   }
   return addresses
+}
+
+function onlineFriends(user, client) {
+  return userList("GetOnlineFriends", user, client)
+}
+
+async function updateFriendship(user, client, action, other, message) {
+  const answer = await client.service.UpdateFriendshipEvent({
+    event: { [action]: { user: { address: other.address }, ...(message ? { message } : {}) } },
+    authToken: { synapseToken: user.token },
+  })
+  return expectOneof(answer, "event", `UpdateFriendshipEvent(${action})`)
+}
+
+// Ends A's friendship with B, or the request pending between them, so the scenario starts
+// from the same state however often it runs; returns what there was.
+async function resetPair(userA, a, userB) {
+  const b = userB.address.toLowerCase()
+  const answer = await a.service.GetRequestEvents({ synapseToken: userA.token })
+  const { outgoing, incoming } = expectOneof(answer, "events", "GetRequestEvents")
+  const has = (requests) => (requests?.items ?? []).some((r) => r.user.address.toLowerCase() === b)
+  let action = null
+  if ((await userList("GetFriends", userA, a)).includes(b)) action = "delete"
+  else if (has(outgoing)) action = "cancel"
+  else if (has(incoming)) action = "reject"
+  if (action) await updateFriendship(userA, a, action, userB)
+  return action
 }
 
 // Reads the presence stream with for-await in the background and lets steps wait for a
@@ -180,23 +211,19 @@ async function main() {
   const b = await connect("b", url, definition)
   ok(`A and B connected to ${url} and loaded ${MODULE} (${Object.keys(a.module).length} procedures)`)
 
+  step("A ends any friendship or request an earlier run left with B")
+  const reset = await resetPair(userA, a, userB)
+  ok(`A and B start with no friendship or pending request (${reset ? `A sent ${reset}` : "there was none"})`)
+
   step("A sends a friendship request to B")
-  const requested = await a.service.UpdateFriendshipEvent({
-    event: { request: { user: { address: userB.address }, message: "interop" } },
-    authToken: { synapseToken: userA.token },
-  })
-  const request = expectOneof(requested, "event", "UpdateFriendshipEvent(request)")
+  const request = await updateFriendship(userA, a, "request", userB, "interop")
   if (request.body !== "request" || request.request.user.address.toLowerCase() !== userB.address.toLowerCase()) {
     throw new Error(`unexpected request event ${JSON.stringify(request)}`)
   }
   ok("A requested friendship with B")
 
   step("B accepts A's request")
-  const accepted = await b.service.UpdateFriendshipEvent({
-    event: { accept: { user: { address: userA.address } } },
-    authToken: { synapseToken: userB.token },
-  })
-  const accept = expectOneof(accepted, "event", "UpdateFriendshipEvent(accept)")
+  const accept = await updateFriendship(userB, b, "accept", userA)
   if (accept.body !== "accept") throw new Error(`unexpected accept event ${JSON.stringify(accept)}`)
   ok("B accepted A")
 

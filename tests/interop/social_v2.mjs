@@ -7,7 +7,9 @@
 //   node social_v2.mjs friends A.json B.json   (RPC_URL) befriend, watch connectivity
 //   node social_v2.mjs token A.json            (HTTP_URL) sign a token request
 // Prints one "ok:" line per step; exits 0 on success, 1 on a failure, 2 on the overall
-// timeout (SCENARIO_TIMEOUT_MS, 20 s).
+// timeout (SCENARIO_TIMEOUT_MS, 20 s). "friends" may run again with the same identities: it
+// first ends, through the protocol, whatever an earlier run left between A and B (a
+// friendship, a pending request, a block either way).
 
 import { readFileSync, writeFileSync } from "node:fs"
 import path from "node:path"
@@ -16,21 +18,48 @@ import path from "node:path"
 import dclCrypto from "@dcl/crypto"
 import unsafe from "@dcl/crypto/dist/crypto.js"
 import socialClient from "@dcl/social-rpc-client"
+import socialServiceV2 from "@dcl/social-rpc-client/dist/protobuff-types/decentraland/social_service/v2/social_service_v2.gen.js"
 import cryptoFetch from "decentraland-crypto-fetch"
 
 const { Authenticator } = dclCrypto
 const { createUnsafeIdentity } = unsafe
 const { createSocialClientV2 } = socialClient
 const { signedHeaderFactory } = cryptoFetch
+const { SocialServiceDefinition } = socialServiceV2
 
 const TIMEOUT_MS = Number(process.env.SCENARIO_TIMEOUT_MS || 20000)
 const EPHEMERAL_MINUTES = 60
 // ConnectivityStatus and FriendshipStatus of decentraland.social_service.v2.
 const ONLINE = 0
 const OFFLINE = 1
-const ACCEPTED = 3
+const [REQUEST_SENT, REQUEST_RECEIVED, ACCEPTED, BLOCKED, BLOCKED_BY] = [0, 1, 3, 6, 8]
+const INCOMPLETE = "The response is incomplete"
 
 let current = "starting"
+
+// The client reads only v1's error members (bad_request_error, ...), so v2's own
+// (invalid_friendship_action, invalid_request, ...) reach it as "The response is incomplete".
+// The last error answer decoded is kept to name the server's error instead.
+let lastError = null
+for (const type of new Set(Object.values(SocialServiceDefinition.methods).map((m) => m.responseType))) {
+  const decode = type.decode.bind(type)
+  type.decode = (...args) => {
+    const response = decode(...args)
+    for (const [member, value] of Object.entries(response)) {
+      if (value !== undefined && /Error$|^invalid|NotFound$/.test(member)) {
+        lastError = `${member}: ${value.message ?? JSON.stringify(value)}`
+      }
+    }
+    return response
+  }
+}
+
+function describe(error) {
+  if (error?.message === INCOMPLETE && lastError) {
+    return `the server answered ${lastError} (the client says only "${INCOMPLETE}")`
+  }
+  return error?.stack ?? String(error)
+}
 
 function fail(message, code = 1) {
   process.stderr.write(`FAIL: ${current}: ${message}\n`)
@@ -137,11 +166,35 @@ class ConnectivityWatch {
   }
 }
 
+// Ends whatever an earlier run left between A and B, so the scenario starts from the same
+// state however often it runs; returns the statuses A saw on the way.
+async function resetPair(a, userA, b, userB) {
+  const seen = []
+  for (let round = 0; round < 4; round++) {
+    const { status } = await a.client.getFriendshipStatus(userB.address)
+    seen.push(status)
+    const undo = {
+      [ACCEPTED]: () => a.client.removeFriendship(userB.address),
+      [REQUEST_SENT]: () => a.client.cancelFriendshipRequest(userB.address),
+      [REQUEST_RECEIVED]: () => a.client.rejectFriendshipRequest(userB.address),
+      [BLOCKED]: () => a.client.unblockUser(userB.address),
+      [BLOCKED_BY]: () => b.client.unblockUser(userA.address),
+    }[status]
+    if (!undo) return seen
+    await undo()
+  }
+  throw new Error(`A and B's friendship could not be reset: statuses ${seen.join(", ")}`)
+}
+
 async function friends(url, userA, userB) {
   step("A and B sign in with their identities")
   let a = await signIn("a", url, userA)
   const b = await signIn("b", url, userB)
   ok(`A (${userA.address}) and B (${userB.address}) signed in at ${url}`)
+
+  step("A and B end whatever an earlier run left between them")
+  const statuses = await resetPair(a, userA, b, userB)
+  ok(`A and B start with no friendship, request or block (statuses seen: ${statuses.join(", ")})`)
 
   step("A sends a friendship request to B")
   const request = await a.client.requestFriendship(userB.address, "interop")
@@ -238,7 +291,7 @@ async function main() {
   }
 }
 
-process.on("unhandledRejection", (error) => fail(error?.stack ?? String(error)))
+process.on("unhandledRejection", (error) => fail(describe(error)))
 setTimeout(() => fail(`timed out after ${TIMEOUT_MS / 1000} s`, 2), TIMEOUT_MS)
 
 main().then(
@@ -246,5 +299,5 @@ main().then(
     process.stdout.write(`social v2 ${process.argv[2]} scenario passed\n`)
     process.exit(0)
   },
-  (error) => fail(error?.stack ?? String(error)),
+  (error) => fail(describe(error)),
 )

@@ -1,6 +1,7 @@
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from accounts.models import User
 from accounts.services import revoke_tokens
 
 
@@ -15,4 +16,6 @@ class Command(BaseCommand):
             revoked = revoke_tokens(address)
         except ValidationError as exc:
             raise CommandError(" ".join(exc.messages)) from exc
+        except User.DoesNotExist as exc:
+            raise CommandError(str(exc)) from exc
         self.stdout.write(f"revoked {revoked} token(s); open connections are being closed")
