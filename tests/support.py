@@ -604,9 +604,10 @@ def database_rows() -> dict[str, list[dict]]:
     }
 
 
-def redis_contents(ignore: tuple[str, ...] = ()) -> dict[bytes, tuple[bytes | None, bool]]:
+def redis_contents(ignore: tuple[str, ...] = ()) -> dict[bytes, tuple[bytes, bool]]:
     """Every key of the Redis server, but those containing one of `ignore`: its serialized
-    value, and whether it expires (or just did).
+    value, and whether it expires. A key that expires between being listed and being read
+    is left out, as if it had expired before.
 
     KEYS, not SCAN: a SCAN may miss a key while the server expires others and resizes its
     table, and a test server holds few keys.
@@ -622,6 +623,7 @@ def redis_contents(ignore: tuple[str, ...] = ()) -> dict[bytes, tuple[bytes | No
         return {
             key: (value, ttl != -1)
             for key, value, ttl in zip(keys, replies[::2], replies[1::2], strict=True)
+            if value is not None
         }
     finally:
         client.close()
