@@ -28,7 +28,8 @@ AnyClient = redis.Redis | redis.asyncio.Redis
 
 class _HiredisPacking:
     """redis-py's asyncio connection packs commands in Python, whatever parser it has;
-    hiredis packs in C (HMGET of 1,000 addresses: 0.69 -> 0.08 ms)."""
+    hiredis packs them in C, which the online-friends query's HMGET of every friend needs
+    (BENCHMARKS.md, c8d0649)."""
 
     _serializer = HiredisRespSerializer()
 
