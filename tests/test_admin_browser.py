@@ -84,6 +84,11 @@ def text(browser: Chrome, css: str) -> str:
         return ""
 
 
+# The page polls every 1.5 s; the rest of the budget is for a browser and a server that
+# share two loaded cores with the test suite.
+PAGE_WAIT = 10
+
+
 async def page_shows(check: Callable[[], bool], within: float, what: str) -> None:
     """Wait until `check` of the page holds; the page is never reloaded meanwhile."""
     loop = asyncio.get_running_loop()
@@ -120,7 +125,7 @@ async def test_live_page_shows_a_client_going_online_without_a_reload(
     assert browser.current_url.endswith(LIVE), browser.current_url
     browser.find_element(By.ID, "live-address").send_keys("0x" + player.address[2:].upper())
     browser.find_element(By.CSS_SELECTOR, "#live-search input[type=submit]").click()
-    await page_shows(lambda: text(browser, "#live-user-status") == "offline", 5, "offline")
+    await page_shows(lambda: text(browser, "#live-user-status") == "offline", PAGE_WAIT, "offline")
     assert text(browser, "#live-user-connections") == "none"
     assert text(browser, "#live-user-last-seen") == "never"
     # A reload would drop this.
@@ -134,7 +139,9 @@ async def test_live_page_shows_a_client_going_online_without_a_reload(
         client = await stack.enter_async_context(connect(live_service.ws_url, player.token))
         await client.set_status(ONLINE)
 
-        await page_shows(lambda: text(browser, "#live-user-status") == "online", 5, "online")
+        await page_shows(
+            lambda: text(browser, "#live-user-status") == "online", PAGE_WAIT, "online"
+        )
         connections = browser.find_elements(By.CSS_SELECTOR, "#live-user-connections li")
         assert len(connections) == 1
         assert connections[0].text.startswith(f"{PROCESS_NAME}#")
@@ -155,7 +162,7 @@ async def test_live_page_shows_a_client_going_online_without_a_reload(
         assert int(text(browser, "#live-away")) >= 1
         # The process's heartbeat (every second here) reports both connections.
         await page_shows(
-            lambda: text(browser, connections_cell) == "2", 5, "the process's 2 connections"
+            lambda: text(browser, connections_cell) == "2", PAGE_WAIT, "the process's 2 connections"
         )
         if target := os.environ.get("PRESENCE_ADMIN_SCREENSHOT"):
             Path(target).parent.mkdir(parents=True, exist_ok=True)
@@ -168,7 +175,9 @@ async def test_live_page_shows_a_client_going_online_without_a_reload(
             "appearing offline",
         )
 
-    await page_shows(lambda: text(browser, "#live-user-status") == "offline", 5, "offline again")
+    await page_shows(
+        lambda: text(browser, "#live-user-status") == "offline", PAGE_WAIT, "offline again"
+    )
     assert text(browser, "#live-user-connections") == "none"
     assert browser.execute_script("return window.notReloaded") is True
 
@@ -178,7 +187,9 @@ async def test_live_page_explains_a_search_that_finds_no_user(live_service, sign
     sign_in(browser, live_service)
     browser.get(f"{live_service.http_url}{LIVE}?address=not-an-address")
     await page_shows(
-        lambda: "not an Ethereum address" in text(browser, "#live-user-error"), 5, "the error"
+        lambda: "not an Ethereum address" in text(browser, "#live-user-error"),
+        PAGE_WAIT,
+        "the error",
     )
     unknown = new_address()
     field = browser.find_element(By.ID, "live-address")
@@ -186,7 +197,9 @@ async def test_live_page_explains_a_search_that_finds_no_user(live_service, sign
     field.send_keys(unknown)
     browser.find_element(By.CSS_SELECTOR, "#live-search input[type=submit]").click()
     await page_shows(
-        lambda: text(browser, "#live-user-error") == "No user has this address.", 5, "no user"
+        lambda: text(browser, "#live-user-error") == "No user has this address.",
+        PAGE_WAIT,
+        "no user",
     )
     # The figures still update beside the error.
     assert text(browser, "#live-online").isdigit()
@@ -325,7 +338,9 @@ async def test_admin_pages_fit_a_1280_pixel_screen(live_service, signed_out, mak
         for page in pages:
             browser.get(live_service.http_url + page)
             if page.startswith(LIVE):
-                await page_shows(lambda: text(browser, "#live-user-friends") != "", 5, "Alice")
+                await page_shows(
+                    lambda: text(browser, "#live-user-friends") != "", PAGE_WAIT, "Alice"
+                )
             widths = browser.execute_script(WIDTHS)
             if widths["page"] > widths["window"] or widths["cut"]:
                 misfits[page] = widths
