@@ -17,6 +17,7 @@ from django.db import transaction
 
 from accounts.services import issue_token
 from friendships.models import Friendship, FriendshipState
+from presence.conf import presence_settings
 
 SEED_PROCESS = "bench-seed#00000000"
 
@@ -120,12 +121,11 @@ def build(sizes: Sizes) -> Graph:
 
 async def seed_online(addresses: Iterable[str], concurrency: int = 200) -> None:
     """Make `addresses` ONLINE through presence.state, as connected users of a seed process."""
-    from django.conf import settings
 
     from presence import state
 
     remaining = iter(addresses)
-    most = settings.PRESENCE["MAX_CONNECTIONS_PER_USER"]
+    most = presence_settings().max_connections_per_user
 
     async def lane() -> None:
         for user in remaining:

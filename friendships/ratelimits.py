@@ -9,10 +9,10 @@ count: one refused, by a rule or by these limits, spends nothing.
 import functools
 import time
 
-from django.conf import settings
 from redis.commands.core import Script
 
 from friendships.models import FriendshipAction
+from presence.conf import presence_settings
 from presence_project.cache import sync_redis
 
 _WINDOW_SECONDS = 60
@@ -48,8 +48,8 @@ def allow_action(actor: str, other: str, action: FriendshipAction) -> bool:
     pair = f"{actor}>{other}" if action in _DIRECTIONAL else "~".join(sorted((actor, other)))
     counters = [_COUNTER.format(f"user:{actor}", window), _COUNTER.format(f"pair:{pair}", window)]
     limits = [
-        settings.PRESENCE["FRIENDSHIP_ACTIONS_PER_MINUTE"],
-        settings.PRESENCE["FRIENDSHIP_ACTIONS_PER_PAIR_PER_MINUTE"],
+        presence_settings().friendship_actions_per_minute,
+        presence_settings().friendship_actions_per_pair_per_minute,
     ]
     return bool(_take()(keys=counters, args=[*limits, _WINDOW_SECONDS * 2]))
 

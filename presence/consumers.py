@@ -10,10 +10,10 @@ from urllib.parse import parse_qs
 from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.conf import settings
 
 from presence import friendships_service, observability, signed_auth, social_service_v2
 from presence.admission import FrameBudget, origin_allowed
+from presence.conf import presence_settings
 from presence.errors import ServiceError, TooManyRequests
 from presence.rpc.server import Limits, RpcServerSession
 from presence.sessions import ClientSession
@@ -79,8 +79,8 @@ class RpcConsumer(AsyncWebsocketConsumer):
         origin = dict(self.scope.get("headers", [])).get(b"origin", b"").decode("latin-1")
         if not origin_allowed(
             origin,
-            settings.PRESENCE["ALLOWED_ORIGINS"],
-            settings.PRESENCE["ALLOW_MISSING_ORIGIN"],
+            presence_settings().allowed_origins,
+            presence_settings().allow_missing_origin,
         ):
             detail = f"origin {origin} is not allowed"
             observability.refused(observability.ORIGIN, detail)
@@ -88,7 +88,7 @@ class RpcConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_ORIGIN_NOT_ALLOWED, reason=detail)
             return
         self.budget = FrameBudget(
-            settings.PRESENCE["FRAMES_PER_SECOND"], settings.PRESENCE["FRAME_BURST"]
+            presence_settings().frames_per_second, presence_settings().frame_burst
         )
         self.session = session = ClientSession(
             on_revoked=self._revoked, on_disconnected=self._disconnected
@@ -98,8 +98,8 @@ class RpcConsumer(AsyncWebsocketConsumer):
         self.opened_at = time.monotonic()
         observability.connection_opened()
         limits = Limits(
-            max_ports=settings.PRESENCE["MAX_PORTS"],
-            max_concurrent_requests=settings.PRESENCE["MAX_CONCURRENT_REQUESTS"],
+            max_ports=presence_settings().max_ports,
+            max_concurrent_requests=presence_settings().max_concurrent_requests,
         )
         self.rpc = RpcServerSession(
             self._send_frame,
@@ -119,7 +119,7 @@ class RpcConsumer(AsyncWebsocketConsumer):
                 return
         await self.rpc.open()
         self.auth_deadline = asyncio.get_running_loop().call_later(
-            settings.PRESENCE["AUTH_TIMEOUT_SECONDS"],
+            presence_settings().auth_timeout_seconds,
             lambda: asyncio.ensure_future(self._close_if_anonymous()),
         )
 
@@ -127,7 +127,7 @@ class RpcConsumer(AsyncWebsocketConsumer):
         # In turn: a sign-in frame being handled when the deadline passes finishes first.
         async with self.turn:
             if self.session is not None and self.session.address is None:
-                detail = f"authenticate within {settings.PRESENCE['AUTH_TIMEOUT_SECONDS']} s"
+                detail = f"authenticate within {presence_settings().auth_timeout_seconds} s"
                 observability.refused(observability.AUTH_TIMEOUT, detail)
                 await self._close_and_release(CLOSE_AUTHENTICATION_TIMEOUT, detail)
 

@@ -14,17 +14,17 @@ from functools import partial
 from typing import Any, TypeVar
 
 from channels.layers import get_channel_layer
-from django.conf import settings
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from presence import observability
+from presence.conf import presence_settings
 from presence.loops import PerLoop
 
 T = TypeVar("T")
 
 _RECIPIENT = "recipient"
 
-_limits = PerLoop(lambda: asyncio.Semaphore(settings.PRESENCE["LAYER_CONCURRENCY"]))
+_limits = PerLoop(lambda: asyncio.Semaphore(presence_settings().layer_concurrency))
 
 
 def presence_group(address: str) -> str:
@@ -102,7 +102,7 @@ class _Coalescer:
             self._last_sent = {a: t for a, t in self._last_sent.items() if now - t < self._window}
 
 
-_coalescers = PerLoop(lambda: _Coalescer(settings.PRESENCE["STATUS_COALESCE_MS"] / 1000))
+_coalescers = PerLoop(lambda: _Coalescer(presence_settings().status_coalesce_ms / 1000))
 
 
 async def publish_to_user(address: str, message: dict[str, Any]) -> None:

@@ -5,7 +5,6 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 
 from channels.db import database_sync_to_async
-from django.conf import settings
 from django.db.models import QuerySet
 from google.protobuf.message import Message
 
@@ -13,6 +12,7 @@ from accounts.addresses import normalize_address
 from friendships import selectors, services
 from friendships.models import Friendship, FriendshipAction, FriendshipEvent
 from presence import observability, state
+from presence.conf import presence_settings
 from presence.errors import BadRequest, TooManyRequests, feed_errors, stream_errors, unary_errors
 from presence.protocol import friendships_service_pb2 as pb
 from presence.rpc.server import RpcModule, server_feed, server_stream, unary
@@ -44,7 +44,7 @@ _RESPONSE_BODIES = {
 
 
 def _users_pages(addresses: Sequence[str]) -> list[pb.UsersResponse]:
-    size = settings.PRESENCE["PAGE_SIZE"]
+    size = presence_settings().page_size
     return [
         pb.UsersResponse(
             users=pb.Users(users=[pb.User(address=a) for a in addresses[i : i + size]])
@@ -201,7 +201,7 @@ async def set_presence_status(
     except ValueError:
         raise BadRequest(f"unknown status {request.status.type}") from None
     if not await state.within_limit(
-        f"status:{address}", settings.PRESENCE["STATUS_CHANGES_PER_MINUTE"], 60
+        f"status:{address}", presence_settings().status_changes_per_minute, 60
     ):
         detail = "too many status changes: try again in a minute"
         observability.refused(observability.STATUS_RATE_LIMIT, detail)

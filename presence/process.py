@@ -19,11 +19,12 @@ from typing import Protocol
 from django.conf import settings
 
 from presence import observability, process_channel, state
+from presence.conf import presence_settings
 from presence_project import redis_clients
 
 logger = logging.getLogger(__name__)
 
-NAME = settings.PRESENCE["PROCESS_NAME"] or f"{socket.gethostname()}:{os.getpid()}"
+NAME = presence_settings().process_name or f"{socket.gethostname()}:{os.getpid()}"
 # A restart under the same name is a new incarnation: the old one's connections are reaped
 # as a dead process's, never adopted.
 INCARNATION = f"{NAME}#{secrets.token_hex(4)}"
@@ -80,7 +81,7 @@ def untrack(session: LiveSession) -> None:
     _live_sessions.discard(session)
     _closed_since_collection += 1
     if _closed_since_collection >= max(
-        settings.PRESENCE["GC_EVERY_CLOSED"], len(_live_sessions) // 2
+        presence_settings().gc_every_closed, len(_live_sessions) // 2
     ):
         _closed_since_collection = 0
         gc.collect()
@@ -141,8 +142,8 @@ def ensure_running() -> None:
 
 async def _housekeeping() -> None:
     global _last_beat
-    interval = settings.PRESENCE["HEARTBEAT_SECONDS"]
-    ttl = settings.PRESENCE["PROCESS_TTL_SECONDS"]
+    interval = presence_settings().heartbeat_seconds
+    ttl = presence_settings().process_ttl_seconds
     # Only the core layer expires group memberships; pubsub memberships live with the process.
     group_expiry = settings.CHANNEL_LAYERS["default"]["CONFIG"].get("group_expiry", 86400)
     renew_every = max(1.0, group_expiry / 3)

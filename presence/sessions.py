@@ -14,12 +14,12 @@ from datetime import datetime
 from typing import Any
 
 from channels.db import database_sync_to_async
-from django.conf import settings
 from django.utils import timezone
 
 from accounts.selectors import token_holder
 from friendships.selectors import friend_addresses
 from presence import observability, process, process_channel, state
+from presence.conf import presence_settings
 from presence.errors import Forbidden, ServiceError, TooManyRequests, Unauthorized
 from presence.state import Presence, Status
 
@@ -239,7 +239,7 @@ class ClientSession:
                     await state.connect(
                         address,
                         self.connection_id,
-                        settings.PRESENCE["MAX_CONNECTIONS_PER_USER"],
+                        presence_settings().max_connections_per_user,
                     )
                 except state.TooManyConnections as exc:
                     raise _refused(
@@ -374,7 +374,7 @@ class ClientSession:
     # --- Friendship events ---------------------------------------------------------------
 
     def open_event_feed(self) -> EventFeed:
-        feed = EventFeed(settings.PRESENCE["MAX_PENDING_EVENTS"])
+        feed = EventFeed(presence_settings().max_pending_events)
         self._event_feeds.add(feed)
         return feed
 

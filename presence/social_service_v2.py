@@ -15,7 +15,6 @@ from datetime import datetime
 from typing import TypeVar
 
 from channels.db import database_sync_to_async
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from google.protobuf import empty_pb2
 from google.protobuf.message import Message
@@ -23,6 +22,7 @@ from google.protobuf.message import Message
 from accounts.addresses import normalize_address
 from friendships import selectors, services
 from friendships.models import FriendshipAction, FriendshipEvent, FriendshipState
+from presence.conf import presence_settings
 from presence.errors import BadRequest, InvalidAction, unary_errors
 from presence.friendships_service import limited_action
 from presence.protocol import social_service_v2_pb2 as pb
@@ -129,7 +129,7 @@ def _request(
 
 def _window(request: Message) -> tuple[int, int]:
     """(offset, limit) of a request's optional pagination; the page size is the most."""
-    size = settings.PRESENCE["PAGE_SIZE"]
+    size = presence_settings().page_size
     if not request.HasField("pagination"):
         return 0, size
     offset, limit = request.pagination.offset, request.pagination.limit

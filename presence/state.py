@@ -23,12 +23,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import IntEnum
 
-from django.conf import settings
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 from presence import fanout, observability
+from presence.conf import presence_settings
 from presence.loops import PerLoop
 from presence_project import redis_clients
 
@@ -144,7 +144,7 @@ def _new_client() -> _Client:
     redis = redis_clients.client(
         asynchronous=True,
         decode_responses=True,
-        max_connections=settings.PRESENCE["REDIS_MAX_CONNECTIONS"],
+        max_connections=presence_settings().redis_max_connections,
         wait=5,
         socket_timeout=5,
         socket_connect_timeout=3,

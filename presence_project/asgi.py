@@ -14,9 +14,9 @@ from presence_project.sync_http import OneThreadASGIHandler  # noqa: E402
 django_asgi_app = OneThreadASGIHandler()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from django.conf import settings  # noqa: E402
 
 from presence import process  # noqa: E402
+from presence.conf import presence_settings  # noqa: E402
 from presence.routing import websocket_urlpatterns  # noqa: E402
 from presence_project import health  # noqa: E402
 
@@ -25,7 +25,7 @@ from presence_project import health  # noqa: E402
 # connections' garbage is collected as it adds up (presence.process.untrack). The objects
 # of start-up (Django, the libraries: some 100,000) never become garbage: frozen, they are
 # left out of every full collection.
-gc.set_threshold(settings.PRESENCE["GC_THRESHOLD"])
+gc.set_threshold(presence_settings().gc_threshold)
 gc.freeze()
 
 router = ProtocolTypeRouter(

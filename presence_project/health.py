@@ -26,6 +26,7 @@ from django.db.migrations.recorder import MigrationRecorder
 from redis.exceptions import RedisError
 
 from presence import process
+from presence.conf import presence_settings
 from presence.loops import PerLoop
 from presence_project import redis_clients
 
@@ -46,7 +47,7 @@ def start_draining() -> None:
 
 
 def _timeout() -> float:
-    return settings.PRESENCE["READY_CHECK_TIMEOUT_MS"] / 1000
+    return presence_settings().ready_check_timeout_ms / 1000
 
 
 # A client of its own: a probe must not wait behind presence's pool when it is busy.
@@ -107,7 +108,7 @@ async def _check_heartbeat() -> None:
         except TimeoutError:
             raise _Unready("no heartbeat yet") from None
     age = process.heartbeat_age() or 0.0
-    ttl = settings.PRESENCE["PROCESS_TTL_SECONDS"]
+    ttl = presence_settings().process_ttl_seconds
     if age > ttl:
         raise _Unready(f"last heartbeat {age:.1f} s ago, beyond the {ttl} s TTL")
 

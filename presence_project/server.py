@@ -19,6 +19,8 @@ from twisted.internet import defer
 from twisted.internet.task import deferLater
 from twisted.internet.tcp import Connection
 
+from presence.conf import presence_settings
+
 logger = logging.getLogger(__name__)
 
 
@@ -145,7 +147,6 @@ class PresenceServer(Server):
     def kill_all_applications(self) -> defer.Deferred:
         """On shutdown (SIGTERM, SIGINT), drain first: /readyz answers 503 and everything is
         served as before for PRESENCE_DRAIN_SECONDS, then the connections are closed."""
-        from django.conf import settings
 
         # The reactor daphne installed (asyncio's); importing it at the top could install
         # Twisted's default one first.
@@ -154,7 +155,7 @@ class PresenceServer(Server):
         from presence_project import health
 
         health.start_draining()
-        seconds = settings.PRESENCE["DRAIN_SECONDS"]
+        seconds = presence_settings().drain_seconds
         if seconds > 0:
             logger.warning("shutting down: draining for %d s", seconds)
         return deferLater(reactor, seconds, super().kill_all_applications)
@@ -166,9 +167,8 @@ class PresenceCommandLine(CommandLineInterface):
 
 def main(argv: list[str]) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "presence_project.settings")
-    from django.conf import settings
 
-    limit = str(settings.PRESENCE["MAX_FRAME_BYTES"])
+    limit = str(presence_settings().max_frame_bytes)
     PresenceCommandLine().run(
         [
             "--websocket-max-message-size",
