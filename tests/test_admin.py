@@ -10,8 +10,11 @@ from django.urls import reverse
 from accounts.models import User
 from friendships.models import Friendship, FriendshipAction, FriendshipState
 from friendships.services import apply_action
-from tests.conftest import start_service, stop_service
-from tests.support import http_get
+from tests.support import (
+    http_get,
+    start_service,
+    stop_service,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -22,8 +22,18 @@ from selenium.webdriver.common.by import By
 
 from accounts.models import User
 from friendships.selectors import friendship_between
-from tests.conftest import Service, start_service, stop_service
-from tests.support import AWAY, OFFLINE, ONLINE, befriend, chromium, connect, outcome
+from tests.support import (
+    AWAY,
+    OFFLINE,
+    ONLINE,
+    Service,
+    befriend,
+    chromium,
+    connect,
+    outcome,
+    start_service,
+    stop_service,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

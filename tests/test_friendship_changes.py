@@ -2,8 +2,15 @@
 
 import pytest
 
-from tests.conftest import start_service, stop_service
-from tests.support import AWAY, OFFLINE, ONLINE, addresses, connect
+from tests.support import (
+    AWAY,
+    OFFLINE,
+    ONLINE,
+    addresses,
+    connect,
+    start_service,
+    stop_service,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

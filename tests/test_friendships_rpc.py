@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import pytest
 
 from presence.protocol import friendships_service_pb2 as pb
-from tests.conftest import Service, start_service, stop_service
 from tests.support import (
     FriendsClient,
+    Service,
     addresses,
     armed,
     befriend,
@@ -19,6 +19,8 @@ from tests.support import (
     now_ms,
     outcome,
     pending,
+    start_service,
+    stop_service,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -28,8 +28,14 @@ from presence.rpc.server import (
     unary,
 )
 from presence.rpc.wire import MessageType
-from tests.conftest import Service, start_service, stop_service
-from tests.support import ONLINE, befriend, connect
+from tests.support import (
+    ONLINE,
+    Service,
+    befriend,
+    connect,
+    start_service,
+    stop_service,
+)
 
 NUMBER_MASK = 0x07FFFFFF
 SERVER_TYPES = {

@@ -11,16 +11,18 @@ import urllib.request
 import pytest
 from django.db import connection
 
-from tests.conftest import Service, start_service, stop_service
 from tests.support import (
     AWAY,
     ONLINE,
     DatabaseOutage,
+    Service,
     closed_with,
     connect,
     eventually,
     http_get,
     outcome,
+    start_service,
+    stop_service,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -2,7 +2,11 @@
 
 import pytest
 
-from tests.interop_support import assert_steps, node_binary, run_script
+from tests.support import (
+    assert_steps,
+    node_binary,
+    run_script,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

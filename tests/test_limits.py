@@ -15,12 +15,12 @@ from presence.protocol import friendships_service_pb2 as fs
 from presence.rpc import wire
 from presence.rpc.client import RemoteError, RpcClient, StreamClosed
 from presence.rpc.wire import MessageType
-from tests.conftest import Service, start_service, stop_service
 from tests.support import (
     AWAY,
     OFFLINE,
     ONLINE,
     FriendsClient,
+    Service,
     addresses,
     armed,
     befriend,
@@ -28,6 +28,8 @@ from tests.support import (
     outcome,
     pending,
     presences_of,
+    start_service,
+    stop_service,
     within_one_window,
 )
 

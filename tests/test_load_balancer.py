@@ -11,7 +11,6 @@ import pytest
 from websockets.exceptions import WebSocketException
 
 from presence.rpc.client import StreamClosed
-from tests.conftest import start_service, stop_service
 from tests.support import (
     AWAY,
     OFFLINE,
@@ -23,6 +22,8 @@ from tests.support import (
     friend_ring,
     haproxy,
     outcome,
+    start_service,
+    stop_service,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -14,8 +14,14 @@ from presence.protocol import friendships_service_pb2 as fs
 from presence.rpc import dcl_rpc_pb2 as pb
 from presence.rpc import wire
 from presence.rpc.wire import MessageType
-from tests.conftest import Service, start_service, stop_service
-from tests.support import ONLINE, FriendsClient, connect
+from tests.support import (
+    ONLINE,
+    FriendsClient,
+    Service,
+    connect,
+    start_service,
+    stop_service,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -15,19 +15,20 @@ from friendships.models import FriendshipAction
 from friendships.services import apply_action
 from presence.rpc import wire
 from presence.rpc.wire import MessageType
-from tests.conftest import start_service, stop_service
 from tests.signing import new_identity, ws_sign_in_frame
-from tests.social_v2_support import connect_signed
 from tests.support import (
     AWAY,
     OFFLINE,
     ONLINE,
     armed,
     connect,
+    connect_signed,
     http_raw,
     metric_delta,
     outcome,
     scrape_metrics,
+    start_service,
+    stop_service,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -12,8 +12,12 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from openapi_spec_validator import validate
 
-from tests.conftest import start_service, stop_service
-from tests.support import http_get, http_raw
+from tests.support import (
+    http_get,
+    http_raw,
+    start_service,
+    stop_service,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -10,17 +10,20 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import OwnRedis, Service, start_service, stop_service
 from tests.support import (
     AWAY,
     OFFLINE,
     ONLINE,
+    OwnRedis,
+    Service,
     befriend,
     closed_with,
     connect,
     eventually,
     manage,
     outcome,
+    start_service,
+    stop_service,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)

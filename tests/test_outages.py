@@ -4,7 +4,6 @@ import time
 
 import pytest
 
-from tests.conftest import start_service, stop_service
 from tests.support import (
     OFFLINE,
     ONLINE,
@@ -15,6 +14,8 @@ from tests.support import (
     eventually,
     metric_delta,
     scrape_metrics,
+    start_service,
+    stop_service,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)

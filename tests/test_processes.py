@@ -13,7 +13,6 @@ import pytest
 from django.test import Client
 
 from accounts.models import User as UserModel
-from tests.conftest import start_service, stop_service
 from tests.support import (
     OFFLINE,
     ONLINE,
@@ -22,6 +21,8 @@ from tests.support import (
     connect,
     metric_delta,
     scrape_metrics,
+    start_service,
+    stop_service,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)

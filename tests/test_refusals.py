@@ -14,9 +14,9 @@ from django.test import Client
 
 from accounts.models import User as UserModel
 from tests.signing import new_identity
-from tests.social_v2_support import connect_signed
 from tests.support import (
     connect,
+    connect_signed,
     database_rows,
     http_raw,
     manage,

@@ -10,7 +10,12 @@ from asgiref.sync import sync_to_async
 from rest_framework.test import APIClient
 
 from accounts.services import revoke_tokens
-from tests.support import AWAY, ONLINE, FriendsClient, connect
+from tests.support import (
+    AWAY,
+    ONLINE,
+    FriendsClient,
+    connect,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from tests.conftest import start_service, stop_service
 from tests.signing import new_identity
 from tests.support import (
     AWAY,
@@ -26,6 +25,8 @@ from tests.support import (
     friend_ring,
     http_raw,
     manage,
+    start_service,
+    stop_service,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)

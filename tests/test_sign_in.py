@@ -18,10 +18,19 @@ from presence.protocol import friendships_service_pb2 as v1
 from presence.rpc import wire
 from presence.rpc.client import RemoteError, RpcClient
 from presence.rpc.wire import MessageType
-from tests.conftest import start_service, stop_service
 from tests.signing import new_identity, ws_sign_in_frame
-from tests.social_v2_support import SocialClient, connect_signed, profiles
-from tests.support import OFFLINE, ONLINE, addresses, connect, outcome
+from tests.support import (
+    OFFLINE,
+    ONLINE,
+    SocialClient,
+    addresses,
+    connect,
+    connect_signed,
+    outcome,
+    profiles,
+    start_service,
+    stop_service,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

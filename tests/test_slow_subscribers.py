@@ -11,8 +11,13 @@ import pytest
 from accounts.services import issue_token
 from friendships.models import Friendship, FriendshipState
 from presence.protocol import friendships_service_pb2 as pb
-from tests.conftest import User
-from tests.support import AWAY, OFFLINE, ONLINE, connect
+from tests.support import (
+    AWAY,
+    OFFLINE,
+    ONLINE,
+    User,
+    connect,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -9,17 +9,18 @@ from presence.protocol import social_service_v2_pb2 as pb
 from presence.rpc.client import RemoteError
 from presence.social_service_v2 import NOT_SERVED
 from tests.signing import Identity, new_identity
-from tests.social_v2_support import (
+from tests.support import (
     AWAY,
     OFFLINE,
     ONLINE,
+    addresses,
     befriend_signed,
+    connect,
     connect_signed,
     connectivity_until,
+    outcome,
     profiles,
 )
-from tests.support import AWAY as V1_AWAY
-from tests.support import addresses, connect, outcome
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -261,7 +262,7 @@ async def test_a_status_set_through_friendships_service_is_seen_through_social_s
             accepted(await client.upsert("request", v1_friend.address))
             assert outcome(await old.update("accept", me.address)) == ("event", "")
             updates = await client.connectivity()
-            assert outcome(await old.set_status(V1_AWAY)) == ("status", "")
+            assert outcome(await old.set_status(AWAY)) == ("status", "")
             await connectivity_until(updates, v1_friend.address, AWAY)
             assert profiles(await client.friends()) == [v1_friend.address]
         assert addresses(await old.friends()) == [me.address]

@@ -17,8 +17,17 @@ from accounts.models import AccessToken
 from accounts.models import User as UserModel
 from presence.rpc import wire
 from presence.rpc.client import RpcClient
-from tests.conftest import Service, start_service, stop_service
-from tests.support import FriendsClient, closed_with, connect, http_get, manage, outcome
+from tests.support import (
+    FriendsClient,
+    Service,
+    closed_with,
+    connect,
+    http_get,
+    manage,
+    outcome,
+    start_service,
+    stop_service,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
