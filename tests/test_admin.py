@@ -1,7 +1,6 @@
 """The operators' admin: finding users and friendships, and a friendship's history."""
 
 import json
-import secrets
 
 import pytest
 from django.test import Client
@@ -10,20 +9,12 @@ from django.urls import reverse
 from accounts.models import User
 from friendships.models import Friendship, FriendshipAction, FriendshipState
 from friendships.services import apply_action
-from tests.support import (
-    http_get,
-    start_service,
-    stop_service,
-)
+from tests.support import befriend_in_store, http_get, new_address, start_service, stop_service
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 USERS = reverse("admin:accounts_user_changelist")
 FRIENDSHIPS = reverse("admin:friendships_friendship_changelist")
-
-
-def new_address() -> str:
-    return "0x" + secrets.token_hex(20)
 
 
 def new_user() -> User:
@@ -46,12 +37,6 @@ def listed(response: object) -> list:
 def friendship_of(one: User, other: User) -> Friendship:
     low, high = sorted((one.address, other.address))
     return Friendship.objects.get(user_a_id=low, user_b_id=high)
-
-
-def befriend(one: User, other: User) -> Friendship:
-    apply_action(one.address, other.address, FriendshipAction.REQUEST, "hello")
-    apply_action(other.address, one.address, FriendshipAction.ACCEPT)
-    return friendship_of(one, other)
 
 
 # --- Users ------------------------------------------------------------------------------------
@@ -99,7 +84,8 @@ class Scene:
 
     def __init__(self) -> None:
         self.alice, self.bob, self.carol, self.dave = (new_user() for _ in range(4))
-        self.accepted = befriend(self.alice, self.bob)
+        befriend_in_store(self.alice.address, self.bob.address, "hello")
+        self.accepted = friendship_of(self.alice, self.bob)
         apply_action(self.carol.address, self.dave.address, FriendshipAction.REQUEST)
         self.requested = friendship_of(self.carol, self.dave)
         apply_action(self.alice.address, self.carol.address, FriendshipAction.REQUEST)
@@ -161,7 +147,9 @@ def test_friendship_change_page_shows_its_event_history(admin_client):
     apply_action(alice.address, bob.address, FriendshipAction.REQUEST, "second hello")
     apply_action(bob.address, alice.address, FriendshipAction.ACCEPT)
     friendship = friendship_of(alice, bob)
-    unrelated = befriend(new_user(), new_user())
+    one, other = new_user(), new_user()
+    befriend_in_store(one.address, other.address, "hello")
+    unrelated = friendship_of(one, other)
 
     response = admin_client.get(
         reverse("admin:friendships_friendship_change", args=[friendship.pk])
@@ -217,7 +205,8 @@ def side(friendship: Friendship, user: User) -> str:
 
 def test_blocked_friendship_says_who_blocked_whom(admin_client):
     alice, bob = new_user(), new_user()
-    friendship = befriend(alice, bob)
+    befriend_in_store(alice.address, bob.address, "hello")
+    friendship = friendship_of(alice, bob)
     apply_action(bob.address, alice.address, FriendshipAction.BLOCK)
     change = reverse("admin:friendships_friendship_change", args=[friendship.pk])
 

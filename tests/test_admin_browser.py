@@ -30,9 +30,9 @@ from tests.support import (
     befriend,
     chromium,
     connect,
+    new_address,
     outcome,
-    start_service,
-    stop_service,
+    running_service,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -48,12 +48,11 @@ def live_service(
 ) -> Iterator[Service]:
     """A process of its own, named, with a heartbeat every second: its row on the page shows
     its connections a second after they change."""
-    running = start_service(
+    with running_service(
         tmp_path_factory.mktemp("admin-live"),
         {"PRESENCE_PROCESS_NAME": PROCESS_NAME, "PRESENCE_HEARTBEAT_SECONDS": "1"},
-    )
-    yield running
-    stop_service(running)
+    ) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
@@ -66,10 +65,6 @@ def browser() -> Iterator[Chrome]:
 def signed_out(browser: Chrome) -> Chrome:
     browser.delete_all_cookies()
     return browser
-
-
-def new_address() -> str:
-    return "0x" + secrets.token_hex(20)
 
 
 def sign_in(browser: Chrome, service: Service, role: str = "staff") -> User:

@@ -185,7 +185,7 @@ async def test_query_token_makes_the_user_count_as_connected(service, make_user)
         assert addresses(await b.online_friends()) == []
 
 
-async def closed_with(url: str) -> websockets.exceptions.ConnectionClosed:
+async def closed_at_open(url: str) -> websockets.exceptions.ConnectionClosed:
     async with websockets.connect(url) as ws:
         with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
             await ws.recv()
@@ -194,7 +194,7 @@ async def closed_with(url: str) -> websockets.exceptions.ConnectionClosed:
 
 @pytest.mark.parametrize("token", ["not-a-token", "x" * 43])
 async def test_invalid_query_token_closes_with_4001(service, token):
-    closed = await closed_with(f"{service.ws_url}?access_token={token}")
+    closed = await closed_at_open(f"{service.ws_url}?access_token={token}")
     assert closed.rcvd is not None
     assert closed.rcvd.code == UNAUTHORIZED_CLOSE_CODE
 
@@ -202,7 +202,7 @@ async def test_invalid_query_token_closes_with_4001(service, token):
 async def test_revoked_query_token_closes_with_4001(service, make_user):
     alice = make_user()
     revoke_tokens(alice.address)
-    closed = await closed_with(f"{service.ws_url}?access_token={alice.token}")
+    closed = await closed_at_open(f"{service.ws_url}?access_token={alice.token}")
     assert closed.rcvd is not None
     assert closed.rcvd.code == UNAUTHORIZED_CLOSE_CODE
 

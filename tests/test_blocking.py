@@ -6,14 +6,7 @@ import pytest
 from django.test import Client
 
 from accounts.models import User as UserModel
-from tests.support import (
-    AWAY,
-    OFFLINE,
-    ONLINE,
-    addresses,
-    befriend,
-    connect,
-)
+from tests.support import AWAY, OFFLINE, ONLINE, addresses, befriend, connect
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -2,15 +2,7 @@
 
 import pytest
 
-from tests.support import (
-    AWAY,
-    OFFLINE,
-    ONLINE,
-    addresses,
-    connect,
-    start_service,
-    stop_service,
-)
+from tests.support import AWAY, OFFLINE, ONLINE, addresses, connect, start_service, stop_service
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

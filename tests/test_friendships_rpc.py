@@ -19,8 +19,7 @@ from tests.support import (
     now_ms,
     outcome,
     pending,
-    start_service,
-    stop_service,
+    running_service,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -318,9 +317,8 @@ def paged_service(
     redis_client: object,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Service]:
-    running = start_service(tmp_path_factory.mktemp("paged"), {"PRESENCE_PAGE_SIZE": "2"})
-    yield running
-    stop_service(running)
+    with running_service(tmp_path_factory.mktemp("paged"), {"PRESENCE_PAGE_SIZE": "2"}) as running:
+        yield running
 
 
 async def test_friends_come_in_pages(paged_service, make_user):

@@ -28,14 +28,7 @@ from presence.rpc.server import (
     unary,
 )
 from presence.rpc.wire import MessageType
-from tests.support import (
-    ONLINE,
-    Service,
-    befriend,
-    connect,
-    start_service,
-    stop_service,
-)
+from tests.support import ONLINE, Service, befriend, connect, running_service
 
 NUMBER_MASK = 0x07FFFFFF
 SERVER_TYPES = {
@@ -604,12 +597,11 @@ async def probe(url: str, token: str) -> AsyncIterator[Probe]:
 @pytest.fixture(scope="module")
 def fuzz_service(django_db_setup, tmp_path_factory) -> Iterator[Service]:
     """A frame budget so large that every frame reaches the decoder."""
-    running = start_service(
+    with running_service(
         tmp_path_factory.mktemp("fuzz"),
         {"PRESENCE_FRAMES_PER_SECOND": "1000000", "PRESENCE_FRAME_BURST": "1000000"},
-    )
-    yield running
-    stop_service(running)
+    ) as running:
+        yield running
 
 
 @pytest.mark.django_db(transaction=True)

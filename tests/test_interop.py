@@ -2,11 +2,7 @@
 
 import pytest
 
-from tests.support import (
-    assert_steps,
-    node_binary,
-    run_script,
-)
+from tests.support import assert_steps, node_binary, run_script
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

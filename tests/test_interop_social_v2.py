@@ -7,11 +7,7 @@ from pathlib import Path
 import pytest
 
 from accounts.services import user_for_token
-from tests.support import (
-    assert_steps,
-    node_binary,
-    run_script,
-)
+from tests.support import assert_steps, node_binary, run_script
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -2,9 +2,8 @@
 the client sees, and that everyone else carries on."""
 
 import asyncio
-import secrets
-from collections.abc import AsyncIterator, Iterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import Iterator
+from contextlib import AsyncExitStack
 
 import pytest
 import websockets
@@ -24,12 +23,15 @@ from tests.support import (
     addresses,
     armed,
     befriend,
+    closed_with,
     connect,
+    eventually,
+    new_address,
     outcome,
     pending,
     presences_of,
-    start_service,
-    stop_service,
+    raw_client,
+    running_service,
     within_one_window,
 )
 
@@ -49,28 +51,12 @@ ACTIONS_PER_USER = 30
 ACTIONS_PER_PAIR = 10
 
 
-def new_address() -> str:
-    return "0x" + secrets.token_hex(20)
-
-
-async def eventually(check, within: float = 5.0) -> object:
-    """Call the coroutine function `check` until it returns something true."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while True:
-        result = await check()
-        if result or loop.time() > deadline:
-            return result
-        await asyncio.sleep(0.05)
-
-
 # --- Services ------------------------------------------------------------------------------
 
 
 def _service(factory: pytest.TempPathFactory, name: str, env: dict[str, str]) -> Iterator[Service]:
-    running = start_service(factory.mktemp(name), env)
-    yield running
-    stop_service(running)
+    with running_service(factory.mktemp(name), env) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
@@ -106,66 +92,6 @@ def actions_service(django_db_setup, tmp_path_factory) -> Iterator[Service]:
     yield from _service(tmp_path_factory, "actions", {})
 
 
-# --- A client that sends frames as they are -----------------------------------------------
-
-
-class RawClient:
-    def __init__(self, ws: websockets.ClientConnection) -> None:
-        self.ws = ws
-        self._number = 0
-        self.port = 0
-        self.procedures: dict[str, int] = {}
-
-    def number(self) -> int:
-        self._number += 1
-        return self._number
-
-    async def receive(self, timeout: float = 5.0) -> wire.Frame:
-        data = await asyncio.wait_for(self.ws.recv(), timeout)
-        assert isinstance(data, bytes), data
-        return wire.decode(data)
-
-    async def load(self) -> None:
-        number = self.number()
-        await self.ws.send(wire.create_port(number, "friendships"))
-        frame = await self.receive()
-        assert (frame.type, frame.number) == (MessageType.CREATE_PORT_RESPONSE, number), frame
-        self.port = frame.message.port_id
-        number = self.number()
-        await self.ws.send(wire.request_module(number, self.port, "FriendshipsService"))
-        frame = await self.receive()
-        assert (frame.type, frame.number) == (MessageType.REQUEST_MODULE_RESPONSE, number), frame
-        self.procedures = {p.procedure_name: p.procedure_id for p in frame.message.procedures}
-
-    def request_events(self, number: int) -> bytes:
-        procedure = self.procedures["GetRequestEvents"]
-        return wire.request(number, self.port, procedure, fs.Payload().SerializeToString())
-
-    async def works(self, answer: str = "events") -> None:
-        """A well-formed call gets its response, holding `answer`."""
-        number = self.number()
-        await self.ws.send(self.request_events(number))
-        frame = await self.receive()
-        assert (frame.type, frame.number) == (MessageType.RESPONSE, number), frame
-        response = fs.RequestEventsResponse.FromString(frame.message.payload)
-        assert response.WhichOneof("response") == answer, response
-
-
-@asynccontextmanager
-async def raw_client(url: str, token: str | None = None) -> AsyncIterator[RawClient]:
-    target = f"{url}?access_token={token}" if token else url
-    async with websockets.connect(target) as ws:
-        client = RawClient(ws)
-        assert (await client.receive()).type == MessageType.SERVER_READY
-        yield client
-
-
-async def close_code(ws: websockets.ClientConnection, within: float) -> int | None:
-    """The code of the close frame the server sends within `within` seconds."""
-    await asyncio.wait_for(ws.wait_closed(), within)
-    return ws.close_code
-
-
 # --- (a) Authentication timeout ------------------------------------------------------------
 
 
@@ -182,7 +108,7 @@ async def test_only_connections_that_never_authenticate_are_closed_with_4008(
             await client.load()
             # Calls without a token are answered, but they do not authenticate.
             await client.works("unauthorized_error")
-            code = await close_code(client.ws, AUTH_TIMEOUT + 3)
+            code = await closed_with(client.ws, AUTH_TIMEOUT + 3)
             return code, loop.time() - opened
 
     async def authenticated() -> None:
@@ -236,7 +162,7 @@ async def test_a_connection_beyond_the_users_limit_is_refused_until_one_closes(
             async with connect(url, alice.token) as fresh:
                 return outcome(await fresh.request_events()) == ("events", "")
 
-        assert await eventually(a_new_connection_is_admitted)
+        await eventually(a_new_connection_is_admitted, timeout=5, interval=0.05)
         assert outcome(await admitted[1].request_events()) == ("events", "")
 
 
@@ -259,31 +185,21 @@ async def over_the_limit_by_url_token(url: str, token: str) -> tuple[int | None,
         return None, f"{kind}: {message}"
 
 
-async def test_a_url_token_connection_beyond_the_users_limit_is_refused(limits_service, make_user):
-    alice = make_user()
-    url = limits_service.ws_url
-    async with connect(url, alice.token) as one, connect(url, alice.token) as two:
-        for client in (one, two):
-            assert outcome(await client.request_events()) == ("events", "")
-        code, said = await over_the_limit_by_url_token(url, alice.token)
-        # Closed, or left anonymous with the error: either way it names the limit.
-        assert f"at most {MAX_CONNECTIONS} connections" in said, (code, said)
-        if code is None:
-            assert said.startswith("too_many_requests_error")
-        for client in (one, two):
-            assert outcome(await client.request_events()) == ("events", "")
-
-
-async def test_a_url_token_over_the_connection_limit_is_not_reported_as_unauthorized(
+async def test_a_url_token_connection_beyond_the_users_limit_is_closed_with_4029(
     limits_service, make_user
 ):
+    """Closed as too many connections (not as unauthorized), with a reason that names the
+    limit; the user's other connections carry on."""
     alice = make_user()
     url = limits_service.ws_url
     async with connect(url, alice.token) as one, connect(url, alice.token) as two:
         for client in (one, two):
             assert outcome(await client.request_events()) == ("events", "")
         code, said = await over_the_limit_by_url_token(url, alice.token)
-    assert code == CLOSE_TOO_MANY_CONNECTIONS, (code, said)
+        assert code == CLOSE_TOO_MANY_CONNECTIONS, (code, said)
+        assert f"at most {MAX_CONNECTIONS} connections" in said, said
+        for client in (one, two):
+            assert outcome(await client.request_events()) == ("events", "")
 
 
 # --- (c) Ports and concurrent calls at the boundary ----------------------------------------
@@ -336,7 +252,7 @@ async def test_exactly_max_concurrent_requests_may_be_open(limits_service, make_
                 assert exc.code == 429
                 return False
 
-        assert await eventually(a_call_fits, within=3)
+        await eventually(a_call_fits, timeout=3, interval=0.05)
         # The streams left open are still served: alice has no friends, so the first ack
         # ends each of them.
         for stream in streams[1:]:

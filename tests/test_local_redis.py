@@ -7,9 +7,7 @@ import sys
 
 import pytest
 
-from tests.support import (
-    BASE_DIR,
-)
+from tests.support import BASE_DIR
 
 # The command it runs: prints its pid, then waits far longer than the test.
 COMMAND = "import os, time; print(os.getpid(), flush=True); time.sleep(120)"

@@ -1,13 +1,10 @@
 """Frames a client should never send, through the real WebSocket: each is answered with a
 REMOTE_ERROR_RESPONSE, the connection stays usable and other connections do not notice."""
 
-import asyncio
 import random
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 
 import pytest
-import websockets
 from websockets.exceptions import ConnectionClosed
 
 from presence.protocol import friendships_service_pb2 as fs
@@ -17,10 +14,11 @@ from presence.rpc.wire import MessageType
 from tests.support import (
     ONLINE,
     FriendsClient,
+    RawClient,
     Service,
     connect,
-    start_service,
-    stop_service,
+    raw_client,
+    running_service,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -28,69 +26,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 MODULE = "FriendshipsService"
 CLOSE_MESSAGE_TOO_BIG = 1009
 SMALL_LIMIT = 1024
-
-
-class RawClient:
-    """Frames in and out of one WebSocket, with nothing in between."""
-
-    def __init__(self, ws: websockets.ClientConnection) -> None:
-        self.ws = ws
-        self._number = 0
-        self.port = 0
-        self.procedures: dict[str, int] = {}
-
-    def number(self) -> int:
-        self._number += 1
-        return self._number
-
-    async def send(self, data: bytes | str) -> None:
-        await self.ws.send(data)
-
-    async def receive(self, timeout: float = 5.0) -> wire.Frame:
-        data = await asyncio.wait_for(self.ws.recv(), timeout)
-        assert isinstance(data, bytes), f"the server sent a text frame: {data!r}"
-        return wire.decode(data)
-
-    async def expect_error(self, number: int) -> str:
-        frame = await self.receive()
-        assert frame.type == MessageType.REMOTE_ERROR_RESPONSE, frame
-        assert frame.number == number, frame
-        assert frame.message.error_message
-        return frame.message.error_message
-
-    async def load(self) -> None:
-        number = self.number()
-        await self.send(wire.create_port(number, "friendships"))
-        frame = await self.receive()
-        assert (frame.type, frame.number) == (MessageType.CREATE_PORT_RESPONSE, number)
-        self.port = frame.message.port_id
-        number = self.number()
-        await self.send(wire.request_module(number, self.port, MODULE))
-        frame = await self.receive()
-        assert (frame.type, frame.number) == (MessageType.REQUEST_MODULE_RESPONSE, number)
-        self.procedures = {p.procedure_name: p.procedure_id for p in frame.message.procedures}
-
-    async def works(self) -> None:
-        """A well-formed unary call still gets its answer."""
-        number = self.number()
-        procedure = self.procedures["GetRequestEvents"]
-        await self.send(
-            wire.request(number, self.port, procedure, fs.Payload().SerializeToString())
-        )
-        frame = await self.receive()
-        assert (frame.type, frame.number) == (MessageType.RESPONSE, number), frame
-        response = fs.RequestEventsResponse.FromString(frame.message.payload)
-        assert response.WhichOneof("response") == "events", response
-
-
-@asynccontextmanager
-async def raw_client(url: str, token: str | None = None) -> AsyncIterator[RawClient]:
-    target = f"{url}?access_token={token}" if token else url
-    async with websockets.connect(target, max_size=None) as ws:
-        client = RawClient(ws)
-        ready = await client.receive()
-        assert ready.type == MessageType.SERVER_READY
-        yield client
 
 
 def unexpected_frames(client: FriendsClient) -> list[wire.Frame]:
@@ -236,12 +171,11 @@ async def test_stream_ack_after_the_stream_ended_is_a_remote_error(service, make
 def small_frames_service(
     django_db_setup: None, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Service]:
-    running = start_service(
+    with running_service(
         tmp_path_factory.mktemp("small-frames"),
         {"PRESENCE_MAX_FRAME_BYTES": str(SMALL_LIMIT)},
-    )
-    yield running
-    stop_service(running)
+    ) as running:
+        yield running
 
 
 def create_port_of_size(number: int, size: int) -> bytes:

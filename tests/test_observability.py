@@ -11,8 +11,6 @@ from asgiref.sync import sync_to_async
 from django.utils import timezone
 
 from accounts.models import AccessToken
-from friendships.models import FriendshipAction
-from friendships.services import apply_action
 from presence.rpc import wire
 from presence.rpc.wire import MessageType
 from tests.signing import new_identity, ws_sign_in_frame
@@ -21,11 +19,13 @@ from tests.support import (
     OFFLINE,
     ONLINE,
     armed,
+    befriend_in_store,
     connect,
     connect_signed,
     http_raw,
     metric_delta,
     outcome,
+    running_service,
     scrape_metrics,
     start_service,
     stop_service,
@@ -42,7 +42,7 @@ MAX_CONNECTIONS = 2
 @pytest.fixture(scope="module")
 def observed(django_db_setup, tmp_path_factory):
     """A process of its own, logging JSON at DEBUG, with low limits to reach in a scenario."""
-    running = start_service(
+    with running_service(
         tmp_path_factory.mktemp("observed"),
         {
             "PRESENCE_METRICS_TOKEN": METRICS_TOKEN,
@@ -54,17 +54,8 @@ def observed(django_db_setup, tmp_path_factory):
             "LOG_FORMAT": "json",
             "LOG_LEVEL": "DEBUG",
         },
-    )
-    yield running
-    stop_service(running)
-
-
-async def befriend(one: object, other: object) -> None:
-    def both_ways() -> None:
-        apply_action(one.address, other.address, FriendshipAction.REQUEST, "")
-        apply_action(other.address, one.address, FriendshipAction.ACCEPT, "")
-
-    await sync_to_async(both_ways)()
+    ) as running:
+        yield running
 
 
 async def first_frame_refused(url: str, frame: str | None, origin: str | None = None) -> int:
@@ -94,7 +85,7 @@ async def flood(url: str, frames: int) -> int:
 async def test_metrics_move_by_what_a_scenario_did(observed, make_user):
     alice, bob, carol, dave = make_user(), make_user(), make_user(), make_user()
     staff = make_user(staff=True)
-    await befriend(alice, bob)
+    await sync_to_async(befriend_in_store)(alice.address, bob.address)
     # Bob's token expires while his connection is bound to it.
     await sync_to_async(AccessToken.objects.filter(user_id=bob.address).update)(
         expires_at=timezone.now() + timedelta(seconds=3)
@@ -259,7 +250,7 @@ async def test_metrics_need_a_staff_token_the_metrics_token_or_an_allowed_addres
 
 async def test_json_log_lines_carry_context_and_never_a_token_or_signature(observed, make_user):
     alice, bob = make_user(), make_user()
-    await befriend(alice, bob)
+    await sync_to_async(befriend_in_store)(alice.address, bob.address)
     signed, stale = new_identity(), new_identity()
     good_frame = ws_sign_in_frame(signed)
     stale_frame = ws_sign_in_frame(stale, timestamp_ms=1)

@@ -12,12 +12,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from openapi_spec_validator import validate
 
-from tests.support import (
-    http_get,
-    http_raw,
-    start_service,
-    stop_service,
-)
+from tests.support import http_get, http_raw, running_service
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -120,9 +115,8 @@ UNTHROTTLED = {
 
 @pytest.fixture(scope="module")
 def unthrottled_service(service, tmp_path_factory):
-    running = start_service(tmp_path_factory.mktemp("openapi"), UNTHROTTLED)
-    yield running
-    stop_service(running)
+    with running_service(tmp_path_factory.mktemp("openapi"), UNTHROTTLED) as running:
+        yield running
 
 
 def generated_schema() -> dict:

@@ -7,9 +7,7 @@ from urllib.parse import urlencode
 import pytest
 from django.conf import settings
 
-from tests.support import (
-    http_raw,
-)
+from tests.support import http_raw
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

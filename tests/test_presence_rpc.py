@@ -2,14 +2,7 @@
 
 import pytest
 
-from tests.support import (
-    AWAY,
-    OFFLINE,
-    ONLINE,
-    addresses,
-    befriend,
-    connect,
-)
+from tests.support import AWAY, OFFLINE, ONLINE, addresses, befriend, connect
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

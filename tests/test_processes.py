@@ -1,13 +1,10 @@
 """Several real daphne processes sharing one Redis and one database, and processes that die."""
 
 import asyncio
-import json
 import os
 import re
-import secrets
 import signal
 import time
-import urllib.request
 
 import pytest
 from django.test import Client
@@ -19,7 +16,10 @@ from tests.support import (
     addresses,
     befriend,
     connect,
+    http_get,
+    http_raw,
     metric_delta,
+    new_address,
     scrape_metrics,
     start_service,
     stop_service,
@@ -42,35 +42,23 @@ def two_processes(tmp_path, service):
 
 async def online_over_rest(service, user) -> list[str]:
     """GET /api/v1/friends/online/ over real HTTP from the given process."""
-
-    def get() -> dict:
-        request = urllib.request.Request(
-            f"{service.http_url}/api/v1/friends/online/",
-            headers={"Authorization": f"Bearer {user.token}"},
-        )
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return json.load(response)
-
-    return [row["address"] for row in (await asyncio.to_thread(get))["results"]]
+    status, body = await asyncio.to_thread(http_get, service, "/api/v1/friends/online/", user.token)
+    assert status == 200, body
+    return [row["address"] for row in body["results"]]
 
 
 async def presence_in_admin(service, operator_cookie: str, user) -> str:
     """The presence column of the admin's users list, as the given process renders it."""
-
-    def get() -> str:
-        request = urllib.request.Request(
-            f"{service.http_url}/admin/accounts/user/?q={user.address}",
-            headers={"Cookie": operator_cookie},
-        )
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return response.read().decode()
-
-    page = await asyncio.to_thread(get)
-    return re.search(r'<td class="field-presence">(\w+)</td>', page).group(1)
+    path = f"/admin/accounts/user/?q={user.address}"
+    status, _, page = await asyncio.to_thread(
+        http_raw, "GET", service.http_url + path, headers={"Cookie": operator_cookie}
+    )
+    assert status == 200, page
+    return re.search(r'<td class="field-presence">(\w+)</td>', page.decode()).group(1)
 
 
 def operator_session_cookie() -> str:
-    operator = UserModel.objects.create_superuser("0x" + secrets.token_hex(20), "a-password-9")
+    operator = UserModel.objects.create_superuser(new_address(), "a-password-9")
     client = Client()
     client.force_login(operator)
     return f"sessionid={client.cookies['sessionid'].value}"

@@ -5,7 +5,6 @@ the whole Redis server, makes a refused request, and compares."""
 
 import asyncio
 import json
-import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -20,6 +19,7 @@ from tests.support import (
     database_rows,
     http_raw,
     manage,
+    new_address,
     outcome,
     pending,
     redis_contents,
@@ -37,10 +37,6 @@ NOT_WRITTEN_BY_REQUESTS = (
     "presence:epoch",
 )
 ACTIONS_PER_PAIR = 10
-
-
-def new_address() -> str:
-    return "0x" + secrets.token_hex(20)
 
 
 @contextmanager

@@ -2,7 +2,6 @@
 users do over the WebSocket shows in the API."""
 
 import asyncio
-import time
 from contextlib import AsyncExitStack
 
 import pytest
@@ -10,12 +9,7 @@ from asgiref.sync import sync_to_async
 from rest_framework.test import APIClient
 
 from accounts.services import revoke_tokens
-from tests.support import (
-    AWAY,
-    ONLINE,
-    FriendsClient,
-    connect,
-)
+from tests.support import AWAY, ONLINE, FriendsClient, befriend, connect, now_ms
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -40,26 +34,10 @@ async def aget(client: APIClient, path: str, **params: object) -> object:
     return await sync_to_async(get)(client, path, **params)
 
 
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 def assert_json(response: object, status: int) -> dict:
     assert response.status_code == status, (response.status_code, response.content)
     assert response["Content-Type"].startswith("application/json")
     return response.json()
-
-
-async def make_friends(url: str, user: object, friends: list[object]) -> None:
-    """`user` requests every one of `friends`, each accepts."""
-    async with connect(url, user.token) as requester:
-        for friend in friends:
-            response = await requester.update("request", friend.address)
-            assert response.WhichOneof("response") == "event", response
-    for friend in friends:
-        async with connect(url, friend.token) as accepter:
-            response = await accepter.update("accept", user.address)
-            assert response.WhichOneof("response") == "event", response
 
 
 async def go_online(stack: AsyncExitStack, url: str, user: object, status: int) -> FriendsClient:
@@ -86,7 +64,7 @@ async def test_online_friends_lists_online_and_away_friends_with_status_and_last
     service, make_user
 ):
     me, online, away, offline, connected_silent, stranger = (make_user() for _ in range(6))
-    await make_friends(service.ws_url, me, [online, away, offline, connected_silent])
+    await befriend(service.ws_url, me, online, away, offline, connected_silent)
     async with AsyncExitStack() as stack:
         before = now_ms()
         await go_online(stack, service.ws_url, online, ONLINE)
@@ -111,7 +89,7 @@ async def test_online_friends_lists_online_and_away_friends_with_status_and_last
 
 async def test_online_friends_follow_status_changes_and_disconnects(service, make_user):
     me, friend = make_user(), make_user()
-    await make_friends(service.ws_url, me, [friend])
+    await befriend(service.ws_url, me, friend)
     client = api(me.token)
     async with connect(service.ws_url, friend.token) as connection:
         await connection.set_status(AWAY)
@@ -128,7 +106,7 @@ async def test_online_friends_follow_status_changes_and_disconnects(service, mak
 async def test_online_friends_are_paginated_with_limit_and_offset(service, make_user):
     me = make_user()
     friends = [make_user() for _ in range(3)]
-    await make_friends(service.ws_url, me, friends)
+    await befriend(service.ws_url, me, *friends)
     expected = sorted(friend.address for friend in friends)
     client = api(me.token)
     async with AsyncExitStack() as stack:
@@ -167,7 +145,7 @@ def addresses_of(body: dict) -> list[str]:
 
 async def test_friends_lists_every_friend_online_or_not(service, make_user):
     me, online, offline, requested, stranger = (make_user() for _ in range(5))
-    await make_friends(service.ws_url, me, [online, offline])
+    await befriend(service.ws_url, me, online, offline)
     async with connect(service.ws_url, me.token) as connection:
         await connection.update("request", requested.address)
     client = api(me.token)

@@ -3,7 +3,6 @@ WebSocket's signed first frame; tokens keep working beside them."""
 
 import asyncio
 import json
-import time
 
 import pytest
 import websockets
@@ -26,6 +25,7 @@ from tests.support import (
     addresses,
     connect,
     connect_signed,
+    now_ms,
     outcome,
     profiles,
     start_service,
@@ -36,10 +36,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 TOKEN = "/api/v1/auth/token"
 UNAUTHORIZED_CLOSE_CODE = 4001
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def post_token(headers: dict[str, str]) -> object:

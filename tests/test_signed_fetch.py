@@ -2,21 +2,14 @@
 way a request is refused."""
 
 import json
-import time
 from datetime import UTC, datetime, timedelta
 
 import coincurve
 import pytest
 
 from accounts.signed_fetch import InvalidSignedRequest, recover_personal_signer, verify
-from tests.signing import (
-    address_of,
-    ephemeral_message,
-    link,
-    malleate,
-    new_identity,
-    personal_sign,
-)
+from tests.signing import address_of, ephemeral_message, link, malleate, new_identity, personal_sign
+from tests.support import now_ms
 
 WINDOW = 300
 
@@ -31,10 +24,6 @@ PUBLISHED_SIGNATURE = (
     "0x39dd4ddf131ad2435d56c81c994c4417daef5cf5998258027ef8a1401470876a1365a6b79810dc0c4a"
     "2e9352befb63a9e4701d67b38007d83ffc4cd2b7a38ad51b"
 )
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def check(method: str, path: str, headers: dict[str, str], at: int | None = None) -> object:

@@ -1,23 +1,12 @@
 """A subscriber that stops acking costs one entry per friend and delays nobody else."""
 
 import asyncio
-import json
-import secrets
 import time
-import urllib.request
 
 import pytest
 
-from accounts.services import issue_token
-from friendships.models import Friendship, FriendshipState
 from presence.protocol import friendships_service_pb2 as pb
-from tests.support import (
-    AWAY,
-    OFFLINE,
-    ONLINE,
-    User,
-    connect,
-)
+from tests.support import AWAY, OFFLINE, ONLINE, connect, http_get, new_user, store_friendships
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -25,41 +14,20 @@ FRIENDS = 200
 CHANGES_EACH = 50
 
 
-def befriend_many(center: str, others: list[str]) -> None:
-    Friendship.objects.bulk_create(
-        Friendship(
-            user_a_id=min(center, other),
-            user_b_id=max(center, other),
-            state=FriendshipState.ACCEPTED,
-            requested_by_id=other,
-        )
-        for other in others
-    )
-
-
-def new_user() -> User:
-    address = "0x" + secrets.token_hex(20)
-    return User(address, issue_token(address))
-
-
 async def process_stats(service, staff) -> dict:
-    def get() -> dict:
-        request = urllib.request.Request(
-            f"{service.http_url}/api/v1/presence/process/",
-            headers={"Authorization": f"Bearer {staff.token}"},
-        )
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return json.load(response)
-
-    return await asyncio.to_thread(get)
+    status, body = await asyncio.to_thread(
+        http_get, service, "/api/v1/presence/process/", staff.token
+    )
+    assert status == 200, body
+    return body
 
 
 async def test_stalled_subscriber_is_bounded_and_catches_up_with_the_truth(service, make_user):
     stalled, watcher, pinger = make_user(), make_user(), make_user()
     staff = make_user(staff=True)
     friends = [new_user() for _ in range(FRIENDS)]
-    befriend_many(stalled.address, [f.address for f in friends])
-    befriend_many(watcher.address, [pinger.address])
+    store_friendships((f.address, stalled.address) for f in friends)
+    store_friendships([(pinger.address, watcher.address)])
 
     async with (
         connect(service.ws_url, stalled.token) as s,

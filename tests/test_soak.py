@@ -10,13 +10,7 @@ import pytest
 
 from presence.protocol import friendships_service_pb2 as pb
 from presence.rpc.client import StreamClosed
-from tests.support import (
-    AWAY,
-    OFFLINE,
-    ONLINE,
-    connect,
-    friend_ring,
-)
+from tests.support import AWAY, OFFLINE, ONLINE, connect, friend_ring
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

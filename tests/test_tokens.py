@@ -25,8 +25,7 @@ from tests.support import (
     http_get,
     manage,
     outcome,
-    start_service,
-    stop_service,
+    running_service,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -69,12 +68,11 @@ def test_only_a_hash_of_the_token_is_stored(make_user):
 
 @pytest.fixture(scope="module")
 def short_tokens_service(django_db_setup, tmp_path_factory) -> Iterator[Service]:
-    running = start_service(
+    with running_service(
         tmp_path_factory.mktemp("short-tokens"),
         {"PRESENCE_TOKEN_LIFETIME_SECONDS": str(TOKEN_LIFETIME)},
-    )
-    yield running
-    stop_service(running)
+    ) as running:
+        yield running
 
 
 async def short_lived_token() -> str:
@@ -232,12 +230,11 @@ def test_the_admin_refuses_non_staff(make_user):
 
 @pytest.fixture(scope="module")
 def strict_origin_service(django_db_setup, tmp_path_factory) -> Iterator[Service]:
-    running = start_service(
+    with running_service(
         tmp_path_factory.mktemp("strict-origin"),
         {"PRESENCE_ALLOWED_ORIGINS": "https://a.example", "PRESENCE_ALLOW_MISSING_ORIGIN": "false"},
-    )
-    yield running
-    stop_service(running)
+    ) as running:
+        yield running
 
 
 @pytest.mark.parametrize("origin", ["https://play.decentraland.org", None])
