@@ -154,6 +154,20 @@ def running_service(
         stop_service(running)
 
 
+def service_with(env: dict[str, str]) -> Callable[..., Iterator[Service]]:
+    """A module-scoped fixture: a service of the module's own, with `env` on top of the test
+    settings. Assign it to the fixture's name: `small_frames_service = service_with({...})`."""
+
+    @pytest.fixture(scope="module")
+    def fixture(
+        django_db_setup: None, redis_client: redis.Redis, tmp_path_factory: pytest.TempPathFactory
+    ) -> Iterator[Service]:
+        with running_service(tmp_path_factory.mktemp("service"), env) as running:
+            yield running
+
+    return fixture
+
+
 def new_address() -> str:
     return "0x" + secrets.token_hex(20)
 

@@ -32,7 +32,7 @@ from tests.support import (
     connect,
     new_address,
     outcome,
-    running_service,
+    service_with,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -42,17 +42,11 @@ LIVE_DATA = "/admin/presence/data/"
 PROCESS_NAME = f"admin-live-{secrets.token_hex(3)}"
 
 
-@pytest.fixture(scope="module")
-def live_service(
-    django_db_setup: None, redis_client: object, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Service]:
-    """A process of its own, named, with a heartbeat every second: its row on the page shows
-    its connections a second after they change."""
-    with running_service(
-        tmp_path_factory.mktemp("admin-live"),
-        {"PRESENCE_PROCESS_NAME": PROCESS_NAME, "PRESENCE_HEARTBEAT_SECONDS": "1"},
-    ) as running:
-        yield running
+# A process of its own, named, with a heartbeat every second: its row on the page shows
+# its connections a second after they change.
+live_service = service_with(
+    {"PRESENCE_PROCESS_NAME": PROCESS_NAME, "PRESENCE_HEARTBEAT_SECONDS": "1"}
+)
 
 
 @pytest.fixture(scope="module")

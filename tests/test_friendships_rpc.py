@@ -1,7 +1,6 @@
 """Friendships through the WebSocket: UpdateFriendshipEvent's rules, GetRequestEvents,
 GetFriends, GetMutualFriends (with paging) and SubscribeFriendshipEventsUpdates."""
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -9,7 +8,6 @@ import pytest
 from presence.protocol import friendships_service_pb2 as pb
 from tests.support import (
     FriendsClient,
-    Service,
     addresses,
     armed,
     befriend,
@@ -19,7 +17,7 @@ from tests.support import (
     now_ms,
     outcome,
     pending,
-    running_service,
+    service_with,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -310,15 +308,7 @@ async def test_mutual_friends_with_a_bad_address_is_a_bad_request(service, make_
     assert "Ethereum address" in pages[0].bad_request_error.message
 
 
-@pytest.fixture(scope="module")
-def paged_service(
-    django_db_setup: None,
-    django_db_blocker: object,
-    redis_client: object,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Service]:
-    with running_service(tmp_path_factory.mktemp("paged"), {"PRESENCE_PAGE_SIZE": "2"}) as running:
-        yield running
+paged_service = service_with({"PRESENCE_PAGE_SIZE": "2"})
 
 
 async def test_friends_come_in_pages(paged_service, make_user):

@@ -5,7 +5,7 @@ usable and lets other clients carry on."""
 import asyncio
 import itertools
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import pytest
@@ -28,7 +28,7 @@ from presence.rpc.server import (
     unary,
 )
 from presence.rpc.wire import MessageType
-from tests.support import ONLINE, Service, befriend, connect, running_service
+from tests.support import ONLINE, befriend, connect, service_with
 
 NUMBER_MASK = 0x07FFFFFF
 SERVER_TYPES = {
@@ -594,14 +594,10 @@ async def probe(url: str, token: str) -> AsyncIterator[Probe]:
         yield client
 
 
-@pytest.fixture(scope="module")
-def fuzz_service(django_db_setup, tmp_path_factory) -> Iterator[Service]:
-    """A frame budget so large that every frame reaches the decoder."""
-    with running_service(
-        tmp_path_factory.mktemp("fuzz"),
-        {"PRESENCE_FRAMES_PER_SECOND": "1000000", "PRESENCE_FRAME_BURST": "1000000"},
-    ) as running:
-        yield running
+# A frame budget so large that every frame reaches the decoder.
+fuzz_service = service_with(
+    {"PRESENCE_FRAMES_PER_SECOND": "1000000", "PRESENCE_FRAME_BURST": "1000000"}
+)
 
 
 @pytest.mark.django_db(transaction=True)

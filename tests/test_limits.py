@@ -2,7 +2,6 @@
 the client sees, and that everyone else carries on."""
 
 import asyncio
-from collections.abc import Iterator
 from contextlib import AsyncExitStack
 
 import pytest
@@ -19,7 +18,6 @@ from tests.support import (
     OFFLINE,
     ONLINE,
     FriendsClient,
-    Service,
     addresses,
     armed,
     befriend,
@@ -31,7 +29,7 @@ from tests.support import (
     pending,
     presences_of,
     raw_client,
-    running_service,
+    service_with,
     within_one_window,
 )
 
@@ -54,42 +52,20 @@ ACTIONS_PER_PAIR = 10
 # --- Services ------------------------------------------------------------------------------
 
 
-def _service(factory: pytest.TempPathFactory, name: str, env: dict[str, str]) -> Iterator[Service]:
-    with running_service(factory.mktemp(name), env) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def limits_service(django_db_setup, tmp_path_factory) -> Iterator[Service]:
-    yield from _service(
-        tmp_path_factory,
-        "limits",
-        {
-            "PRESENCE_AUTH_TIMEOUT_SECONDS": str(AUTH_TIMEOUT),
-            "PRESENCE_MAX_CONNECTIONS_PER_USER": str(MAX_CONNECTIONS),
-            "PRESENCE_MAX_PORTS": str(MAX_PORTS),
-            "PRESENCE_MAX_CONCURRENT_REQUESTS": str(MAX_CALLS),
-            "PRESENCE_STATUS_CHANGES_PER_MINUTE": str(STATUS_CHANGES),
-        },
-    )
-
-
-@pytest.fixture(scope="module")
-def flood_service(django_db_setup, tmp_path_factory) -> Iterator[Service]:
-    yield from _service(
-        tmp_path_factory,
-        "flood",
-        {
-            "PRESENCE_FRAMES_PER_SECOND": str(FRAMES_PER_SECOND),
-            "PRESENCE_FRAME_BURST": str(FRAME_BURST),
-        },
-    )
-
-
-@pytest.fixture(scope="module")
-def actions_service(django_db_setup, tmp_path_factory) -> Iterator[Service]:
-    """Default limits, on a process of its own."""
-    yield from _service(tmp_path_factory, "actions", {})
+limits_service = service_with(
+    {
+        "PRESENCE_AUTH_TIMEOUT_SECONDS": str(AUTH_TIMEOUT),
+        "PRESENCE_MAX_CONNECTIONS_PER_USER": str(MAX_CONNECTIONS),
+        "PRESENCE_MAX_PORTS": str(MAX_PORTS),
+        "PRESENCE_MAX_CONCURRENT_REQUESTS": str(MAX_CALLS),
+        "PRESENCE_STATUS_CHANGES_PER_MINUTE": str(STATUS_CHANGES),
+    }
+)
+flood_service = service_with(
+    {"PRESENCE_FRAMES_PER_SECOND": str(FRAMES_PER_SECOND), "PRESENCE_FRAME_BURST": str(FRAME_BURST)}
+)
+# Default limits, on a process of its own.
+actions_service = service_with({})
 
 
 # --- (a) Authentication timeout ------------------------------------------------------------

@@ -2,7 +2,6 @@
 REMOTE_ERROR_RESPONSE, the connection stays usable and other connections do not notice."""
 
 import random
-from collections.abc import Iterator
 
 import pytest
 from websockets.exceptions import ConnectionClosed
@@ -15,10 +14,9 @@ from tests.support import (
     ONLINE,
     FriendsClient,
     RawClient,
-    Service,
     connect,
     raw_client,
-    running_service,
+    service_with,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -167,15 +165,7 @@ async def test_stream_ack_after_the_stream_ended_is_a_remote_error(service, make
 # --- Frame size ------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def small_frames_service(
-    django_db_setup: None, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Service]:
-    with running_service(
-        tmp_path_factory.mktemp("small-frames"),
-        {"PRESENCE_MAX_FRAME_BYTES": str(SMALL_LIMIT)},
-    ) as running:
-        yield running
+small_frames_service = service_with({"PRESENCE_MAX_FRAME_BYTES": str(SMALL_LIMIT)})
 
 
 def create_port_of_size(number: int, size: int) -> bytes:

@@ -25,8 +25,8 @@ from tests.support import (
     http_raw,
     metric_delta,
     outcome,
-    running_service,
     scrape_metrics,
+    service_with,
     start_service,
     stop_service,
 )
@@ -39,23 +39,19 @@ FRAME_BURST = 20
 MAX_CONNECTIONS = 2
 
 
-@pytest.fixture(scope="module")
-def observed(django_db_setup, tmp_path_factory):
-    """A process of its own, logging JSON at DEBUG, with low limits to reach in a scenario."""
-    with running_service(
-        tmp_path_factory.mktemp("observed"),
-        {
-            "PRESENCE_METRICS_TOKEN": METRICS_TOKEN,
-            "PRESENCE_METRICS_ALLOW": "10.0.0.0/8",
-            "PRESENCE_STATUS_CHANGES_PER_MINUTE": str(STATUS_CHANGES),
-            "PRESENCE_FRAME_BURST": str(FRAME_BURST),
-            "PRESENCE_FRAMES_PER_SECOND": "1",
-            "PRESENCE_MAX_CONNECTIONS_PER_USER": str(MAX_CONNECTIONS),
-            "LOG_FORMAT": "json",
-            "LOG_LEVEL": "DEBUG",
-        },
-    ) as running:
-        yield running
+# A process of its own, logging JSON at DEBUG, with low limits to reach in a scenario.
+observed = service_with(
+    {
+        "PRESENCE_METRICS_TOKEN": METRICS_TOKEN,
+        "PRESENCE_METRICS_ALLOW": "10.0.0.0/8",
+        "PRESENCE_STATUS_CHANGES_PER_MINUTE": str(STATUS_CHANGES),
+        "PRESENCE_FRAME_BURST": str(FRAME_BURST),
+        "PRESENCE_FRAMES_PER_SECOND": "1",
+        "PRESENCE_MAX_CONNECTIONS_PER_USER": str(MAX_CONNECTIONS),
+        "LOG_FORMAT": "json",
+        "LOG_LEVEL": "DEBUG",
+    }
+)
 
 
 async def first_frame_refused(url: str, frame: str | None, origin: str | None = None) -> int:

@@ -12,7 +12,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from openapi_spec_validator import validate
 
-from tests.support import http_get, http_raw, running_service
+from tests.support import http_get, http_raw, service_with
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -113,10 +113,7 @@ UNTHROTTLED = {
 }
 
 
-@pytest.fixture(scope="module")
-def unthrottled_service(service, tmp_path_factory):
-    with running_service(tmp_path_factory.mktemp("openapi"), UNTHROTTLED) as running:
-        yield running
+unthrottled_service = service_with(UNTHROTTLED)
 
 
 def generated_schema() -> dict:

@@ -1,7 +1,8 @@
 """Presence scenarios through the WebSocket, as friends' clients observe them."""
 
 import asyncio
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 
 import pytest
 
@@ -11,6 +12,8 @@ from tests.support import (
     OFFLINE,
     ONLINE,
     FriendsClient,
+    Subscription,
+    User,
     addresses,
     befriend,
     connect,
@@ -37,13 +40,34 @@ async def closable(stack: AsyncExitStack, url: str, token: str) -> tuple[Friends
     return client, life.aclose
 
 
+async def subscribed_friend(
+    stack: AsyncExitStack, url: str, alice: User, bob: User
+) -> tuple[FriendsClient, Subscription]:
+    """alice and bob made friends; bob connected for the stack's life, and subscribed."""
+    await befriend(url, alice, bob)
+    b = await stack.enter_async_context(connect(url, bob.token))
+    return b, await b.subscribe_presence()
+
+
+@asynccontextmanager
+async def watched(
+    url: str, alice: User, bob: User, status: int
+) -> AsyncIterator[tuple[FriendsClient, FriendsClient, Subscription]]:
+    """alice and bob made friends and connected, alice at `status`, bob subscribed and past
+    his snapshot of her: (alice's client, bob's, bob's subscription)."""
+    await befriend(url, alice, bob)
+    async with connect(url, alice.token) as a, connect(url, bob.token) as b:
+        await go(a, status)
+        updates = await b.subscribe_presence()
+        assert presences_of(await updates.next()) == [(alice.address, status)]
+        yield a, b, updates
+
+
 async def test_two_users(service, make_user):
     alice, bob = make_user(), make_user()
     url = service.ws_url
-    await befriend(url, alice, bob)
     async with AsyncExitStack() as stack:
-        b = await stack.enter_async_context(connect(url, bob.token))
-        updates = await b.subscribe_presence()
+        b, updates = await subscribed_friend(stack, url, alice, bob)
         a, close_a = await closable(stack, url, alice.token)
         own = await a.subscribe_presence()
 
@@ -102,10 +126,8 @@ async def test_three_users_a_friend_of_a_friend_is_never_seen(service, make_user
 async def test_one_user_two_connections(service, make_user, first_closed):
     alice, bob = make_user(), make_user()
     url = service.ws_url
-    await befriend(url, alice, bob)
     async with AsyncExitStack() as stack:
-        b = await stack.enter_async_context(connect(url, bob.token))
-        updates = await b.subscribe_presence()
+        b, updates = await subscribed_friend(stack, url, alice, bob)
         phone, close_phone = await closable(stack, url, alice.token)
         laptop, close_laptop = await closable(stack, url, alice.token)
         await go(phone, ONLINE)
@@ -129,10 +151,8 @@ async def test_one_user_two_connections(service, make_user, first_closed):
 async def test_status_set_on_one_connection_applies_to_the_user(service, make_user):
     alice, bob = make_user(), make_user()
     url = service.ws_url
-    await befriend(url, alice, bob)
     async with AsyncExitStack() as stack:
-        b = await stack.enter_async_context(connect(url, bob.token))
-        updates = await b.subscribe_presence()
+        b, updates = await subscribed_friend(stack, url, alice, bob)
         phone, close_phone = await closable(stack, url, alice.token)
         laptop = await stack.enter_async_context(connect(url, alice.token))
 
@@ -156,12 +176,7 @@ async def test_status_set_on_one_connection_applies_to_the_user(service, make_us
 async def test_appearing_offline_while_connected(service, make_user):
     alice, bob = make_user(), make_user()
     url = service.ws_url
-    await befriend(url, alice, bob)
-    async with connect(url, alice.token) as a, connect(url, bob.token) as b:
-        await go(a, ONLINE)
-        updates = await b.subscribe_presence()
-        assert presences_of(await updates.next()) == [(alice.address, ONLINE)]
-
+    async with watched(url, alice, bob, ONLINE) as (a, b, updates):
         await go(a, OFFLINE)
         assert presences_of(await updates.next()) == [(alice.address, OFFLINE)]
         assert addresses(await b.online_friends()) == []
@@ -281,12 +296,7 @@ async def test_a_new_friend_appears_and_a_former_friend_disappears(service, make
 async def test_set_presence_status_without_status_is_a_bad_request(service, make_user):
     alice, bob = make_user(), make_user()
     url = service.ws_url
-    await befriend(url, alice, bob)
-    async with connect(url, alice.token) as a, connect(url, bob.token) as b:
-        await go(a, ONLINE)
-        updates = await b.subscribe_presence()
-        assert presences_of(await updates.next()) == [(alice.address, ONLINE)]
-
+    async with watched(url, alice, bob, ONLINE) as (a, b, updates):
         request = pb.StatusPayload(synapse_token=alice.token)
         kind, message = outcome(await a.call("SetPresenceStatus", request, pb.StatusResponse))
         assert kind == "bad_request_error"
@@ -298,12 +308,7 @@ async def test_set_presence_status_without_status_is_a_bad_request(service, make
 
 async def test_unknown_status_is_a_bad_request(service, make_user):
     alice, bob = make_user(), make_user()
-    url = service.ws_url
-    await befriend(url, alice, bob)
-    async with connect(url, alice.token) as a, connect(url, bob.token) as b:
-        await go(a, AWAY)
-        updates = await b.subscribe_presence()
-        assert presences_of(await updates.next()) == [(alice.address, AWAY)]
+    async with watched(service.ws_url, alice, bob, AWAY) as (a, _, updates):
         assert outcome(await a.set_status(7))[0] == "bad_request_error"
         await updates.expect_nothing(QUIET)
 

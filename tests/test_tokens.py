@@ -5,7 +5,6 @@ import asyncio
 import contextlib
 import hashlib
 import os
-from collections.abc import Iterator
 from contextlib import AsyncExitStack
 
 import pytest
@@ -19,13 +18,12 @@ from presence.rpc import wire
 from presence.rpc.client import RpcClient
 from tests.support import (
     FriendsClient,
-    Service,
     closed_with,
     connect,
     http_get,
     manage,
     outcome,
-    running_service,
+    service_with,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -66,13 +64,7 @@ def test_only_a_hash_of_the_token_is_stored(make_user):
 # --- Expiry ----------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def short_tokens_service(django_db_setup, tmp_path_factory) -> Iterator[Service]:
-    with running_service(
-        tmp_path_factory.mktemp("short-tokens"),
-        {"PRESENCE_TOKEN_LIFETIME_SECONDS": str(TOKEN_LIFETIME)},
-    ) as running:
-        yield running
+short_tokens_service = service_with({"PRESENCE_TOKEN_LIFETIME_SECONDS": str(TOKEN_LIFETIME)})
 
 
 async def short_lived_token() -> str:
@@ -228,13 +220,9 @@ def test_the_admin_refuses_non_staff(make_user):
 # --- Origin ----------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def strict_origin_service(django_db_setup, tmp_path_factory) -> Iterator[Service]:
-    with running_service(
-        tmp_path_factory.mktemp("strict-origin"),
-        {"PRESENCE_ALLOWED_ORIGINS": "https://a.example", "PRESENCE_ALLOW_MISSING_ORIGIN": "false"},
-    ) as running:
-        yield running
+strict_origin_service = service_with(
+    {"PRESENCE_ALLOWED_ORIGINS": "https://a.example", "PRESENCE_ALLOW_MISSING_ORIGIN": "false"}
+)
 
 
 @pytest.mark.parametrize("origin", ["https://play.decentraland.org", None])
