@@ -27,6 +27,8 @@ from tests.support import (
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+# Within this many seconds of a crash, with default settings, friends see the user offline.
+CRASH_NOTICE_BOUND = 30
 FAST_REAPING = {"PRESENCE_HEARTBEAT_SECONDS": "1", "PRESENCE_PROCESS_TTL_SECONDS": "2"}
 
 
@@ -174,5 +176,7 @@ async def test_default_settings_notify_friends_of_a_crash_within_30_seconds(
             await updates.presence_until(alice.address, ONLINE)
             os.kill(doomed.process.pid, signal.SIGKILL)
             killed_at = time.monotonic()
-            await updates.presence_until(alice.address, OFFLINE, timeout=30)
-            assert time.monotonic() - killed_at <= 30
+            # The wait outlasts the bound, so that a late notice is measured, not timed out.
+            await updates.presence_until(alice.address, OFFLINE, timeout=2 * CRASH_NOTICE_BOUND)
+            took = time.monotonic() - killed_at
+            assert took <= CRASH_NOTICE_BOUND, f"friends were told of the crash after {took:.1f} s"
