@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 from urllib.parse import quote
 
 import pytest
@@ -219,26 +220,38 @@ class OwnRedis:
 # --- FriendshipsService (v1): a token, then calls ---------------------------------------
 
 
-class FriendsClient:
-    def __init__(self, ws: websockets.ClientConnection, rpc: RpcClient, token: str | None) -> None:
+class ModuleClient:
+    """One port of a dcl-rpc connection with one module loaded: its procedures by name."""
+
+    PORT = ""
+    MODULE = ""
+
+    def __init__(self, ws: websockets.ClientConnection, rpc: RpcClient) -> None:
         self.ws = ws
         self.rpc = rpc
-        self.token = token
         self.port = 0
         self.procedures: dict[str, int] = {}
 
-    async def load(self) -> "FriendsClient":
-        self.port = await self.rpc.create_port("friendships")
-        self.procedures = await self.rpc.load_module(self.port, "FriendshipsService")
+    async def load(self) -> Self:
+        self.port = await self.rpc.create_port(self.PORT)
+        self.procedures = await self.rpc.load_module(self.port, self.MODULE)
         return self
-
-    def _payload(self, token: str | None = None) -> pb.Payload:
-        token = token if token is not None else self.token
-        return pb.Payload(synapse_token=token) if token is not None else pb.Payload()
 
     async def call(self, name: str, request: object, response_type: type) -> object:
         raw = await self.rpc.call(self.port, self.procedures[name], request.SerializeToString())
         return response_type.FromString(raw)
+
+
+class FriendsClient(ModuleClient):
+    PORT, MODULE = "friendships", "FriendshipsService"
+
+    def __init__(self, ws: websockets.ClientConnection, rpc: RpcClient, token: str | None) -> None:
+        super().__init__(ws, rpc)
+        self.token = token
+
+    def _payload(self, token: str | None = None) -> pb.Payload:
+        token = token if token is not None else self.token
+        return pb.Payload(synapse_token=token) if token is not None else pb.Payload()
 
     async def stream(self, name: str, request: object) -> ClientStream:
         return await self.rpc.open_stream(
@@ -360,21 +373,8 @@ async def connect(
 # --- SocialService (v2): signed in by the first frame -----------------------------------
 
 
-class SocialClient:
-    def __init__(self, ws: websockets.ClientConnection, rpc: RpcClient) -> None:
-        self.ws = ws
-        self.rpc = rpc
-        self.port = 0
-        self.procedures: dict[str, int] = {}
-
-    async def load(self) -> "SocialClient":
-        self.port = await self.rpc.create_port("social")
-        self.procedures = await self.rpc.load_module(self.port, "SocialService")
-        return self
-
-    async def call(self, name: str, request: object, response_type: type) -> object:
-        raw = await self.rpc.call(self.port, self.procedures[name], request.SerializeToString())
-        return response_type.FromString(raw)
+class SocialClient(ModuleClient):
+    PORT, MODULE = "social", "SocialService"
 
     async def subscribe(self, name: str, response_type: type) -> Subscription:
         """Open a stream and return once the server runs it (see `armed`)."""

@@ -251,8 +251,7 @@ class Scene:
         )
 
     async def arrange(self, stack: AsyncExitStack, url: str) -> None:
-        await befriend(url, self.alice, self.bob)
-        await befriend(url, self.alice, self.carol)
+        await befriend(url, self.alice, self.bob, self.carol)
         dave = await stack.enter_async_context(connect(url, self.dave.token))
         assert outcome(await dave.update("block", self.alice.address)) == ("event", "")
         alice = await stack.enter_async_context(connect(url, self.alice.token))

@@ -274,11 +274,9 @@ async def test_request_events_lists_pending_requests_both_ways(service, make_use
 async def test_friends_and_mutual_friends(service, make_user):
     alice, bob, carol, dave, erin = (make_user() for _ in range(5))
     url = service.ws_url
-    await befriend(url, alice, bob)
-    await befriend(url, alice, carol)
+    await befriend(url, alice, bob, carol)
     await befriend(url, dave, alice)
-    await befriend(url, bob, carol)
-    await befriend(url, bob, dave)
+    await befriend(url, bob, carol, dave)
     await befriend(url, erin, bob)
     async with connect(url, alice.token) as a, connect(url, erin.token) as e:
         assert sorted(addresses(await a.friends())) == sorted(
@@ -314,8 +312,7 @@ paged_service = service_with({"PRESENCE_PAGE_SIZE": "2"})
 async def test_friends_come_in_pages(paged_service, make_user):
     alice = make_user()
     friends = [make_user() for _ in range(5)]
-    for friend in friends:
-        await befriend(paged_service.ws_url, alice, friend)
+    await befriend(paged_service.ws_url, alice, *friends)
     async with connect(paged_service.ws_url, alice.token) as a:
         pages = await a.friends()
     assert [len(page.users.users) for page in pages] == [2, 2, 1]

@@ -151,8 +151,7 @@ async def test_a_balancer_that_cuts_idle_streams(tmp_path, make_user, pings):
     running = start_service(tmp_path, FAST_REAPING, daphne_args)
     alice, bob, carol = make_user(), make_user(), make_user()
     try:
-        await befriend(running.ws_url, alice, bob)
-        await befriend(running.ws_url, alice, carol)
+        await befriend(running.ws_url, alice, bob, carol)
         log = tmp_path / "haproxy.log"
         idle_cut = {"PRESENCE_LB_TUNNEL_TIMEOUT": "3s"}
         with haproxy([running.port] * 3, log, idle_cut) as url:

@@ -116,8 +116,7 @@ async def test_user_shows_status_last_seen_connections_and_online_friends(
 ):
     a, b = services
     alice, bob, carol = make_user(), make_user(), make_user()
-    await befriend(a.ws_url, alice, bob)
-    await befriend(a.ws_url, alice, carol)
+    await befriend(a.ws_url, alice, bob, carol)
     async with (
         connect(a.ws_url, alice.token) as alice_a,
         connect(b.ws_url, alice.token) as alice_b,

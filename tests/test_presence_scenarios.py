@@ -318,8 +318,7 @@ async def test_subscribers_leaving_as_an_update_goes_out_are_no_error(service, m
     reach, which is how connections end, not a failure to log."""
     alice = make_user()
     friends = [make_user() for _ in range(10)]
-    for friend in friends:
-        await befriend(service.ws_url, alice, friend)
+    await befriend(service.ws_url, alice, *friends)
     mark = service.log_mark()
     async with connect(service.ws_url, alice.token) as a:
         for status in (ONLINE, AWAY) * 8:

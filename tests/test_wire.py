@@ -445,6 +445,11 @@ class Harness:
         assert not offer.message.closed
         return number
 
+    async def stream_on_new_port(self, procedure: str, address: str = "s") -> tuple[int, int]:
+        """A new port, and `procedure` requested on it: (the port, the stream's number)."""
+        port, procedures = await self.ready_port()
+        return port, await self.open_stream(port, procedures[procedure], address)
+
 
 @pytest.fixture
 async def harness():
@@ -550,8 +555,7 @@ async def test_client_streams_are_refused(harness):
 
 
 async def test_server_stream_sends_one_item_per_ack_then_closes(harness):
-    port, procedures = await harness.ready_port()
-    number = await harness.open_stream(port, procedures["Count"], "n")
+    port, number = await harness.stream_on_new_port("Count", "n")
     await harness.quiet()
     assert harness.probe.produced == 0, "an item was produced before the first ack"
     for sequence in (1, 2, 3):
@@ -576,8 +580,7 @@ async def test_server_stream_sends_one_item_per_ack_then_closes(harness):
 
 
 async def test_stale_or_repeated_acks_produce_no_item(harness):
-    port, procedures = await harness.ready_port()
-    number = await harness.open_stream(port, procedures["Count"])
+    port, number = await harness.stream_on_new_port("Count")
     await harness.feed(wire.stream_ack(number, port, 0))
     assert (await harness.next_frame()).message.sequence_id == 1
     # The server now waits for the ack of item 1: acks for other sequences ask for nothing.
@@ -588,8 +591,7 @@ async def test_stale_or_repeated_acks_produce_no_item(harness):
 
 
 async def test_cancel_at_the_offer_never_starts_the_generator(harness):
-    port, procedures = await harness.ready_port()
-    number = await harness.open_stream(port, procedures["Count"])
+    port, number = await harness.stream_on_new_port("Count")
     await harness.feed(wire.close_stream(number, port, 0))
     await harness.quiet()
     assert harness.probe.started == 0
@@ -598,8 +600,7 @@ async def test_cancel_at_the_offer_never_starts_the_generator(harness):
 
 
 async def test_cancel_between_items_stops_the_generator(harness):
-    port, procedures = await harness.ready_port()
-    number = await harness.open_stream(port, procedures["Count"])
+    port, number = await harness.stream_on_new_port("Count")
     await harness.feed(wire.stream_ack(number, port, 0))
     assert (await harness.next_frame()).message.sequence_id == 1
     await harness.feed(wire.close_stream(number, port, 1))
@@ -610,8 +611,7 @@ async def test_cancel_between_items_stops_the_generator(harness):
 
 
 async def test_cancel_with_a_closing_ack_stops_the_generator(harness):
-    port, procedures = await harness.ready_port()
-    number = await harness.open_stream(port, procedures["Count"])
+    port, number = await harness.stream_on_new_port("Count")
     await harness.feed(wire.stream_ack(number, port, 0))
     await harness.next_frame()
     cancel = pb.StreamMessage(
@@ -627,8 +627,7 @@ async def test_cancel_with_a_closing_ack_stops_the_generator(harness):
 
 
 async def test_cancel_while_the_generator_is_busy_stops_it(harness):
-    port, procedures = await harness.ready_port()
-    number = await harness.open_stream(port, procedures["Hang"])
+    port, number = await harness.stream_on_new_port("Hang")
     await harness.feed(wire.stream_ack(number, port, 0))
     await asyncio.sleep(0.01)
     assert harness.probe.started == 1
@@ -643,8 +642,7 @@ async def test_cancel_while_the_generator_is_busy_stops_it(harness):
 
 
 async def test_after_a_cancel_the_stream_is_unknown(harness):
-    port, procedures = await harness.ready_port()
-    number = await harness.open_stream(port, procedures["Count"])
+    port, number = await harness.stream_on_new_port("Count")
     await harness.feed(wire.close_stream(number, port, 0))
     await harness.quiet()
     await harness.feed(wire.stream_ack(number, port, 0))
@@ -755,8 +753,7 @@ async def test_a_raising_procedure_answers_without_leaking_the_exception(harness
 
 
 async def test_a_raising_stream_answers_without_leaking_the_exception(harness):
-    port, procedures = await harness.ready_port()
-    number = await harness.open_stream(port, procedures["BoomStream"])
+    port, number = await harness.stream_on_new_port("BoomStream")
     await harness.feed(wire.stream_ack(number, port, 0))
     assert (await harness.next_frame()).message.sequence_id == 1
     await harness.feed(wire.stream_ack(number, port, 1))
