@@ -31,6 +31,7 @@ from django.apps import apps
 from django.conf import settings
 from django.db import connection
 from google.protobuf import empty_pb2
+from google.protobuf.message import Message
 from prometheus_client.parser import text_string_to_metric_families
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service as ChromeService
@@ -373,6 +374,14 @@ async def connect(
 # --- SocialService (v2): signed in by the first frame -----------------------------------
 
 
+def paginated(request: Message, limit: int, offset: int) -> Message:
+    """`request` with a page of `limit` from `offset`, or without any when both are 0 (the
+    service's default page)."""
+    if limit or offset:
+        request.pagination.CopyFrom(v2.Pagination(limit=limit, offset=offset))
+    return request
+
+
 class SocialClient(ModuleClient):
     PORT, MODULE = "social", "SocialService"
 
@@ -399,9 +408,7 @@ class SocialClient(ModuleClient):
         return await self.call("UpsertFriendship", request, v2.UpsertFriendshipResponse)
 
     async def friends(self, limit: int = 0, offset: int = 0) -> v2.PaginatedFriendsProfilesResponse:
-        request = v2.GetFriendsPayload()
-        if limit or offset:
-            request.pagination.CopyFrom(v2.Pagination(limit=limit, offset=offset))
+        request = paginated(v2.GetFriendsPayload(), limit, offset)
         return await self.call("GetFriends", request, v2.PaginatedFriendsProfilesResponse)
 
     async def mutual_friends(self, address: str) -> v2.PaginatedFriendsProfilesResponse:
@@ -427,9 +434,7 @@ class SocialClient(ModuleClient):
         return await self.call("UnblockUser", request, v2.UnblockUserResponse)
 
     async def blocked_users(self, limit: int = 0, offset: int = 0) -> v2.GetBlockedUsersResponse:
-        request = v2.GetBlockedUsersPayload()
-        if limit or offset:
-            request.pagination.CopyFrom(v2.Pagination(limit=limit, offset=offset))
+        request = paginated(v2.GetBlockedUsersPayload(), limit, offset)
         return await self.call("GetBlockedUsers", request, v2.GetBlockedUsersResponse)
 
     async def blocking_status(self) -> v2.GetBlockingStatusResponse:
