@@ -1,7 +1,6 @@
 """Settings for the presence service, all read from the environment here and nowhere else."""
 
 import os
-import secrets
 import tempfile
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -10,6 +9,8 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
+
+from presence_project.secret_key import key_file
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -39,15 +40,22 @@ def env_list(name: str, default: list[str]) -> list[str]:
 
 
 def _secret_key() -> str:
-    """A key from the environment, or one kept in a local file so every local process shares it."""
-    key = os.environ.get("SECRET_KEY")
+    """SECRET_KEY from the environment, or the key kept in the key file.
+
+    Reading settings writes nothing: a process with neither key refuses to start, rather
+    than sign sessions with a key that no other process shares.
+    """
+    key = os.environ.get("SECRET_KEY", "").strip()
     if key:
         return key
-    key_file = BASE_DIR / ".secret-key"
-    if not key_file.exists():
-        key_file.write_text(secrets.token_urlsafe(50))
-        key_file.chmod(0o600)
-    return key_file.read_text().strip()
+    path = key_file()
+    key = path.read_text().strip() if path.exists() else ""
+    if not key:
+        raise ImproperlyConfigured(
+            f"no secret key: set SECRET_KEY (or SECRET_KEY_FILE), or make a local key in {path} "
+            "with `python -m presence_project.secret_key`, as scripts/serve.sh does"
+        )
+    return key
 
 
 SECRET_KEY = _secret_key()
