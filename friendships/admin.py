@@ -124,11 +124,9 @@ class BlockAdmin(admin.ModelAdmin):
         return obj is None and super().has_change_permission(request, obj)
 
     def save_model(self, request: HttpRequest, obj: Block, form: object, change: bool) -> None:
-        event = services.apply_action(
-            obj.blocker_id, obj.blocked_id, FriendshipAction.BLOCK, limited=False
-        )
-        obj.pk = Block.objects.get(blocker_id=obj.blocker_id, blocked_id=obj.blocked_id).pk
-        obj.created_at = event.created_at
+        services.apply_action(obj.blocker_id, obj.blocked_id, FriendshipAction.BLOCK, limited=False)
+        made = selectors.block(obj.blocker_id, obj.blocked_id)
+        obj.pk, obj.created_at = made.pk, made.created_at
 
     def delete_model(self, request: HttpRequest, obj: Block) -> None:
         services.apply_action(

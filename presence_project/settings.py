@@ -241,7 +241,7 @@ elif CHANNEL_LAYER == "core":
 else:
     raise ImproperlyConfigured(f"CHANNEL_LAYER must be 'pubsub' or 'core', not {CHANNEL_LAYER!r}")
 
-# Shared by all processes: DRF throttling and the friendship-action limits count here.
+# Shared by all processes: DRF throttling counts here.
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -279,7 +279,7 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": REST_PAGE_SIZE,
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "rest_framework.views.exception_handler",
+    "EXCEPTION_HANDLER": "presence_project.api_errors.exception_handler",
 }
 
 # The OpenAPI contract (/api/schema/) and its page (/api/docs/), with the page's assets served
@@ -345,12 +345,6 @@ PRESENCE = {
     # Friends hear at most one change of a user per this many ms: flapping is coalesced,
     # the final status always arrives.
     "STATUS_COALESCE_MS": env_int("PRESENCE_STATUS_COALESCE_MS", 250),
-    # Friendship actions (request, accept, ..., block) per user and per pair of users, per
-    # minute, as Decentraland's social service allows.
-    "FRIENDSHIP_ACTIONS_PER_MINUTE": env_int("PRESENCE_FRIENDSHIP_ACTIONS_PER_MINUTE", 30),
-    "FRIENDSHIP_ACTIONS_PER_PAIR_PER_MINUTE": env_int(
-        "PRESENCE_FRIENDSHIP_ACTIONS_PER_PAIR_PER_MINUTE", 10
-    ),
     # Origins allowed to open the WebSocket ("*" for any; wildcards like https://*.example).
     "ALLOWED_ORIGINS": env_list(
         "PRESENCE_ALLOWED_ORIGINS",
@@ -365,16 +359,27 @@ PRESENCE = {
     ),
     # Native clients (the game, scripts) send no Origin header: allowed unless this is false.
     "ALLOW_MISSING_ORIGIN": env_bool("PRESENCE_ALLOW_MISSING_ORIGIN", True),
-    # Access tokens expire after this many seconds (0: never).
-    "TOKEN_LIFETIME_SECONDS": env_int("PRESENCE_TOKEN_LIFETIME_SECONDS", 30 * 24 * 3600),
-    # A signed request (ADR-44) is accepted while its timestamp is within this many seconds
-    # of the server's clock, either way; within it, the same signed headers work only once.
-    "SIGNED_FETCH_WINDOW_SECONDS": env_int("PRESENCE_SIGNED_FETCH_WINDOW_SECONDS", 300),
     # Each readiness check (/readyz: Redis, the database) fails after this many ms.
     "READY_CHECK_TIMEOUT_MS": env_int("PRESENCE_READY_CHECK_TIMEOUT_MS", 1000),
     # On SIGTERM the process keeps serving this many seconds with /readyz answering 503, so
     # that load balancers stop sending it clients, then closes its connections and exits.
     "DRAIN_SECONDS": env_int("PRESENCE_DRAIN_SECONDS", 0),
+}
+
+# Signing in (accounts/conf.py). The environment keeps the PRESENCE_ names it always had.
+ACCOUNTS = {
+    # Access tokens expire after this many seconds (0: never).
+    "TOKEN_LIFETIME_SECONDS": env_int("PRESENCE_TOKEN_LIFETIME_SECONDS", 30 * 24 * 3600),
+    # A signed request (ADR-44) is accepted while its timestamp is within this many seconds
+    # of the server's clock, either way; within it, the same signed headers work only once.
+    "SIGNED_FETCH_WINDOW_SECONDS": env_int("PRESENCE_SIGNED_FETCH_WINDOW_SECONDS", 300),
+}
+
+# Friendship actions (friendships/conf.py): (request, accept, ..., block) per user and per
+# pair of users, per minute, as Decentraland's social service allows.
+FRIENDSHIPS = {
+    "ACTIONS_PER_MINUTE": env_int("PRESENCE_FRIENDSHIP_ACTIONS_PER_MINUTE", 30),
+    "ACTIONS_PER_PAIR_PER_MINUTE": env_int("PRESENCE_FRIENDSHIP_ACTIONS_PER_PAIR_PER_MINUTE", 10),
 }
 
 # Who may read /metrics besides staff: a bearer token, and client addresses or networks.

@@ -1,12 +1,17 @@
-"""Settings: the secret key, which reading settings never writes."""
+"""Settings: the secret key, which reading settings never writes, and the typed per-app
+settings."""
 
 import os
 import stat
 import subprocess
 import sys
 
+import pytest
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.test import override_settings
 
+from friendships.conf import friendships_settings
 from tests.support import manage
 
 PRINT_KEY = "from django.conf import settings; print(settings.SECRET_KEY)"
@@ -53,3 +58,14 @@ def test_a_key_from_the_environment_needs_no_file_and_makes_none(tmp_path):
     shell = manage("shell", "-v", "0", "-c", PRINT_KEY, env=env)
     assert shell.stdout.strip() == "from-the-environment", shell.stderr
     assert not key_file.exists()
+
+
+def test_an_app_setting_with_an_unknown_or_missing_name_is_refused_by_name():
+    with (
+        override_settings(FRIENDSHIPS={"ACTIONS_PER_HOUR": 5, "ACTIONS_PER_MINUTE": 5}),
+        pytest.raises(
+            ImproperlyConfigured,
+            match="unknown ACTIONS_PER_HOUR; missing ACTIONS_PER_PAIR_PER_MINUTE",
+        ),
+    ):
+        friendships_settings()
