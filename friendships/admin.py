@@ -34,8 +34,8 @@ class FriendshipEventInline(admin.TabularInline):
 @admin.register(Friendship)
 class FriendshipAdmin(admin.ModelAdmin):
     """A row of the list is the pair, A above B, and where they stand, naming who blocked
-    or asked whom by A and B: two addresses side by side with their state and requester
-    were wider than a 1,280-pixel screen leaves."""
+    or asked whom by A and B, so that it fits a 1,280-pixel screen, which two addresses
+    side by side with their state and requester do not."""
 
     list_display = ("pair", "standing", "updated_at")
     list_filter = ("state", "updated_at")

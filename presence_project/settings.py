@@ -115,9 +115,9 @@ _sqlite_path = BASE_DIR / "db.sqlite3"
 DATABASES = {
     "default": dj_database_url.config(
         default=f"sqlite:///{_sqlite_path}",
-        # Database calls of a process run on one thread: a new connection (and its login) per
-        # call made PostgreSQL the bottleneck of reconnect storms. Health checks replace
-        # connections a database restart killed.
+        # A new connection (and its login) per database call would make PostgreSQL the
+        # bottleneck of reconnect storms. Health checks replace connections a database
+        # restart killed.
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
         conn_health_checks=True,
     )
@@ -231,8 +231,7 @@ elif CHANNEL_LAYER == "core":
                 "prefix": "presence-layer",
                 # Counted per process, not per connection: the process's one channel
                 # carries every friend's change and every connected user's friendship
-                # events. At 1,000, 3,000 users going ONLINE at once overflowed it and the
-                # layer dropped changes for good.
+                # events, and what overflows it is dropped for good (BENCHMARKS.md, b910cda).
                 "capacity": env_int("CHANNEL_CAPACITY", 100_000),
                 "group_expiry": env_int("CHANNEL_GROUP_EXPIRY", 86400),
             },
@@ -305,10 +304,9 @@ SPECTACULAR_SETTINGS = {
 # Presence service tunables (documented in README.md).
 PRESENCE = {
     # Allocations between young-generation garbage collections (CPython's default: 700).
-    # With the default, full collections over every connection's objects ran every few
-    # seconds under load and stopped the event loop for 0.5 s at 3,000 connections. At
-    # 50,000 each young collection was long enough to make the REST query's p99 (17 ms,
-    # 10 to 13 at 10,000); fan-out, throughput and connections measured the same at both.
+    # Rarer young collections promote less, so full collections over every connection's
+    # objects, which pause the event loop, run rarely; each young one stays short enough
+    # not to show in a request's latency (BENCHMARKS.md, "Garbage collection").
     "GC_THRESHOLD": env_int("PRESENCE_GC_THRESHOLD", 10_000),
     # Closed connections between full collections, at least (presence.delivery.process.untrack).
     "GC_EVERY_CLOSED": env_int("PRESENCE_GC_EVERY_CLOSED", 200),
