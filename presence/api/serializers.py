@@ -19,8 +19,8 @@ class StatusField(serializers.ChoiceField):
 
 class AttributeSerializer(serializers.Serializer):
     """A read-only serializer of objects whose declared fields' sources are attributes,
-    walked without DRF's per-field lookup: a list of 500 users is a REST hot path, where
-    that lookup costs three times the fields' own conversions (BENCHMARKS.md)."""
+    walked without DRF's per-field lookup: a page of hundreds of users is a REST hot path,
+    where that lookup costs more than the fields' own conversions (BENCHMARKS.md, 59a7a3b)."""
 
     @cached_property
     def _readers(self) -> list[tuple[str, Callable[[object], object], Callable[[object], object]]]:
