@@ -4,7 +4,7 @@ from functools import cached_property
 
 from rest_framework import serializers
 
-from presence.store.online import Status
+from presence.events import Status
 
 
 class StatusField(serializers.ChoiceField):

@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 from presence import selectors
 from presence.api.serializers import PresenceSerializer, ProcessStatsSerializer
 from presence.delivery import process
-from presence.store.online import Presence
+from presence.events import Presence
 from presence_project.openapi import error_responses
 
 
