@@ -121,9 +121,9 @@ def apply_action(
 
     A broken rule raises FriendshipRuleError, a spent limit (`limited`: a user's own
     request, not an operator's) TooManyActions. Only an action that passes both creates the
-    users it names, counts against the limits and is written; one refused, by a rule or by
-    the limits, counts nothing; every action, blocks included, is
-    appended to the pair's history and announced once committed.
+    users it names, counts against the limits and is written (one refused, by a rule or by
+    the limits, counts nothing); every action, blocks included, is appended to the pair's
+    history and announced once committed.
     """
     actor = normalize_address(actor_address)
     other = normalize_address(other_address)
