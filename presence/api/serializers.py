@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from presence.store.online import Presence
+from presence.events import Presence
 
 
 class PresenceSerializer(serializers.Serializer[Presence]):

@@ -12,7 +12,7 @@ from friendships.selectors import friend_addresses
 from presence import selectors
 from presence.api.serializers import PresenceSerializer, ProcessStatsSerializer
 from presence.delivery import process
-from presence.store.online import Presence
+from presence.events import Presence
 from presence_project.openapi import error_responses
 
 
