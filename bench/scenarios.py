@@ -250,11 +250,11 @@ def _summary(histograms: list[Histogram]) -> dict[str, Any]:
 def _status_spacing() -> float:
     """Seconds between two changes of one user that neither the flap coalescing nor the
     status rate limit of the service's settings would hold back."""
-    from django.conf import settings
+    from presence.conf import presence_settings
 
-    presence = settings.PRESENCE
-    coalesce = presence.get("STATUS_COALESCE_MS", 0) / 1000
-    per_minute = presence.get("STATUS_CHANGES_PER_MINUTE") or 0
+    presence = presence_settings()
+    coalesce = presence.status_coalesce_ms / 1000
+    per_minute = presence.status_changes_per_minute
     return max(coalesce + 0.05, 60 / per_minute * 1.2 if per_minute else 0)
 
 

@@ -27,8 +27,8 @@ from redis.exceptions import RedisError
 
 from presence.conf import presence_settings
 from presence.delivery import process
-from presence.loops import PerLoop
 from presence_project import redis_clients
+from presence_project.loops import PerLoop
 
 logger = logging.getLogger(__name__)
 
