@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from channels.db import database_sync_to_async
 from django.utils import timezone
 
 from accounts.selectors import token_holder
@@ -24,6 +23,7 @@ from presence.delivery import process, process_channel
 from presence.procedures.errors import Forbidden, ServiceError, TooManyRequests, Unauthorized
 from presence.store import online as state
 from presence.store.online import Presence, Status
+from presence_project.db import database_sync_to_async
 
 
 @dataclass(frozen=True, slots=True)

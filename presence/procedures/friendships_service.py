@@ -4,7 +4,6 @@ import functools
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 
-from channels.db import database_sync_to_async
 from django.db.models import QuerySet
 from google.protobuf.message import Message
 
@@ -25,6 +24,7 @@ from presence.protocol import friendships_service_pb2 as pb
 from presence.rpc.server import RpcModule, server_feed, server_stream, unary
 from presence.store import online as state
 from presence.store.online import Presence, Status
+from presence_project.db import database_sync_to_async
 
 MODULE_NAME = "FriendshipsService"
 

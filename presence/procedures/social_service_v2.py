@@ -14,7 +14,6 @@ from contextlib import aclosing
 from datetime import datetime
 from typing import TypeVar
 
-from channels.db import database_sync_to_async
 from django.core.exceptions import ValidationError
 from google.protobuf import empty_pb2
 from google.protobuf.message import Message
@@ -36,6 +35,7 @@ from presence.rpc.server import (
     unary,
 )
 from presence.store.online import Presence
+from presence_project.db import database_sync_to_async
 
 MODULE_NAME = "SocialService"
 
