@@ -1,6 +1,6 @@
 """WebSocket sign-in latency on PostgreSQL, idle and while a staff page takes 2 s to render.
 
-    bash bench/sign_in.sh [--runs 3] [--sign-ins 300] [--database-url postgres://...]
+    bash bench/sign_in.sh [--runs 3] [--sign-ins 500] [--database-url postgres://...]
 
 A sign-in is timed from the TCP connect to the answer of the first call: the client opens
 the WebSocket with `?access_token=`, which the service looks up in the database before it
@@ -8,7 +8,8 @@ serves any frame, then creates a port. `--concurrency` clients sign in at a time
 closing its connection before the next. Under load, `--slow-requests` clients keep GETting
 a staff page (bench/sign_in_urls.py) that waits 2 s on PostgreSQL, one request after
 another, so that that many are always in flight. Without --database-url, a throwaway
-PostgreSQL cluster is started (initdb, pg_ctl) and removed after.
+PostgreSQL cluster is started (initdb, pg_ctl) and removed after. The REST figure, idle, is
+GET /api/v1/friends/ with a bearer token, one request at a time over a keep-alive connection.
 """
 
 import argparse
@@ -118,6 +119,24 @@ async def sign_ins(port: int, tokens: list[str], count: int, concurrency: int) -
     return histogram
 
 
+def rest_requests(port: int, tokens: list[str], count: int) -> Histogram:
+    """GET /api/v1/friends/ one at a time over one keep-alive connection, users in turn:
+    what the HTTP side's thread model costs each request."""
+    histogram = Histogram()
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    for i in range(count):
+        started = time.monotonic_ns()
+        headers = {"Authorization": f"Bearer {tokens[i % len(tokens)]}"}
+        connection.request("GET", "/api/v1/friends/", headers=headers)
+        response = connection.getresponse()
+        response.read()
+        if response.status != 200:
+            raise SystemExit(f"GET /api/v1/friends/ answered {response.status}")
+        histogram.add((time.monotonic_ns() - started) / 1000)
+    connection.close()
+    return histogram
+
+
 class SlowPageLoad:
     """`clients` threads, each GETting the slow page again as soon as it is answered."""
 
@@ -151,6 +170,10 @@ class SlowPageLoad:
             thread.join()
 
 
+def _p50_p99(histogram: Histogram) -> str:
+    return f"{ms(histogram.percentile(0.5))} / {ms(histogram.percentile(0.99))}"
+
+
 def _uptime() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -166,11 +189,15 @@ def measure(arguments: argparse.Namespace, database_url: str) -> None:
     work_dir = Path(tempfile.mkdtemp(prefix="presence-bench-sign-in-"))
     server = system.daphne(0, dict(os.environ), work_dir)
     print(f"commit {_commit()}; server log {server.log}", flush=True)
-    print("| run | idle p50 / p99 ms | loaded p50 / p99 ms | slow pages | load average |")
-    print("|---|---|---|---|---|")
+    print(
+        "| run | sign-in idle p50 / p99 ms | sign-in loaded p50 / p99 ms | slow pages "
+        "| REST idle p50 / p99 ms | load average |"
+    )
+    print("|---|---|---|---|---|---|")
     try:
         port, count, lanes = server.port, arguments.sign_ins, arguments.concurrency
         asyncio.run(sign_ins(port, tokens, 50, lanes))  # warm-up: connections, caches
+        rest_requests(port, tokens, 50)
         for run in range(1, arguments.runs + 1):
             idle = asyncio.run(sign_ins(port, tokens, count, lanes))
             load = SlowPageLoad(port, cookie, arguments.slow_requests)
@@ -179,11 +206,11 @@ def measure(arguments: argparse.Namespace, database_url: str) -> None:
             load.stop()
             if load.failures:
                 raise SystemExit(f"the slow page failed: {load.failures[0]}")
+            rest = rest_requests(port, tokens, count)
             pages = f"{len(load.seconds)}, {min(load.seconds):.2f}-{max(load.seconds):.2f} s"
             print(
-                f"| {run} | {ms(idle.percentile(0.5))} / {ms(idle.percentile(0.99))} "
-                f"| {ms(loaded.percentile(0.5))} / {ms(loaded.percentile(0.99))} "
-                f"| {pages} | {_uptime()} |",
+                f"| {run} | {_p50_p99(idle)} | {_p50_p99(loaded)} | {pages} "
+                f"| {_p50_p99(rest)} | {_uptime()} |",
                 flush=True,
             )
     finally:
@@ -200,7 +227,9 @@ def _commit() -> str:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="idle + loaded pairs (3)")
-    parser.add_argument("--sign-ins", type=int, default=300, help="per measurement (300)")
+    parser.add_argument(
+        "--sign-ins", type=int, default=500, help="sign-ins (and REST requests) per run (500)"
+    )
     parser.add_argument("--concurrency", type=int, default=4, help="sign-ins at a time (4)")
     parser.add_argument("--slow-requests", type=int, default=3, help="slow pages in flight (3)")
     parser.add_argument("--users", type=int, default=100, help="users signing in in turn (100)")
