@@ -23,7 +23,8 @@ from django.conf import settings
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
-# Enough for sign-ins to overlap one slow query; PostgreSQL keeps a connection per thread.
+# Four, so that a sign-in does not queue behind another WebSocket query that waits (a row
+# lock, a long friend list); each thread holds one PostgreSQL connection.
 THREADS = 1 if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3") else 4
 
 _threads = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="database")
