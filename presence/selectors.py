@@ -30,6 +30,20 @@ def friends_presence(address: str) -> list[Presence]:
     return presence_of(friend_addresses(address))
 
 
+class FriendsPresence:
+    """`address`'s friends by address with their presence, as a list a paginator slices:
+    presence is read for the one slice asked for."""
+
+    def __init__(self, address: str) -> None:
+        self._friends = friend_addresses(address)
+
+    def __len__(self) -> int:
+        return len(self._friends)
+
+    def __getitem__(self, window: slice) -> list[Presence]:
+        return presence_of(self._friends[window])
+
+
 class VisibleUsers:
     """Every visible user by address, as a list a paginator slices: its length and the one
     slice asked for are each read from Redis when asked, never the whole list."""
