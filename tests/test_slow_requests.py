@@ -7,11 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Service, start_service, stop_service
 from tests.held_page_urls import HELD_PAGE
 from tests.signing import new_identity
-from tests.social_v2_support import connect_signed
-from tests.support import addresses, befriend, connect, eventually, http_raw
+from tests.support import (
+    Service,
+    addresses,
+    befriend,
+    connect,
+    connect_signed,
+    eventually,
+    http_raw,
+    running_service,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -22,13 +29,12 @@ SIGN_IN_SECONDS = 15
 @pytest.fixture
 def held_service(tmp_path: Path) -> Iterator[Service]:
     """The service with tests/held_page_urls.py's page, which waits for tmp_path/release."""
-    running = start_service(
+    with running_service(
         tmp_path,
         {"DJANGO_SETTINGS_MODULE": "tests.held_page_settings", "HELD_PAGE_DIR": str(tmp_path)},
-    )
-    yield running
-    (tmp_path / "release").touch()
-    stop_service(running)
+    ) as running:
+        yield running
+        (tmp_path / "release").touch()
 
 
 @pytest.fixture
