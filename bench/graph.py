@@ -3,7 +3,7 @@
 Tokens come from accounts.services.issue_token and friendships are accepted Friendship
 rows, so the service authenticates and reads friends exactly as in production; bulk inserts
 keep building some 70,000 friendships to seconds. Online users are seeded through
-presence.state, so Redis holds exactly the keys the service itself writes.
+presence.store.online, so Redis holds exactly the keys the service itself writes.
 """
 
 import asyncio
@@ -120,9 +120,9 @@ def build(sizes: Sizes) -> Graph:
 
 
 async def seed_online(addresses: Iterable[str], concurrency: int = 200) -> None:
-    """Make `addresses` ONLINE through presence.state, as connected users of a seed process."""
+    """Make `addresses` ONLINE through the presence store, as connected users of a seed process."""
 
-    from presence import state
+    from presence.store import online as state
 
     remaining = iter(addresses)
     most = presence_settings().max_connections_per_user

@@ -291,7 +291,7 @@ def _query_section(query: dict[str, Any]) -> list[str]:
     lines += _table(["query", "p50 ms", "p99 ms", "each run: p50/p99 ms"], rows)
     lines += [
         "",
-        f"{query['online_users']:,} users visible in Redis (seeded through presence.state in "
+        f"{query['online_users']:,} users visible in Redis (seeded through the presence store in "
         f"{query['seed_seconds']:.0f} s); the user has {query['friends']:,} friends, "
         f"{query['online_friends_returned']['rpc']} of them online (both queries returned "
         f"{query['online_friends_returned']['rpc']} and "

@@ -53,7 +53,7 @@ def method(sizes: Any, settings: Any) -> list[str]:
         "Valkey server (presence_project.local_redis) and runs `python -m bench.run`. That "
         "migrates a fresh SQLite database, writes the users (tokens from "
         "accounts.services.issue_token), the accepted friendships (bulk inserts) and, for the "
-        "query, the online users through presence.state, then starts the service as users do: "
+        "query, the online users through the presence store, then starts the service as users do: "
         "`python -m presence_project.server -b 127.0.0.1 -p PORT` (daphne) with DATABASE_URL, "
         "REDIS_URL and CHANNEL_LAYER=pubsub|core, every other setting at its default.",
         f"- Clients are separate processes (multiprocessing, {settings.workers}, one more for "

@@ -559,7 +559,7 @@ async def _seed(addresses: list[str]) -> int:
     """Make `addresses` online; returns how many users Redis then holds as visible."""
     from channels.layers import get_channel_layer
 
-    from presence import state
+    from presence.store import online as state
 
     await bench_graph.seed_online(addresses)
     total = await state.visible_count()
@@ -737,7 +737,7 @@ async def _redis_mismatches(truth: dict[str, int]) -> int:
     """Users whose visible presence in Redis is not what they last did."""
     from channels.layers import get_channel_layer
 
-    from presence import state
+    from presence.store import online as state
 
     visible = await state.visible_among(list(truth))
     await get_channel_layer().flush()

@@ -11,12 +11,13 @@ from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from presence import friendships_service, observability, signed_auth, social_service_v2
+from presence import observability, signed_auth
 from presence.admission import FrameBudget, origin_allowed
 from presence.conf import presence_settings
-from presence.errors import ServiceError, TooManyRequests
+from presence.delivery.sessions import ClientSession
+from presence.procedures import friendships_service, social_service_v2
+from presence.procedures.errors import ServiceError, TooManyRequests
 from presence.rpc.server import Limits, RpcServerSession
-from presence.sessions import ClientSession
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ class RpcConsumer(AsyncWebsocketConsumer):
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         """Serve the connection like Channels' AsyncConsumer, without a channel of its own (the
-        process's channel serves its user's groups, see presence.process_channel) and without
+        process's channel serves its user's groups, presence.delivery.process_channel) and without
         a task per message; release its presence however it ends, crashes included."""
         self.scope = scope
         self.base_send = send

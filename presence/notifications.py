@@ -9,8 +9,8 @@ from django.dispatch import receiver
 from accounts.signals import tokens_revoked
 from friendships.models import FriendshipEvent
 from friendships.signals import friendship_changed
-from presence import fanout
-from presence.sessions import FriendshipNotice
+from presence import layer as fanout
+from presence.delivery.sessions import FriendshipNotice
 
 
 @receiver(friendship_changed)

@@ -19,7 +19,7 @@ from typing import Protocol
 from google.protobuf.message import Message
 from prometheus_client import Counter, Gauge, Histogram
 
-from presence.errors import error_member
+from presence.procedures.errors import error_member
 from presence.rpc.server import CallEnd, Kind
 
 logger = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ class Connection(Protocol):
 
 
 class Entry(Protocol):
-    """A friend's presence as written to a follower (presence.state.Presence)."""
+    """A friend's presence as written to a follower (presence.store.online.Presence)."""
 
     # For a live change, its transition time.
     last_seen_ms: int | None
@@ -175,7 +175,7 @@ def _outcome(end: CallEnd) -> str:
     result = end.result
     if isinstance(result, Message):
         return error_member(result) or "ok"
-    # A feed opened with an error in it (presence.errors.feed_errors) names its member.
+    # A feed opened with an error in it (presence.procedures.errors.feed_errors) names its member.
     return getattr(result, "error_member", None) or "ok"
 
 

@@ -8,8 +8,8 @@ from asgiref.sync import async_to_sync
 from accounts.addresses import normalize_address
 from accounts.models import User
 from friendships.selectors import friend_addresses
-from presence import state
-from presence.state import Presence
+from presence.store import online as state
+from presence.store.online import Presence
 
 
 def visible_friends(address: str) -> list[Presence]:

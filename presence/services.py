@@ -4,7 +4,8 @@ from asgiref.sync import async_to_sync
 from django.core.exceptions import ValidationError
 
 from accounts.addresses import normalize_address
-from presence import fanout, state
+from presence import layer as fanout
+from presence.store import online as state
 
 DEFAULT_DISCONNECT_REASON = "disconnected by an operator"
 # A WebSocket close frame carries at most 123 bytes of reason.

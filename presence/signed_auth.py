@@ -12,10 +12,10 @@ from channels.db import database_sync_to_async
 from accounts.services import user_for_signed_request
 from accounts.signed_fetch import InvalidSignedRequest
 from presence import observability
-from presence.errors import Unauthorized
+from presence.delivery.sessions import ClientSession
+from presence.procedures.errors import Unauthorized
 from presence.rpc import wire
-from presence.sessions import ClientSession
-from presence.state import Status
+from presence.store.online import Status
 
 SIGNED_METHOD = "get"
 SIGNED_PATH = "/"

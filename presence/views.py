@@ -9,7 +9,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from accounts.services import user_for_token
-from presence import observability, process
+from presence import observability
+from presence.delivery import process
 
 
 def _refusal(request: HttpRequest) -> JsonResponse | None:

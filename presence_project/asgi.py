@@ -15,14 +15,14 @@ django_asgi_app = OneThreadASGIHandler()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
-from presence import process  # noqa: E402
 from presence.conf import presence_settings  # noqa: E402
+from presence.delivery import process  # noqa: E402
 from presence.routing import websocket_urlpatterns  # noqa: E402
 from presence_project import health  # noqa: E402
 
 # Fewer young collections, so that short-lived objects die before they reach the old
 # generations, whose collections scan every connection's objects (see settings); closed
-# connections' garbage is collected as it adds up (presence.process.untrack). The objects
+# connections' garbage is collected as it adds up (presence.delivery.process.untrack). The objects
 # of start-up (Django, the libraries: some 100,000) never become garbage: frozen, they are
 # left out of every full collection.
 gc.set_threshold(presence_settings().gc_threshold)

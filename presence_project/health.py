@@ -25,8 +25,8 @@ from django.db import connection
 from django.db.migrations.recorder import MigrationRecorder
 from redis.exceptions import RedisError
 
-from presence import process
 from presence.conf import presence_settings
+from presence.delivery import process
 from presence.loops import PerLoop
 from presence_project import redis_clients
 

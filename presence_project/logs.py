@@ -10,7 +10,8 @@ import json
 import logging
 from datetime import UTC, datetime
 
-from presence import observability, process
+from presence import observability
+from presence.delivery import process
 from presence.rpc.server import current_call
 
 # Attributes a record may carry beyond the standard ones: the context filled in here, and

@@ -302,7 +302,7 @@ PRESENCE = {
     # 50,000 each young collection was long enough to make the REST query's p99 (17 ms,
     # 10 to 13 at 10,000); fan-out, throughput and connections measured the same at both.
     "GC_THRESHOLD": env_int("PRESENCE_GC_THRESHOLD", 10_000),
-    # Closed connections between full collections, at least (presence.process.untrack).
+    # Closed connections between full collections, at least (presence.delivery.process.untrack).
     "GC_EVERY_CLOSED": env_int("PRESENCE_GC_EVERY_CLOSED", 200),
     # Users per UsersResponse page of GetFriends, GetMutualFriends and GetOnlineFriends.
     "PAGE_SIZE": env_int("PRESENCE_PAGE_SIZE", 100),

@@ -5,9 +5,9 @@ import asyncio
 
 import pytest
 
+from presence.procedures.social_service_v2 import NOT_SERVED
 from presence.protocol import social_service_v2_pb2 as pb
 from presence.rpc.client import RemoteError
-from presence.social_service_v2 import NOT_SERVED
 from tests.signing import Identity, new_identity
 from tests.social_v2_support import (
     AWAY,

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from presence.state import Presence
+from presence.store.online import Presence
 
 
 class PresenceSerializer(serializers.Serializer[Presence]):

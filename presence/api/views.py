@@ -9,9 +9,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from friendships.selectors import friend_addresses
-from presence import process, selectors
+from presence import selectors
 from presence.api.serializers import PresenceSerializer, ProcessStatsSerializer
-from presence.state import Presence
+from presence.delivery import process
+from presence.store.online import Presence
 from presence_project.openapi import error_responses
 
 

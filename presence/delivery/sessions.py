@@ -1,6 +1,6 @@
 """What one WebSocket connection knows of its user: identity, feeds, followed friends.
 
-The consumer owns one ClientSession; the process's channel (presence.process_channel)
+The consumer owns one ClientSession; the process's channel (presence.delivery.process_channel)
 hands it friends' presence changes and its user's own messages (friendship events,
 revocation, an operator's disconnect); the FriendshipsService procedures read from it. It
 holds no wire details.
@@ -18,10 +18,12 @@ from django.utils import timezone
 
 from accounts.selectors import token_holder
 from friendships.selectors import friend_addresses
-from presence import observability, process, process_channel, state
+from presence import observability
 from presence.conf import presence_settings
-from presence.errors import Forbidden, ServiceError, TooManyRequests, Unauthorized
-from presence.state import Presence, Status
+from presence.delivery import process, process_channel
+from presence.procedures.errors import Forbidden, ServiceError, TooManyRequests, Unauthorized
+from presence.store import online as state
+from presence.store.online import Presence, Status
 
 
 @dataclass(frozen=True, slots=True)

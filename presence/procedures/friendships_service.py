@@ -11,13 +11,20 @@ from google.protobuf.message import Message
 from accounts.addresses import normalize_address
 from friendships import selectors, services
 from friendships.models import Friendship, FriendshipAction, FriendshipEvent
-from presence import observability, state
+from presence import observability
 from presence.conf import presence_settings
-from presence.errors import BadRequest, TooManyRequests, feed_errors, stream_errors, unary_errors
+from presence.delivery.sessions import ClientSession, FriendshipNotice, PresenceStream
+from presence.procedures.errors import (
+    BadRequest,
+    TooManyRequests,
+    feed_errors,
+    stream_errors,
+    unary_errors,
+)
 from presence.protocol import friendships_service_pb2 as pb
 from presence.rpc.server import RpcModule, server_feed, server_stream, unary
-from presence.sessions import ClientSession, FriendshipNotice, PresenceStream
-from presence.state import Presence, Status
+from presence.store import online as state
+from presence.store.online import Presence, Status
 
 MODULE_NAME = "FriendshipsService"
 

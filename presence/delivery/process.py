@@ -18,8 +18,10 @@ from typing import Protocol
 
 from django.conf import settings
 
-from presence import observability, process_channel, state
+from presence import observability
 from presence.conf import presence_settings
+from presence.delivery import process_channel
+from presence.store import online as state
 from presence_project import redis_clients
 
 logger = logging.getLogger(__name__)

@@ -27,7 +27,8 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
-from presence import fanout, observability
+from presence import layer as fanout
+from presence import observability
 from presence.conf import presence_settings
 from presence.loops import PerLoop
 from presence_project import redis_clients

@@ -1,7 +1,7 @@
 """Every use of the channel layer: which groups exist and who joins them.
 
 Each user has two groups, both joined by the one channel of a process (see
-presence.process_channel): `presence.<address>`, by every process holding connections of
+presence.delivery.process_channel): `presence.<address>`, by every process holding connections of
 their friends, to hear their presence changes, and `user.<address>`, by every process
 holding connections of the user, to hear their friendship events and revocations.
 Calls are bounded per event loop, so a burst (a subscriber with a thousand friends, a flood

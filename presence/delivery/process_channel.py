@@ -16,9 +16,11 @@ import logging
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, Protocol
 
-from presence import fanout, observability, state
+from presence import layer as fanout
+from presence import observability
 from presence.loops import PerLoop
-from presence.state import Presence
+from presence.store import online as state
+from presence.store.online import Presence
 
 logger = logging.getLogger(__name__)
 

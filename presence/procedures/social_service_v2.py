@@ -23,8 +23,9 @@ from accounts.addresses import normalize_address
 from friendships import selectors, services
 from friendships.models import FriendshipAction, FriendshipEvent, FriendshipState
 from presence.conf import presence_settings
-from presence.errors import BadRequest, InvalidAction, unary_errors
-from presence.friendships_service import limited_action
+from presence.delivery.sessions import ClientSession, FriendshipNotice, PresenceStream
+from presence.procedures.errors import BadRequest, InvalidAction, unary_errors
+from presence.procedures.friendships_service import limited_action
 from presence.protocol import social_service_v2_pb2 as pb
 from presence.rpc.server import (
     ErrorCode,
@@ -34,8 +35,7 @@ from presence.rpc.server import (
     server_stream,
     unary,
 )
-from presence.sessions import ClientSession, FriendshipNotice, PresenceStream
-from presence.state import Presence
+from presence.store.online import Presence
 
 MODULE_NAME = "SocialService"
 
