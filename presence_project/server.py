@@ -84,14 +84,6 @@ class PresenceWebSocketProtocol(WebSocketProtocol):
                 data = data[written:]
         super().sendData(data, sync, chopsize)
 
-    # Without it: every frame received builds and fires a Deferred that nothing observes.
-    def onMessageEnd(self) -> None:
-        """Hand the message to daphne, without the "message" event autobahn also fires:
-        nothing observes it, and every update delivered comes back as an ack frame."""
-        if not self.failedByMe:
-            self._onMessage(b"".join(self.message_data), self.message_is_binary)
-        self.message_data = None
-
 
 _access = logging.getLogger("daphne.access")
 _ACCESS_ACTIONS = {

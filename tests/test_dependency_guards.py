@@ -153,18 +153,6 @@ def test_frames_written_straight_to_the_socket() -> None:
         assert theirs.recv(5) == b"frame"
 
 
-def test_messages_without_the_message_event() -> None:
-    override = Override(
-        "presence_project.server (PresenceWebSocketProtocol.onMessageEnd)",
-        "autobahn's WebSocketProtocol.onMessageEnd and calls its _onMessage",
-    )
-    override.pinned("autobahn", AUTOBAHN)
-    override.resolves(DaphneProtocol, "onMessageEnd", AutobahnProtocol)
-    override.unchanged(AutobahnProtocol.onMessageEnd, "efff2a43ca8540d0")
-    override.resolves(DaphneProtocol, "_onMessage", WebSocketAdapterProtocol)
-    override.unchanged(WebSocketAdapterProtocol._onMessage, "a8cece711929bc21")
-
-
 def test_close_reason_and_late_frames() -> None:
     override = Override(
         "presence_project.server (PresenceWebSocketProtocol.handle_reply)",
