@@ -10,10 +10,10 @@ from django.utils import timezone
 
 from accounts import replay, signed_fetch
 from accounts.addresses import normalize_address
+from accounts.conf import accounts_settings
 from accounts.models import AccessToken, User
 from accounts.selectors import token_hash, token_holder
 from accounts.signals import tokens_revoked
-from presence.conf import presence_settings
 
 
 def get_or_create_user(address: str) -> User:
@@ -25,7 +25,7 @@ def issue_token(address: str) -> str:
     """Create the user if needed and return a new token; only its hash is stored."""
     user = get_or_create_user(address)
     token = secrets.token_urlsafe(32)
-    lifetime = presence_settings().token_lifetime_seconds
+    lifetime = accounts_settings().token_lifetime_seconds
     AccessToken.objects.create(
         user=user,
         key_hash=token_hash(token),
@@ -49,7 +49,7 @@ def user_for_signed_request(method: str, path: str, headers: Mapping[str, str]) 
         method,
         path,
         headers,
-        window_seconds=presence_settings().signed_fetch_window_seconds,
+        window_seconds=accounts_settings().signed_fetch_window_seconds,
         now_ms=int(time.time() * 1000),
     )
     # A disabled user is refused before the signature is spent or anything is written.

@@ -122,15 +122,16 @@ def build(sizes: Sizes) -> Graph:
 async def seed_online(addresses: Iterable[str], concurrency: int = 200) -> None:
     """Make `addresses` ONLINE through the presence store, as connected users of a seed process."""
 
-    from presence.store import online as state
+    from presence.events import Status
+    from presence.store import keys, online
 
     remaining = iter(addresses)
     most = presence_settings().max_connections_per_user
 
     async def lane() -> None:
         for user in remaining:
-            connection = state.connection_id(SEED_PROCESS)
-            await state.connect(user, connection, most)
-            await state.set_status(user, connection, state.Status.ONLINE)
+            connection = keys.connection_id(SEED_PROCESS)
+            await online.connect(user, connection, most)
+            await online.set_status(user, connection, Status.ONLINE)
 
     await asyncio.gather(*(lane() for _ in range(concurrency)))

@@ -559,10 +559,10 @@ async def _seed(addresses: list[str]) -> int:
     """Make `addresses` online; returns how many users Redis then holds as visible."""
     from channels.layers import get_channel_layer
 
-    from presence.store import online as state
+    from presence.store import online
 
     await bench_graph.seed_online(addresses)
-    total = await state.visible_count()
+    total = await online.visible_count()
     await get_channel_layer().flush()
     return total
 
@@ -737,9 +737,9 @@ async def _redis_mismatches(truth: dict[str, int]) -> int:
     """Users whose visible presence in Redis is not what they last did."""
     from channels.layers import get_channel_layer
 
-    from presence.store import online as state
+    from presence.store import online
 
-    visible = await state.visible_among(list(truth))
+    visible = await online.visible_among(list(truth))
     await get_channel_layer().flush()
     return sum(
         1

@@ -34,8 +34,8 @@ class FriendshipEventInline(admin.TabularInline):
 @admin.register(Friendship)
 class FriendshipAdmin(admin.ModelAdmin):
     """A row of the list is the pair, A above B, and where they stand, naming who blocked
-    or asked whom by A and B: two addresses side by side with their state and requester
-    were wider than a 1,280-pixel screen leaves."""
+    or asked whom by A and B, so that it fits a 1,280-pixel screen, which two addresses
+    side by side with their state and requester do not."""
 
     list_display = ("pair", "standing", "updated_at")
     list_filter = ("state", "updated_at")
@@ -124,11 +124,9 @@ class BlockAdmin(admin.ModelAdmin):
         return obj is None and super().has_change_permission(request, obj)
 
     def save_model(self, request: HttpRequest, obj: Block, form: object, change: bool) -> None:
-        event = services.apply_action(
-            obj.blocker_id, obj.blocked_id, FriendshipAction.BLOCK, limited=False
-        )
-        obj.pk = Block.objects.get(blocker_id=obj.blocker_id, blocked_id=obj.blocked_id).pk
-        obj.created_at = event.created_at
+        services.apply_action(obj.blocker_id, obj.blocked_id, FriendshipAction.BLOCK, limited=False)
+        made = selectors.block(obj.blocker_id, obj.blocked_id)
+        obj.pk, obj.created_at = made.pk, made.created_at
 
     def delete_model(self, request: HttpRequest, obj: Block) -> None:
         services.apply_action(

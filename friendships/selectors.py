@@ -34,8 +34,8 @@ def friend_addresses(address: str) -> list[str]:
     """Everyone with an accepted friendship with `address`, sorted.
 
     Every presence subscription and online-friends query starts here, for up to thousands
-    of friends: the ORM's query building and per-row iteration took twice as long as the
-    database did (1,000 friends, SQLite, in the service: 2.07 -> 1.15 ms).
+    of friends, so it is one SQL query read as plain rows: the ORM's query building and
+    per-row iteration cost as much again as the database (BENCHMARKS.md).
     """
     accepted = FriendshipState.ACCEPTED.value
     with connection.cursor() as cursor:
@@ -74,6 +74,11 @@ def pending_requests(address: str) -> tuple[QuerySet[Friendship], QuerySet[Frien
 def blocked_by(address: str) -> QuerySet[Block]:
     """The blocks `address` made, newest first."""
     return Block.objects.filter(blocker_id=address)
+
+
+def block(blocker: str, blocked: str) -> Block:
+    """The block `blocker` made of `blocked`; Block.DoesNotExist if there is none."""
+    return Block.objects.get(blocker_id=blocker, blocked_id=blocked)
 
 
 def blocker_addresses(address: str) -> list[str]:

@@ -4,7 +4,7 @@ from django.db import transaction
 
 from accounts.addresses import normalize_address
 from accounts.services import get_or_create_user
-from friendships import ratelimits
+from friendships.conf import friendships_settings
 from friendships.models import (
     Block,
     Friendship,
@@ -14,6 +14,7 @@ from friendships.models import (
 )
 from friendships.selectors import blockers_between
 from friendships.signals import friendship_changed
+from presence_project.ratelimits import Limit, seconds_until_reset, within_limits
 
 MAX_MESSAGE_LENGTH = 1000
 
@@ -43,6 +44,23 @@ class FriendshipRuleError(Exception):
 
 class TooManyActions(Exception):
     """The user, or the pair, has used up its friendship actions for this minute."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("too many friendship actions: try again in a minute")
+        # Seconds until the budgets start again.
+        self.retry_after = retry_after
+
+
+def _limits(actor: str, other: str, action: FriendshipAction) -> list[Limit]:
+    """Decentraland's social service's budgets: per user, and per pair of users. A
+    friendship's pair is unordered; a block's is ordered, so that one user cannot spend the
+    budget the other needs to block back."""
+    pair = f"{actor}>{other}" if action in _BLOCKING else "~".join(sorted((actor, other)))
+    budget = friendships_settings()
+    return [
+        Limit(f"friendship:user:{actor}", budget.actions_per_minute, 60),
+        Limit(f"friendship:pair:{pair}", budget.actions_per_pair_per_minute, 60),
+    ]
 
 
 def _check_block_rules(blockers: set[str], actor: str, action: FriendshipAction) -> None:
@@ -103,8 +121,9 @@ def apply_action(
 
     A broken rule raises FriendshipRuleError, a spent limit (`limited`: a user's own
     request, not an operator's) TooManyActions. Only an action that passes both creates the
-    users it names, spends the limits and is written; every action, blocks included, is
-    appended to the pair's history and announced once committed.
+    users it names, counts against the limits and is written (one refused, by a rule or by
+    the limits, counts nothing); every action, blocks included, is appended to the pair's
+    history and announced once committed.
     """
     actor = normalize_address(actor_address)
     other = normalize_address(other_address)
@@ -123,8 +142,10 @@ def apply_action(
         _check_block_rules(blockers, actor, action)
         if action not in _BLOCKING:
             _check_friendship_rules(friendship, actor, action)
-        if limited and not ratelimits.allow_action(actor, other, action):
-            raise TooManyActions("too many friendship actions: try again in a minute")
+        if limited:
+            limits = _limits(actor, other, action)
+            if not within_limits(limits):
+                raise TooManyActions(seconds_until_reset(limits))
         get_or_create_user(actor)
         get_or_create_user(other)
         if friendship is None:

@@ -31,7 +31,8 @@ def _time(ms: int | None) -> str:
 
 
 class UserWithPresenceAdmin(UserAdmin):
-    list_display = ("listed_address", "presence", "is_staff", "is_active", "date_joined")
+    # The users list's columns, with their presence after the address.
+    list_display = (UserAdmin.list_display[0], "presence", *UserAdmin.list_display[1:])
     _presence_fields = ("presence", "last_seen", "open_connections", "friends", "blocks")
     readonly_fields = (*UserAdmin.readonly_fields, *_presence_fields)
     # Right after the address: what operators come to a user's page for.

@@ -4,6 +4,7 @@ connection when the client session says so. It decides nothing itself."""
 import asyncio
 import logging
 import time
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -15,8 +16,9 @@ from presence import observability, signed_auth
 from presence.admission import FrameBudget, origin_allowed
 from presence.conf import presence_settings
 from presence.delivery.sessions import ClientSession
+from presence.errors import ServiceError, TooManyRequests
 from presence.procedures import friendships_service, social_service_v2
-from presence.procedures.errors import ServiceError, TooManyRequests
+from presence.procedures.errors import error_member
 from presence.rpc.server import Limits, RpcServerSession
 
 logger = logging.getLogger(__name__)
@@ -48,21 +50,18 @@ class RpcConsumer(AsyncWebsocketConsumer):
     opened_at: float = 0.0
 
     async def dispatch(self, message: dict[str, Any]) -> None:
-        """Handle a message without Channels' per-message database clean-up.
-
-        That clean-up is a hop to a worker thread for every frame and every friend's update,
-        and it dominated the profile of fan-out. Nothing here touches the database directly:
-        every query runs through database_sync_to_async, which cleans up around itself.
-        """
+        """Handle a message without Channels' per-message database clean-up, which is a hop
+        to a worker thread for every frame; nothing here touches the database directly:
+        every query runs through database_sync_to_async, which cleans up around itself."""
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             raise ValueError(f"no handler for message type {message['type']}")
         await handler(message)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        """Serve the connection like Channels' AsyncConsumer, without a channel of its own (the
-        process's channel serves its user's groups, presence.delivery.process_channel) and without
-        a task per message; release its presence however it ends, crashes included."""
+        """Serve the connection like Channels' AsyncConsumer, without a channel of its own
+        (presence.delivery.process_channel serves its user's groups) and without a task per
+        message; release its presence however it ends, crashes included."""
         self.scope = scope
         self.base_send = send
         self.turn = asyncio.Lock()
@@ -107,7 +106,7 @@ class RpcConsumer(AsyncWebsocketConsumer):
             _MODULES,
             limits,
             context=session,
-            observe=observability.call_ended,
+            observe=partial(observability.call_ended, error_of=error_member),
         )
         await self.accept()
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))

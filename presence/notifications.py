@@ -1,5 +1,5 @@
-"""Committed changes that open connections must hear of, sent through the channel layer:
-friendship events to both users, token revocations to the user's own connections."""
+"""Committed changes that open connections must hear of: friendship events to both users,
+token revocations to the user's own connections."""
 
 from typing import Any
 
@@ -9,8 +9,8 @@ from django.dispatch import receiver
 from accounts.signals import tokens_revoked
 from friendships.models import FriendshipEvent
 from friendships.signals import friendship_changed
-from presence import layer as fanout
-from presence.delivery.sessions import FriendshipNotice
+from presence import publishing
+from presence.events import FriendshipNotice, SessionRevoked
 
 
 @receiver(friendship_changed)
@@ -24,11 +24,10 @@ def deliver_friendship_event(sender: type, event: FriendshipEvent, **kwargs: Any
         created_at_ms=int(event.created_at.timestamp() * 1000),
         event_id=event.id,
     )
-    publish = async_to_sync(fanout.publish_to_user)
     for address in (notice.actor, notice.target):
-        publish(address, notice.as_message())
+        async_to_sync(publishing.to_user)(address, notice)
 
 
 @receiver(tokens_revoked)
 def close_revoked_sessions(sender: type, address: str, **kwargs: Any) -> None:
-    async_to_sync(fanout.publish_to_user)(address, {"type": "session.revoked"})
+    async_to_sync(publishing.to_user)(address, SessionRevoked())

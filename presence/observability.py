@@ -12,14 +12,13 @@ histogram observation per change in it (each follower's frame is observed, not a
 import ipaddress
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from typing import Protocol
 
 from google.protobuf.message import Message
 from prometheus_client import Counter, Gauge, Histogram
 
-from presence.procedures.errors import error_member
 from presence.rpc.server import CallEnd, Kind
 
 logger = logging.getLogger(__name__)
@@ -31,7 +30,7 @@ class Connection(Protocol):
 
 
 class Entry(Protocol):
-    """A friend's presence as written to a follower (presence.store.online.Presence)."""
+    """A friend's presence as written to a follower (presence.events.Presence)."""
 
     # For a live change, its transition time.
     last_seen_ms: int | None
@@ -167,22 +166,20 @@ def connection_closed(reason: str, seconds: float) -> None:
     )
 
 
-def _outcome(end: CallEnd) -> str:
+def _outcome(end: CallEnd, error_of: Callable[[Message], str | None]) -> str:
     if end.error is not None:
         return f"remote_{end.error.name.lower()}"
     if end.cancelled and end.kind == Kind.UNARY:
         return "cancelled"
-    result = end.result
-    if isinstance(result, Message):
-        return error_member(result) or "ok"
-    # A feed opened with an error in it (presence.procedures.errors.feed_errors) names its member.
-    return getattr(result, "error_member", None) or "ok"
+    if isinstance(end.result, Message):
+        return error_of(end.result) or "ok"
+    return "ok"
 
 
-def call_ended(end: CallEnd) -> None:
+def call_ended(end: CallEnd, error_of: Callable[[Message], str | None]) -> None:
     """Count an RPC call as it ends (a stream when it closes) and log it: at DEBUG when it
-    succeeded, at INFO otherwise."""
-    outcome = _outcome(end)
+    succeeded, at INFO otherwise. `error_of` names the error member a response holds."""
+    outcome = _outcome(end, error_of)
     rpc_calls.labels(end.module, end.procedure, outcome).inc()
     level = logging.DEBUG if outcome == "ok" else logging.INFO
     if not logger.isEnabledFor(level):

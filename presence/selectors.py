@@ -8,20 +8,21 @@ from asgiref.sync import async_to_sync
 from accounts.addresses import normalize_address
 from accounts.models import User
 from friendships.selectors import friend_addresses
-from presence.store import online as state
-from presence.store.online import Presence
+from presence.events import Presence
+from presence.store import online
+from presence.store.processes import process_beats
 
 
 def visible_friends(address: str) -> list[Presence]:
     """`address`'s friends that are visible (ONLINE or AWAY), by address."""
     friends = friend_addresses(address)
-    visible = async_to_sync(state.visible_among)(friends)
+    visible = async_to_sync(online.visible_among)(friends)
     return [visible[friend] for friend in friends if friend in visible]
 
 
 def presence_of(addresses: list[str]) -> list[Presence]:
     """Each of `addresses` as a friend sees them, offline ones included."""
-    return async_to_sync(state.presence_of)(addresses)
+    return async_to_sync(online.presence_of)(addresses)
 
 
 def friends_presence(address: str) -> list[Presence]:
@@ -29,20 +30,34 @@ def friends_presence(address: str) -> list[Presence]:
     return presence_of(friend_addresses(address))
 
 
+class FriendsPresence:
+    """`address`'s friends by address with their presence, as a list a paginator slices:
+    presence is read for the one slice asked for."""
+
+    def __init__(self, address: str) -> None:
+        self._friends = friend_addresses(address)
+
+    def __len__(self) -> int:
+        return len(self._friends)
+
+    def __getitem__(self, window: slice) -> list[Presence]:
+        return presence_of(self._friends[window])
+
+
 class VisibleUsers:
     """Every visible user by address, as a list a paginator slices: its length and the one
     slice asked for are each read from Redis when asked, never the whole list."""
 
     def __len__(self) -> int:
-        return async_to_sync(state.visible_count)()
+        return async_to_sync(online.visible_count)()
 
     def __getitem__(self, window: slice) -> list[Presence]:
-        return async_to_sync(state.visible_page)(window.start, window.stop - window.start)
+        return async_to_sync(online.visible_page)(window.start, window.stop - window.start)
 
 
 def status_of(address: str) -> str:
     """'online', 'away' or 'offline', as operators read it."""
-    presence = async_to_sync(state.visible_among)([address]).get(address)
+    presence = async_to_sync(online.visible_among)([address]).get(address)
     return presence.status.name.lower() if presence else "offline"
 
 
@@ -55,8 +70,8 @@ class OnlineSummary:
 
 
 def online_summary() -> OnlineSummary:
-    online, away = async_to_sync(state.visible_counts)()
-    return OnlineSummary(online=online, away=away)
+    online_count, away = async_to_sync(online.visible_counts)()
+    return OnlineSummary(online=online_count, away=away)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +107,7 @@ def processes() -> list[ProcessSummary]:
             presence_subscriptions=beat.stats.get("presence_subscriptions"),
             peak_presence_backlog=beat.stats.get("peak_presence_backlog"),
         )
-        for beat in async_to_sync(state.process_beats)()
+        for beat in async_to_sync(process_beats)()
     ]
 
 
@@ -127,6 +142,6 @@ def user_presence(address: str) -> UserPresence | None:
         address=address,
         status=presence.status.name.lower(),
         last_seen_ms=presence.last_seen_ms,
-        connections=async_to_sync(state.connections_of)(address),
+        connections=async_to_sync(online.connections_of)(address),
         online_friends=visible_friends(address),
     )

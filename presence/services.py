@@ -1,15 +1,87 @@
-"""Presence writes for the synchronous side (management commands, admin)."""
+"""Presence writes: each changes the store, then publishes what changed to friends.
+
+As in Zulip's do_update_user_presence -> send_presence_changed, publishing is its own step
+after the transition; a transition runs to its publication even if its caller is cancelled
+(a connection killed while closing), since a change made in Redis but never published would
+leave friends with a stale status.
+"""
+
+import asyncio
+from collections.abc import Awaitable
 
 from asgiref.sync import async_to_sync
 from django.core.exceptions import ValidationError
 
 from accounts.addresses import normalize_address
-from presence import layer as fanout
-from presence.store import online as state
+from presence import publishing
+from presence.conf import presence_settings
+from presence.events import Presence, SessionDisconnect, Status
+from presence.store import online, processes
+from presence.store.online import TooManyConnections
+
+__all__ = ["TooManyConnections", "TooManyStatusChanges"]
 
 DEFAULT_DISCONNECT_REASON = "disconnected by an operator"
 # A WebSocket close frame carries at most 123 bytes of reason.
 MAX_REASON_BYTES = 123
+
+
+class TooManyStatusChanges(Exception):
+    """The user changed their status more often than allowed this minute."""
+
+
+async def _publish_if_changed(transition: Awaitable[online.Change]) -> Presence:
+    change = await transition
+    if change.changed:
+        await publishing.presence_changed(change.presence)
+    return change.presence
+
+
+async def _apply(transition: Awaitable[online.Change]) -> Presence:
+    return await asyncio.shield(_publish_if_changed(transition))
+
+
+async def connect(address: str, connection_id: str) -> None:
+    """Count a connection of `address` within the per-user limit, or raise
+    TooManyConnections. It shows friends nothing until the user chooses a status."""
+    limit = presence_settings().max_connections_per_user
+    await _apply(online.connect(address, connection_id, limit))
+
+
+async def set_status(address: str, connection_id: str, status: Status) -> Presence:
+    """The status a user chose, on all of their connections, within the rate limit (else
+    TooManyStatusChanges)."""
+    per_minute = presence_settings().status_changes_per_minute
+    if not await online.within_limit(f"status:{address}", per_minute, 60):
+        raise TooManyStatusChanges("too many status changes: try again in a minute")
+    return await _apply(online.set_status(address, connection_id, status))
+
+
+async def default_status(address: str, connection_id: str, status: Status) -> Presence:
+    """`status`, unless the user chose one on another connection: for clients that cannot
+    choose."""
+    return await _apply(online.choose_unless_chosen(address, connection_id, status))
+
+
+async def restore(address: str, connection_id: str, chosen: Status | None) -> Presence:
+    """Put back a live connection that Redis lost, with the status chosen on it."""
+    return await _apply(online.restore(address, connection_id, chosen))
+
+
+async def disconnect(address: str, connection_id: str) -> Presence:
+    """A connection closed; with the user's last one gone, friends see them OFFLINE."""
+    return await _apply(online.disconnect(address, connection_id))
+
+
+async def reap_dead_processes() -> list[str]:
+    """Disconnect every connection of processes whose heartbeat expired; the processes
+    this caller reaped."""
+    claimed = await processes.claim_dead_processes()
+    for process, held in claimed.items():
+        for address, connection in held:
+            await disconnect(address, connection)
+        await processes.forget(process)
+    return list(claimed)
 
 
 def disconnect_user(address: str, reason: str = DEFAULT_DISCONNECT_REASON) -> int:
@@ -27,6 +99,6 @@ def disconnect_user(address: str, reason: str = DEFAULT_DISCONNECT_REASON) -> in
             f"of UTF-8, not {len(reason.encode())}",
             code="reason_too_long",
         )
-    open_connections = async_to_sync(state.connections_of)(address)
-    async_to_sync(fanout.publish_to_user)(address, {"type": "session.disconnect", "reason": reason})
+    open_connections = async_to_sync(online.connections_of)(address)
+    async_to_sync(publishing.to_user)(address, SessionDisconnect(reason))
     return len(open_connections)

@@ -13,9 +13,9 @@ from accounts.services import user_for_signed_request
 from accounts.signed_fetch import InvalidSignedRequest
 from presence import observability
 from presence.delivery.sessions import ClientSession
-from presence.procedures.errors import Unauthorized
+from presence.errors import Unauthorized
+from presence.events import Status
 from presence.rpc import wire
-from presence.store.online import Status
 
 SIGNED_METHOD = "get"
 SIGNED_PATH = "/"

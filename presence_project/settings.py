@@ -1,7 +1,6 @@
 """Settings for the presence service, all read from the environment here and nowhere else."""
 
 import os
-import secrets
 import tempfile
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -10,6 +9,8 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
+
+from presence_project.secret_key import key_file
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -39,15 +40,22 @@ def env_list(name: str, default: list[str]) -> list[str]:
 
 
 def _secret_key() -> str:
-    """A key from the environment, or one kept in a local file so every local process shares it."""
-    key = os.environ.get("SECRET_KEY")
+    """SECRET_KEY from the environment, or the key kept in the key file.
+
+    Reading settings writes nothing: a process with neither key refuses to start, rather
+    than sign sessions with a key that no other process shares.
+    """
+    key = os.environ.get("SECRET_KEY", "").strip()
     if key:
         return key
-    key_file = BASE_DIR / ".secret-key"
-    if not key_file.exists():
-        key_file.write_text(secrets.token_urlsafe(50))
-        key_file.chmod(0o600)
-    return key_file.read_text().strip()
+    path = key_file()
+    key = path.read_text().strip() if path.exists() else ""
+    if not key:
+        raise ImproperlyConfigured(
+            f"no secret key: set SECRET_KEY (or SECRET_KEY_FILE), or make a local key in {path} "
+            "with `python -m presence_project.secret_key`, as scripts/serve.sh does"
+        )
+    return key
 
 
 SECRET_KEY = _secret_key()
@@ -107,9 +115,9 @@ _sqlite_path = BASE_DIR / "db.sqlite3"
 DATABASES = {
     "default": dj_database_url.config(
         default=f"sqlite:///{_sqlite_path}",
-        # Database calls of a process run on one thread: a new connection (and its login) per
-        # call made PostgreSQL the bottleneck of reconnect storms. Health checks replace
-        # connections a database restart killed.
+        # A new connection (and its login) per database call would make PostgreSQL the
+        # bottleneck of reconnect storms. Health checks replace connections a database
+        # restart killed.
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
         conn_health_checks=True,
     )
@@ -223,8 +231,7 @@ elif CHANNEL_LAYER == "core":
                 "prefix": "presence-layer",
                 # Counted per process, not per connection: the process's one channel
                 # carries every friend's change and every connected user's friendship
-                # events. At 1,000, 3,000 users going ONLINE at once overflowed it and the
-                # layer dropped changes for good.
+                # events, and what overflows it is dropped for good (BENCHMARKS.md, b910cda).
                 "capacity": env_int("CHANNEL_CAPACITY", 100_000),
                 "group_expiry": env_int("CHANNEL_GROUP_EXPIRY", 86400),
             },
@@ -233,7 +240,7 @@ elif CHANNEL_LAYER == "core":
 else:
     raise ImproperlyConfigured(f"CHANNEL_LAYER must be 'pubsub' or 'core', not {CHANNEL_LAYER!r}")
 
-# Shared by all processes: DRF throttling and the friendship-action limits count here.
+# Shared by all processes: DRF throttling counts here.
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -271,7 +278,7 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": REST_PAGE_SIZE,
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "rest_framework.views.exception_handler",
+    "EXCEPTION_HANDLER": "presence_project.api_errors.exception_handler",
 }
 
 # The OpenAPI contract (/api/schema/) and its page (/api/docs/), with the page's assets served
@@ -297,10 +304,9 @@ SPECTACULAR_SETTINGS = {
 # Presence service tunables (documented in README.md).
 PRESENCE = {
     # Allocations between young-generation garbage collections (CPython's default: 700).
-    # With the default, full collections over every connection's objects ran every few
-    # seconds under load and stopped the event loop for 0.5 s at 3,000 connections. At
-    # 50,000 each young collection was long enough to make the REST query's p99 (17 ms,
-    # 10 to 13 at 10,000); fan-out, throughput and connections measured the same at both.
+    # Rarer young collections promote less, so full collections over every connection's
+    # objects, which pause the event loop, run rarely; each young one stays short enough
+    # not to show in a request's latency (BENCHMARKS.md, "Garbage collection").
     "GC_THRESHOLD": env_int("PRESENCE_GC_THRESHOLD", 10_000),
     # Closed connections between full collections, at least (presence.delivery.process.untrack).
     "GC_EVERY_CLOSED": env_int("PRESENCE_GC_EVERY_CLOSED", 200),
@@ -337,12 +343,6 @@ PRESENCE = {
     # Friends hear at most one change of a user per this many ms: flapping is coalesced,
     # the final status always arrives.
     "STATUS_COALESCE_MS": env_int("PRESENCE_STATUS_COALESCE_MS", 250),
-    # Friendship actions (request, accept, ..., block) per user and per pair of users, per
-    # minute, as Decentraland's social service allows.
-    "FRIENDSHIP_ACTIONS_PER_MINUTE": env_int("PRESENCE_FRIENDSHIP_ACTIONS_PER_MINUTE", 30),
-    "FRIENDSHIP_ACTIONS_PER_PAIR_PER_MINUTE": env_int(
-        "PRESENCE_FRIENDSHIP_ACTIONS_PER_PAIR_PER_MINUTE", 10
-    ),
     # Origins allowed to open the WebSocket ("*" for any; wildcards like https://*.example).
     "ALLOWED_ORIGINS": env_list(
         "PRESENCE_ALLOWED_ORIGINS",
@@ -357,16 +357,27 @@ PRESENCE = {
     ),
     # Native clients (the game, scripts) send no Origin header: allowed unless this is false.
     "ALLOW_MISSING_ORIGIN": env_bool("PRESENCE_ALLOW_MISSING_ORIGIN", True),
-    # Access tokens expire after this many seconds (0: never).
-    "TOKEN_LIFETIME_SECONDS": env_int("PRESENCE_TOKEN_LIFETIME_SECONDS", 30 * 24 * 3600),
-    # A signed request (ADR-44) is accepted while its timestamp is within this many seconds
-    # of the server's clock, either way; within it, the same signed headers work only once.
-    "SIGNED_FETCH_WINDOW_SECONDS": env_int("PRESENCE_SIGNED_FETCH_WINDOW_SECONDS", 300),
     # Each readiness check (/readyz: Redis, the database) fails after this many ms.
     "READY_CHECK_TIMEOUT_MS": env_int("PRESENCE_READY_CHECK_TIMEOUT_MS", 1000),
     # On SIGTERM the process keeps serving this many seconds with /readyz answering 503, so
     # that load balancers stop sending it clients, then closes its connections and exits.
     "DRAIN_SECONDS": env_int("PRESENCE_DRAIN_SECONDS", 0),
+}
+
+# Signing in (accounts/conf.py). The environment keeps the PRESENCE_ names it always had.
+ACCOUNTS = {
+    # Access tokens expire after this many seconds (0: never).
+    "TOKEN_LIFETIME_SECONDS": env_int("PRESENCE_TOKEN_LIFETIME_SECONDS", 30 * 24 * 3600),
+    # A signed request (ADR-44) is accepted while its timestamp is within this many seconds
+    # of the server's clock, either way; within it, the same signed headers work only once.
+    "SIGNED_FETCH_WINDOW_SECONDS": env_int("PRESENCE_SIGNED_FETCH_WINDOW_SECONDS", 300),
+}
+
+# Friendship actions (friendships/conf.py): (request, accept, ..., block) per user and per
+# pair of users, per minute, as Decentraland's social service allows.
+FRIENDSHIPS = {
+    "ACTIONS_PER_MINUTE": env_int("PRESENCE_FRIENDSHIP_ACTIONS_PER_MINUTE", 30),
+    "ACTIONS_PER_PAIR_PER_MINUTE": env_int("PRESENCE_FRIENDSHIP_ACTIONS_PER_PAIR_PER_MINUTE", 10),
 }
 
 # Who may read /metrics besides staff: a bearer token, and client addresses or networks.

@@ -106,6 +106,8 @@ async def test_block_over_rest(service, make_user):
     assert created.json()["address"] == bob.address
     listed = (await client.get("/api/v1/blocks/")).json()
     assert [row["address"] for row in listed["results"]] == [bob.address]
+    # The block as answered is the block as listed, to the microsecond.
+    assert listed["results"][0]["blocked_at"] == created.json()["blocked_at"]
     assert (await rest(bob).get("/api/v1/friends/")).json()["results"] == []
     twice = await client.put(f"/api/v1/blocks/{bob.address}/")
     assert twice.status_code == 400

@@ -8,7 +8,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 import pytest
 import websockets
-from django.test import Client
+from django.test import Client, override_settings
 
 from friendships.models import Block, Friendship
 from presence.protocol import friendships_service_pb2 as fs
@@ -587,3 +587,19 @@ async def test_rest_blocks_count_towards_the_users_limit(actions_service, make_u
         assert_throttled(await rest(alice_rest, "put", f"/api/v1/blocks/{second}/"))
         assert not blocks(alice.address, second)
         assert outcome(await a.update("request", new_address()))[0] == "too_many_requests_error"
+
+
+async def test_rest_friendship_budgets_are_the_friendships_settings(make_user):
+    """Read again when they change; the refusal says when to try again."""
+    alice = make_user()
+    alice_rest = rest_client(alice)
+    refused = new_address()
+    await within_one_window(3)
+    with override_settings(
+        FRIENDSHIPS={"ACTIONS_PER_MINUTE": 2, "ACTIONS_PER_PAIR_PER_MINUTE": 10}
+    ):
+        for _ in range(2):
+            response = await rest(alice_rest, "put", f"/api/v1/blocks/{new_address()}/")
+            assert response.status_code == 201, response.content
+        assert_throttled(await rest(alice_rest, "put", f"/api/v1/blocks/{refused}/"))
+    assert not blocks(alice.address, refused)

@@ -128,7 +128,7 @@ def test_a_disabled_user_cannot_sign_in(transactional_db):
 def test_the_timestamp_window_is_a_setting(transactional_db):
     identity = new_identity()
     at = now_ms() - 10_000
-    with override_settings(PRESENCE={**settings.PRESENCE, "SIGNED_FETCH_WINDOW_SECONDS": 5}):
+    with override_settings(ACCOUNTS={**settings.ACCOUNTS, "SIGNED_FETCH_WINDOW_SECONDS": 5}):
         response = post_token(identity.headers("post", TOKEN, timestamp_ms=at))
     assert response.status_code == 401
     assert "within 5 s" in response.json()["detail"]

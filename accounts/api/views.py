@@ -6,8 +6,8 @@ from rest_framework.views import APIView
 
 from accounts.api.authentication import SignedFetchAuthentication
 from accounts.api.serializers import TokenSerializer
+from accounts.conf import accounts_settings
 from accounts.services import issue_token
-from presence.conf import presence_settings
 from presence_project.openapi import error_responses
 
 
@@ -26,6 +26,6 @@ class TokenView(APIView):
     )
     def post(self, request: Request) -> Response:
         address = request.user.address
-        lifetime = presence_settings().token_lifetime_seconds
+        lifetime = accounts_settings().token_lifetime_seconds
         token = {"address": address, "token": issue_token(address), "expires_in": lifetime or None}
         return Response(TokenSerializer(token).data, status=status.HTTP_201_CREATED)

@@ -8,11 +8,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from friendships.selectors import friend_addresses
 from presence import selectors
 from presence.api.serializers import PresenceSerializer, ProcessStatsSerializer
 from presence.delivery import process
-from presence.store.online import Presence
+from presence.events import Presence
 from presence_project.openapi import error_responses
 
 
@@ -29,12 +28,8 @@ class FriendsView(ListAPIView):
 
     serializer_class = PresenceSerializer
 
-    def get_queryset(self) -> list[str]:
-        return friend_addresses(self.request.user.address)
-
-    def paginate_queryset(self, queryset: list[str]) -> list[Presence]:
-        """Presence is read for the page's friends only."""
-        return selectors.presence_of(super().paginate_queryset(queryset))
+    def get_queryset(self) -> selectors.FriendsPresence:
+        return selectors.FriendsPresence(self.request.user.address)
 
 
 @_presence_list("The caller's friends who are online or away", 400, 401, 429)

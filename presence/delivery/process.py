@@ -18,10 +18,10 @@ from typing import Protocol
 
 from django.conf import settings
 
-from presence import observability
+from presence import observability, services
 from presence.conf import presence_settings
 from presence.delivery import process_channel
-from presence.store import online as state
+from presence.store import processes
 from presence_project import redis_clients
 
 logger = logging.getLogger(__name__)
@@ -32,7 +32,9 @@ NAME = presence_settings().process_name or f"{socket.gethostname()}:{os.getpid()
 INCARNATION = f"{NAME}#{secrets.token_hex(4)}"
 
 
-class Feed(Protocol):
+class Backlog(Protocol):
+    """A subscription's items waiting for the client (presence.rpc.feed.Feed)."""
+
     peak_backlog: int
 
     @property
@@ -45,7 +47,7 @@ class LiveSession(Protocol):
     signed_in_by: str
 
     @property
-    def presence_feeds(self) -> frozenset[Feed]: ...
+    def presence_feeds(self) -> frozenset[Backlog]: ...
 
     @property
     def event_subscriptions(self) -> int: ...
@@ -72,12 +74,12 @@ def untrack(session: LiveSession) -> None:
     """Forget a closed connection, and collect the garbage of many once they add up.
 
     A closed connection's objects (daphne's and Twisted's protocol, the consumer, the
-    session, the exceptions that ended its tasks) are bound in reference cycles, and by then
-    they have long been in CPython's oldest generation. That generation is collected only
-    once a quarter of it is newly promoted, which old objects turning into garbage never
-    count towards: under churn, memory grew for as long as clients came and went. So after
-    as many closes as half the live connections (at least GC_EVERY_CLOSED), a full
-    collection runs: a pause proportional to the live objects, once per half a turnover.
+    session, the exceptions that ended its tasks) are bound in reference cycles and have
+    long been in CPython's oldest generation, which is collected only once a quarter of it
+    is newly promoted: old objects turning into garbage never count towards that, so under
+    churn memory would grow for as long as clients come and go. A full collection runs
+    after as many closes as half the live connections (at least GC_EVERY_CLOSED): a pause
+    proportional to the live objects, once per half a turnover.
     """
     global _closed_since_collection
     _live_sessions.discard(session)
@@ -156,8 +158,8 @@ async def _housekeeping() -> None:
     catch_up_again = False
     while True:
         try:
-            epoch = await state.epoch()
-            await state.heartbeat(INCARNATION, ttl, _published(await stats()))
+            epoch = await processes.epoch()
+            await processes.heartbeat(INCARNATION, ttl, _published(await stats()))
             _last_beat = time.monotonic()
             _first_beat.set()
             data_lost = known_epoch is not None and epoch != known_epoch
@@ -171,7 +173,7 @@ async def _housekeeping() -> None:
                 await _catch_up_all(from_scratch=False)
                 catch_up_again = False
             known_epoch, failing = epoch, False
-            reaped = await state.reap_dead_processes()
+            reaped = await services.reap_dead_processes()
             if reaped:
                 observability.processes_reaped.inc(len(reaped))
                 logger.warning("reaped dead server processes: %s", ", ".join(reaped))
@@ -195,9 +197,9 @@ async def _rebuild(data_lost: bool) -> None:
     restored with their chosen status; subscribers get the current state of their friends.
     """
     live = {(s.address, s.connection_id): s for s in list(_live_sessions) if s.address}
-    held = await state.held_by(INCARNATION)
+    held = await processes.held_by(INCARNATION)
     for address, connection in held - set(live):
-        await state.disconnect(address, connection)
+        await services.disconnect(address, connection)
     for key, session in live.items():
         if session in _live_sessions and (data_lost or key not in held):
             await session.restore()

@@ -1,13 +1,11 @@
 """The process's one channel-layer channel: every group its connections need, joined once.
 
 The channel joins each followed user's presence group on behalf of every local follower,
-and each connected user's own group (friendship events, revocations) on behalf of their
-local connections; one task hands each message straight to the sessions it concerns. A
+and each connected user's own group on behalf of their local connections; one task decodes
+each message (presence.events) and hands it straight to the sessions it concerns. A
 presence change costs one channel-layer message per process instead of one per follower,
 as Phoenix's PubSub subscribes once per node, and a connection has no channel, queue or
-reader task of its own: a message per follower, each with its own queue, deserialisation
-and consumer dispatch, was most of the fan-out's server time, and a channel per connection
-a tenth of its memory.
+reader task of its own.
 """
 
 import asyncio
@@ -16,11 +14,10 @@ import logging
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, Protocol
 
-from presence import layer as fanout
-from presence import observability
+from presence import layer, observability
+from presence.events import Presence, PresenceChanged, UserEvent, decode
 from presence.loops import PerLoop
-from presence.store import online as state
-from presence.store.online import Presence
+from presence.store import online
 
 logger = logging.getLogger(__name__)
 
@@ -30,8 +27,8 @@ _READ_AGAIN_AFTER_SECONDS = 0.5
 class Member(Protocol):
     async def presence_changed(self, presence: Presence) -> None: ...
 
-    def hear(self, message: dict[str, Any]) -> None:
-        """A message to the member's own user; it must not wait, as the channel's task runs it."""
+    def hear(self, event: UserEvent) -> None:
+        """An event for the member's own user; it must not wait, as the channel's task runs it."""
 
 
 class _Groups:
@@ -84,7 +81,7 @@ class _Groups:
         async with self._membership:
             if self._joined:
                 channel = await self._channel.name()
-                await fanout.join(channel, [self._group_of(a) for a in self._joined])
+                await layer.join(channel, [self._group_of(a) for a in self._joined])
 
     def _settled(self, addresses: list[str]) -> bool:
         return all((a in self._members) == (a in self._joined) for a in addresses)
@@ -98,8 +95,8 @@ class _Groups:
             join = [a for a in addresses if a in self._members and a not in self._joined]
             leave = [a for a in addresses if a not in self._members and a in self._joined]
             self._joined.difference_update(leave)
-            await fanout.leave(channel, [self._group_of(a) for a in leave])
-            await fanout.join(channel, [self._group_of(a) for a in join])
+            await layer.leave(channel, [self._group_of(a) for a in leave])
+            await layer.join(channel, [self._group_of(a) for a in join])
             self._joined.update(join)
             if join and self._on_joined is not None:
                 self._on_joined(join)
@@ -107,8 +104,8 @@ class _Groups:
 
 class _Channel:
     def __init__(self) -> None:
-        self.followers = _Groups(fanout.presence_group, self, on_joined=self._read_again_later)
-        self.own = _Groups(fanout.user_group, self)
+        self.followers = _Groups(layer.presence_group, self, on_joined=self._read_again_later)
+        self.own = _Groups(layer.user_group, self)
         self._name: str | None = None
         self._opening = asyncio.Lock()
         self._joined_recently: set[str] = set()
@@ -119,7 +116,7 @@ class _Channel:
     async def name(self) -> str:
         async with self._opening:
             if self._name is None:
-                self._name = await fanout.new_channel()
+                self._name = await layer.new_channel()
                 self._deliverer = _process_task(self._deliver(self._name))
         return self._name
 
@@ -141,7 +138,7 @@ class _Channel:
             due, self._joined_recently = self._joined_recently, set()
             await asyncio.sleep(_READ_AGAIN_AFTER_SECONDS)
             try:
-                current = await state.presence_of(due)
+                current = await online.presence_of(due)
             except Exception:
                 # Redis is unreachable; process housekeeping rebuilds and catches up after.
                 observability.redis_failed("reread")
@@ -154,7 +151,7 @@ class _Channel:
         failing = False
         while True:
             try:
-                message = await fanout.receive(channel)
+                message = await layer.receive(channel)
             except Exception:
                 # Redis is unreachable; process housekeeping rebuilds and catches up after.
                 observability.redis_failed("channel_receive")
@@ -172,12 +169,12 @@ class _Channel:
                 logger.exception("a channel-layer message could not be delivered: %r", message)
 
     async def _hand_over(self, message: dict[str, Any]) -> None:
-        recipient = fanout.recipient(message)
-        if recipient is not None:
-            for member in self.own.members(recipient):
-                member.hear(message)
+        event, recipient = decode(message)
+        if isinstance(event, PresenceChanged):
+            await self._to_followers(event.presence)
             return
-        await self._to_followers(Presence.from_message(message))
+        for member in self.own.members(recipient):
+            member.hear(event)
 
     async def _to_followers(self, presence: Presence) -> None:
         # A follower's stream sends the change before presence_changed returns: sends do

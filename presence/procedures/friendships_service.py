@@ -2,7 +2,6 @@
 
 import functools
 from collections.abc import AsyncIterator, Sequence
-from datetime import datetime
 
 from channels.db import database_sync_to_async
 from django.db.models import QuerySet
@@ -10,21 +9,18 @@ from google.protobuf.message import Message
 
 from accounts.addresses import normalize_address
 from friendships import selectors, services
-from friendships.models import Friendship, FriendshipAction, FriendshipEvent
+from friendships.models import Friendship, FriendshipAction
 from presence import observability
 from presence.conf import presence_settings
-from presence.delivery.sessions import ClientSession, FriendshipNotice, PresenceStream
-from presence.procedures.errors import (
-    BadRequest,
-    TooManyRequests,
-    feed_errors,
-    stream_errors,
-    unary_errors,
-)
+from presence.delivery.sessions import ClientSession, EventFeed, PresenceFeed
+from presence.errors import BadRequest
+from presence.events import FriendshipNotice, Presence, Status
+from presence.procedures.errors import answered_in
+from presence.procedures.timestamps import ms
 from presence.protocol import friendships_service_pb2 as pb
+from presence.rpc.feed import Feed
 from presence.rpc.server import RpcModule, server_feed, server_stream, unary
-from presence.store import online as state
-from presence.store.online import Presence, Status
+from presence.store import online
 
 MODULE_NAME = "FriendshipsService"
 
@@ -86,10 +82,6 @@ def _user_presence(presence: Presence) -> pb.UserPresence:
     return message
 
 
-def _ms(moment: datetime) -> int:
-    return int(moment.timestamp() * 1000)
-
-
 def _token(payload: Message | None) -> str | None:
     """The synapse_token of a Payload or StatusPayload, when one was sent."""
     if payload is None or not payload.HasField("synapse_token"):
@@ -102,36 +94,34 @@ def _pending_requests(address: str) -> pb.RequestEvents:
 
     def requests(friendships: QuerySet[Friendship]) -> pb.Requests:
         items = [
-            _request_response(f.other(address), _ms(f.updated_at), f.message) for f in friendships
+            _request_response(f.other(address), ms(f.updated_at), f.message) for f in friendships
         ]
         return pb.Requests(total=len(items), items=items)
 
     return pb.RequestEvents(outgoing=requests(outgoing), incoming=requests(incoming))
 
 
-def limited_action(
-    actor: str, other: str, action: FriendshipAction, message: str
-) -> FriendshipEvent:
-    """Apply a user's action within their and the pair's limits: every friendship action of
-    either module (this one, SocialService v2) goes through here."""
-    try:
-        return services.apply_action(actor, other, action, message)
-    except services.TooManyActions as exc:
-        observability.refused(observability.FRIENDSHIP_RATE_LIMIT, str(exc))
-        raise TooManyRequests(str(exc)) from exc
-
-
-@stream_errors(pb.UsersResponse)
-async def get_friends(
-    session: ClientSession, request: pb.Payload
+async def _friends(
+    session: ClientSession, request: pb.Payload, online_only: bool
 ) -> AsyncIterator[pb.UsersResponse]:
     address = await session.authenticate(_token(request))
     friends = await database_sync_to_async(selectors.friend_addresses)(address)
+    if online_only:
+        friends = await online.visible_addresses_among(friends)
     for page in _users_pages(friends):
         yield page
 
 
-@stream_errors(pb.UsersResponse)
+def get_friends(session: ClientSession, request: pb.Payload) -> AsyncIterator[pb.UsersResponse]:
+    return _friends(session, request, online_only=False)
+
+
+def get_online_friends(
+    session: ClientSession, request: pb.Payload
+) -> AsyncIterator[pb.UsersResponse]:
+    return _friends(session, request, online_only=True)
+
+
 async def get_mutual_friends(
     session: ClientSession,
     request: pb.MutualFriendsPayload,
@@ -145,7 +135,6 @@ async def get_mutual_friends(
         yield page
 
 
-@unary_errors(pb.RequestEventsResponse)
 async def get_request_events(
     session: ClientSession, request: pb.Payload
 ) -> pb.RequestEventsResponse:
@@ -154,7 +143,6 @@ async def get_request_events(
     return pb.RequestEventsResponse(events=events)
 
 
-@unary_errors(pb.UpdateFriendshipResponse)
 async def update_friendship_event(
     session: ClientSession,
     request: pb.UpdateFriendshipPayload,
@@ -168,66 +156,44 @@ async def update_friendship_event(
     body = getattr(request.event, kind)
     other = normalize_address(body.user.address)
     message = body.message if kind == "request" and body.HasField("message") else ""
-    try:
-        event = await database_sync_to_async(limited_action)(
-            address, other, _BODY_FIELDS[kind], message
-        )
-    except services.FriendshipRuleError as exc:
-        raise BadRequest(str(exc)) from exc
+    event = await database_sync_to_async(services.apply_action)(
+        address, other, _BODY_FIELDS[kind], message
+    )
     return pb.UpdateFriendshipResponse(
-        event=_event_response(kind, other, _ms(event.created_at), event.message)
+        event=_event_response(kind, other, ms(event.created_at), event.message)
     )
 
 
-@stream_errors(pb.SubscribeFriendshipEventsUpdatesResponse)
-async def subscribe_friendship_events(
-    session: ClientSession,
-    request: pb.Payload,
-) -> AsyncIterator[pb.SubscribeFriendshipEventsUpdatesResponse]:
+def _friendship_events(notices: list[FriendshipNotice]) -> bytes:
+    responses = [_event_response(n.action, n.actor, n.created_at_ms, n.message) for n in notices]
+    return pb.SubscribeFriendshipEventsUpdatesResponse(
+        events=pb.FriendshipEventResponses(responses=responses)
+    ).SerializeToString()
+
+
+async def subscribe_friendship_events(session: ClientSession, request: pb.Payload) -> EventFeed:
+    """Every waiting event in one item; beyond MAX_PENDING_EVENTS the oldest are dropped."""
     await session.authenticate(_token(request))
-    feed = session.open_event_feed()
-    try:
-        while True:
-            notices = await feed.next_batch()
-            yield pb.SubscribeFriendshipEventsUpdatesResponse(
-                events=pb.FriendshipEventResponses(responses=[_notice_response(n) for n in notices])
-            )
-    finally:
-        session.close_event_feed(feed)
+    feed = Feed(_friendship_events, max_pending=presence_settings().max_pending_events)
+    return session.subscribe_events(feed)
 
 
-@unary_errors(pb.StatusResponse)
 async def set_presence_status(
     session: ClientSession, request: pb.StatusPayload
 ) -> pb.StatusResponse:
-    address = await session.authenticate(_token(request))
+    await session.authenticate(_token(request))
     if not request.HasField("status"):
         raise BadRequest("status is required: ONLINE, AWAY or OFFLINE")
     try:
         wanted = Status(request.status.type)
     except ValueError:
         raise BadRequest(f"unknown status {request.status.type}") from None
-    if not await state.within_limit(
-        f"status:{address}", presence_settings().status_changes_per_minute, 60
-    ):
-        detail = "too many status changes: try again in a minute"
-        observability.refused(observability.STATUS_RATE_LIMIT, detail)
-        raise TooManyRequests(detail)
     await session.set_status(wanted)
     return pb.StatusResponse(status=pb.Status(type=int(wanted)))
 
 
-@stream_errors(pb.UsersResponse)
-async def get_online_friends(
-    session: ClientSession, request: pb.Payload
-) -> AsyncIterator[pb.UsersResponse]:
-    address = await session.authenticate(_token(request))
-    friends = await database_sync_to_async(selectors.friend_addresses)(address)
-    for page in _users_pages(await state.visible_addresses_among(friends)):
-        yield page
-
-
 def _presence_updates(batch: list[Presence]) -> bytes:
+    observability.delivered(batch)
     if len(batch) == 1:
         return _one_presence_update(batch[0])
     return _encode_presence_updates(batch)
@@ -245,30 +211,54 @@ def _encode_presence_updates(batch: Sequence[Presence]) -> bytes:
     ).SerializeToString()
 
 
-@feed_errors(pb.SubscribeFriendshipPresenceUpdatesResponse)
-async def subscribe_presence(
-    session: ClientSession,
-    request: pb.Payload,
-) -> PresenceStream:
+async def subscribe_presence(session: ClientSession, request: pb.Payload) -> PresenceFeed:
     """Every waiting change in one item: a client that acks slowly gets them merged."""
-    address = await session.authenticate(_token(request))
-    return await session.presence_stream(address, _presence_updates)
+    await session.authenticate(_token(request))
+    return await session.subscribe_presence(Feed(_presence_updates))
 
 
 MODULE = RpcModule(
     MODULE_NAME,
     (
-        server_stream("GetFriends", pb.Payload, get_friends),
-        server_stream("GetMutualFriends", pb.MutualFriendsPayload, get_mutual_friends),
-        unary("GetRequestEvents", pb.Payload, get_request_events),
-        unary("UpdateFriendshipEvent", pb.UpdateFriendshipPayload, update_friendship_event),
-        server_stream("SubscribeFriendshipEventsUpdates", pb.Payload, subscribe_friendship_events),
-        unary("SetPresenceStatus", pb.StatusPayload, set_presence_status),
-        server_stream("GetOnlineFriends", pb.Payload, get_online_friends),
-        server_feed("SubscribeFriendshipPresenceUpdates", pb.Payload, subscribe_presence),
+        server_stream("GetFriends", pb.Payload, get_friends, answered_in(pb.UsersResponse)),
+        server_stream(
+            "GetMutualFriends",
+            pb.MutualFriendsPayload,
+            get_mutual_friends,
+            answered_in(pb.UsersResponse),
+        ),
+        unary(
+            "GetRequestEvents",
+            pb.Payload,
+            get_request_events,
+            answered_in(pb.RequestEventsResponse),
+        ),
+        unary(
+            "UpdateFriendshipEvent",
+            pb.UpdateFriendshipPayload,
+            update_friendship_event,
+            answered_in(pb.UpdateFriendshipResponse),
+        ),
+        server_feed(
+            "SubscribeFriendshipEventsUpdates",
+            pb.Payload,
+            subscribe_friendship_events,
+            answered_in(pb.SubscribeFriendshipEventsUpdatesResponse),
+        ),
+        unary(
+            "SetPresenceStatus",
+            pb.StatusPayload,
+            set_presence_status,
+            answered_in(pb.StatusResponse),
+        ),
+        server_stream(
+            "GetOnlineFriends", pb.Payload, get_online_friends, answered_in(pb.UsersResponse)
+        ),
+        server_feed(
+            "SubscribeFriendshipPresenceUpdates",
+            pb.Payload,
+            subscribe_presence,
+            answered_in(pb.SubscribeFriendshipPresenceUpdatesResponse),
+        ),
     ),
 )
-
-
-def _notice_response(notice: FriendshipNotice) -> pb.FriendshipEventResponse:
-    return _event_response(notice.action, notice.actor, notice.created_at_ms, notice.message)

@@ -9,9 +9,7 @@ the other. The published procedures outside friends and presence answer a remote
 
 import functools
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import aclosing
-from datetime import datetime
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
 from channels.db import database_sync_to_async
@@ -22,20 +20,22 @@ from google.protobuf.message import Message
 from accounts.addresses import normalize_address
 from friendships import selectors, services
 from friendships.models import FriendshipAction, FriendshipEvent, FriendshipState
+from presence import observability
 from presence.conf import presence_settings
-from presence.delivery.sessions import ClientSession, FriendshipNotice, PresenceStream
-from presence.procedures.errors import BadRequest, InvalidAction, unary_errors
-from presence.procedures.friendships_service import limited_action
+from presence.delivery.sessions import ClientSession, EventFeed, PresenceFeed
+from presence.errors import BadRequest
+from presence.events import FriendshipNotice, Presence
+from presence.procedures.errors import answered_in
+from presence.procedures.timestamps import ms
 from presence.protocol import social_service_v2_pb2 as pb
+from presence.rpc.feed import Feed
 from presence.rpc.server import (
     ErrorCode,
     RemoteProcedureError,
     RpcModule,
     server_feed,
-    server_stream,
     unary,
 )
-from presence.store.online import Presence
 
 MODULE_NAME = "SocialService"
 
@@ -99,10 +99,6 @@ FriendshipRequestT = TypeVar(
 )
 
 
-def _ms(moment: datetime) -> int:
-    return int(moment.timestamp() * 1000)
-
-
 def _profile(address: str) -> pb.FriendProfile:
     """This service keeps no profiles (names, pictures live on catalysts): the address only."""
     return pb.FriendProfile(address=address)
@@ -160,7 +156,7 @@ def _requests_page(
         _request(
             pb.FriendshipRequestResponse,
             f.other(address),
-            _ms(f.updated_at),
+            ms(f.updated_at),
             f.message,
             f.request_event_id,
         )
@@ -196,7 +192,7 @@ def _blocked_page(address: str, request: Message) -> pb.GetBlockedUsersResponse:
     offset, limit = _window(request)
     return pb.GetBlockedUsersResponse(
         profiles=[
-            pb.BlockedUserProfile(address=b.blocked_id, blocked_at=_ms(b.created_at))
+            pb.BlockedUserProfile(address=b.blocked_id, blocked_at=ms(b.created_at))
             for b in blocks[offset : offset + limit]
         ],
         pagination_data=_pagination(blocks.count(), offset, limit),
@@ -231,22 +227,7 @@ def _friendship_update(notice: FriendshipNotice) -> pb.FriendshipUpdate | None:
 async def _act(
     actor: str, other: str, action: FriendshipAction, message: str = ""
 ) -> FriendshipEvent:
-    """Apply the action through the rules and limits both modules share."""
-    try:
-        return await database_sync_to_async(limited_action)(actor, other, action, message)
-    except services.FriendshipRuleError as exc:
-        raise InvalidAction(str(exc)) from exc
-
-
-async def _notices(session: ClientSession) -> AsyncIterator[FriendshipNotice]:
-    """The friendship events the session's user receives, one by one, until closed."""
-    feed = session.open_event_feed()
-    try:
-        while True:
-            for notice in await feed.next_batch():
-                yield notice
-    finally:
-        session.close_event_feed(feed)
+    return await database_sync_to_async(services.apply_action)(actor, other, action, message)
 
 
 def _not_served(name: str) -> Callable[[ClientSession, Message], Awaitable[Message]]:
@@ -291,7 +272,6 @@ async def get_mutual_friends(
     return _profiles_page(mutual, request)
 
 
-@unary_errors(pb.PaginatedFriendshipRequestsResponse)
 async def get_pending_requests(
     session: ClientSession,
     request: pb.GetFriendshipRequestsPayload,
@@ -299,7 +279,6 @@ async def get_pending_requests(
     return await database_sync_to_async(_requests_page)(_caller(session), True, request)
 
 
-@unary_errors(pb.PaginatedFriendshipRequestsResponse)
 async def get_sent_requests(
     session: ClientSession,
     request: pb.GetFriendshipRequestsPayload,
@@ -307,7 +286,6 @@ async def get_sent_requests(
     return await database_sync_to_async(_requests_page)(_caller(session), False, request)
 
 
-@unary_errors(pb.UpsertFriendshipResponse)
 async def upsert_friendship(
     session: ClientSession, request: pb.UpsertFriendshipPayload
 ) -> pb.UpsertFriendshipResponse:
@@ -323,14 +301,13 @@ async def upsert_friendship(
         accepted=_request(
             pb.UpsertFriendshipResponse.Accepted,
             other,
-            _ms(event.created_at),
+            ms(event.created_at),
             event.message,
             event.id,
         )
     )
 
 
-@unary_errors(pb.GetFriendshipStatusResponse)
 async def get_friendship_status(
     session: ClientSession,
     request: pb.GetFriendshipStatusPayload,
@@ -341,16 +318,14 @@ async def get_friendship_status(
     return pb.GetFriendshipStatusResponse(accepted=status)
 
 
-@unary_errors(pb.BlockUserResponse)
 async def block_user(session: ClientSession, request: pb.BlockUserPayload) -> pb.BlockUserResponse:
     address = _caller(session)
     other = normalize_address(request.user.address)
     event = await _act(address, other, FriendshipAction.BLOCK)
-    profile = pb.BlockedUserProfile(address=other, blocked_at=_ms(event.created_at))
+    profile = pb.BlockedUserProfile(address=other, blocked_at=ms(event.created_at))
     return pb.BlockUserResponse(ok=pb.BlockUserResponse.Ok(profile=profile))
 
 
-@unary_errors(pb.UnblockUserResponse)
 async def unblock_user(
     session: ClientSession, request: pb.UnblockUserPayload
 ) -> pb.UnblockUserResponse:
@@ -373,33 +348,41 @@ async def get_blocking_status(
     return await database_sync_to_async(_blocking_status)(_caller(session))
 
 
+def _friendship_updates(batch: list[FriendshipNotice]) -> bytes:
+    (notice,) = batch
+    update = _friendship_update(notice)
+    assert update is not None, "the feed takes only notices that have an update"
+    return update.SerializeToString()
+
+
+def _block_updates(batch: list[FriendshipNotice]) -> bytes:
+    (notice,) = batch
+    return pb.BlockUpdate(
+        address=notice.actor, is_blocked=notice.action == FriendshipAction.BLOCK
+    ).SerializeToString()
+
+
+def _events_feed(render: Callable[[list[FriendshipNotice]], bytes]) -> EventFeed:
+    return Feed(render, per_item=1, max_pending=presence_settings().max_pending_events)
+
+
 async def subscribe_to_friendship_updates(
-    session: ClientSession,
-    request: empty_pb2.Empty,
-) -> AsyncIterator[pb.FriendshipUpdate]:
-    _caller(session)
-    async with aclosing(_notices(session)) as notices:
-        async for notice in notices:
-            update = _friendship_update(notice)
-            if update is not None:
-                yield update
-
-
-async def subscribe_to_block_updates(
     session: ClientSession, request: empty_pb2.Empty
-) -> AsyncIterator[pb.BlockUpdate]:
+) -> EventFeed:
+    _caller(session)
+    feed = _events_feed(_friendship_updates)
+    return session.subscribe_events(feed, lambda n: _friendship_update(n) is not None)
+
+
+async def subscribe_to_block_updates(session: ClientSession, request: empty_pb2.Empty) -> EventFeed:
     _caller(session)
     blocking = {FriendshipAction.BLOCK, FriendshipAction.UNBLOCK}
-    async with aclosing(_notices(session)) as notices:
-        async for notice in notices:
-            if notice.action in blocking:
-                yield pb.BlockUpdate(
-                    address=notice.actor, is_blocked=notice.action == FriendshipAction.BLOCK
-                )
+    return session.subscribe_events(_events_feed(_block_updates), lambda n: n.action in blocking)
 
 
 def _connectivity_update(batch: list[Presence]) -> bytes:
     (presence,) = batch
+    observability.delivered(batch)
     return _encoded_connectivity_update(presence)
 
 
@@ -414,10 +397,10 @@ def _encoded_connectivity_update(presence: Presence) -> bytes:
 async def subscribe_to_friend_connectivity_updates(
     session: ClientSession,
     request: empty_pb2.Empty,
-) -> PresenceStream:
-    """The friends online now, then each change: the session's presence feed, one friend
-    per item."""
-    return await session.presence_stream(_caller(session), _connectivity_update, per_item=1)
+) -> PresenceFeed:
+    """The friends online now, then each change, one friend per item."""
+    _caller(session)
+    return await session.subscribe_presence(Feed(_connectivity_update, per_item=1))
 
 
 Empty = empty_pb2.Empty
@@ -430,21 +413,42 @@ MODULE = RpcModule(
             "GetPendingFriendshipRequests",
             pb.GetFriendshipRequestsPayload,
             get_pending_requests,
+            answered_in(pb.PaginatedFriendshipRequestsResponse),
         ),
-        unary("GetSentFriendshipRequests", pb.GetFriendshipRequestsPayload, get_sent_requests),
-        unary("UpsertFriendship", pb.UpsertFriendshipPayload, upsert_friendship),
-        server_stream("SubscribeToFriendshipUpdates", Empty, subscribe_to_friendship_updates),
-        unary("GetFriendshipStatus", pb.GetFriendshipStatusPayload, get_friendship_status),
+        unary(
+            "GetSentFriendshipRequests",
+            pb.GetFriendshipRequestsPayload,
+            get_sent_requests,
+            answered_in(pb.PaginatedFriendshipRequestsResponse),
+        ),
+        unary(
+            "UpsertFriendship",
+            pb.UpsertFriendshipPayload,
+            upsert_friendship,
+            answered_in(pb.UpsertFriendshipResponse),
+        ),
+        server_feed("SubscribeToFriendshipUpdates", Empty, subscribe_to_friendship_updates),
+        unary(
+            "GetFriendshipStatus",
+            pb.GetFriendshipStatusPayload,
+            get_friendship_status,
+            answered_in(pb.GetFriendshipStatusResponse),
+        ),
         server_feed(
             "SubscribeToFriendConnectivityUpdates",
             Empty,
             subscribe_to_friend_connectivity_updates,
         ),
-        unary("BlockUser", pb.BlockUserPayload, block_user),
-        unary("UnblockUser", pb.UnblockUserPayload, unblock_user),
+        unary("BlockUser", pb.BlockUserPayload, block_user, answered_in(pb.BlockUserResponse)),
+        unary(
+            "UnblockUser",
+            pb.UnblockUserPayload,
+            unblock_user,
+            answered_in(pb.UnblockUserResponse),
+        ),
         unary("GetBlockedUsers", pb.GetBlockedUsersPayload, get_blocked_users),
         unary("GetBlockingStatus", Empty, get_blocking_status),
-        server_stream("SubscribeToBlockUpdates", Empty, subscribe_to_block_updates),
+        server_feed("SubscribeToBlockUpdates", Empty, subscribe_to_block_updates),
         *(unary(name, Empty, _not_served(name)) for name in NOT_SERVED),
     ),
 )

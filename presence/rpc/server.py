@@ -12,12 +12,13 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from enum import IntEnum
 from functools import partial
-from typing import Any, Protocol
+from typing import Any
 
 from google.protobuf.message import DecodeError, Message
 
 from presence.rpc import dcl_rpc_pb2 as pb
 from presence.rpc import wire
+from presence.rpc.feed import Feed
 from presence.rpc.wire import MessageType
 
 logger = logging.getLogger(__name__)
@@ -27,27 +28,10 @@ Send = Callable[[bytes], Awaitable[None]]
 # request.
 UnaryHandler = Callable[[Any, Message], Awaitable[Message]]
 StreamHandler = Callable[[Any, Message], AsyncIterator[Message]]
-
-
-class Feed(Protocol):
-    """A server stream whose items are pushed rather than pulled from a generator.
-
-    The session sends `take()`'s item, already encoded, as soon as the client has asked for
-    one, from whichever comes second, the client's ack or the feed awaiting `ready`: no task
-    waits for either. Once `finished` and `take()` gives nothing, the stream closes.
-    """
-
-    @property
-    def finished(self) -> bool: ...
-
-    def take(self) -> bytes | None: ...
-
-    def on_ready(self, ready: Callable[[], Awaitable[None]]) -> None: ...
-
-    async def close(self) -> None: ...
-
-
-FeedHandler = Callable[[Any, Message], Awaitable[Feed]]
+FeedHandler = Callable[[Any, Message], Awaitable[Feed[Any, Any]]]
+# Turns what a procedure raised into the message it answers with (a response, or a stream's
+# last item): for services whose responses carry their errors. Given the procedure's name.
+ErrorAnswer = Callable[[Exception, str], Message]
 
 
 # Messages a client waits an answer for.
@@ -76,7 +60,7 @@ class RemoteProcedureError(Exception):
 class Kind(IntEnum):
     UNARY = 1
     STREAM = 2  # an async generator, one item pulled per ack
-    FEED = 3  # a Feed, pushing its items
+    FEED = 3  # a presence.rpc.feed.Feed, pushing its items
 
 
 @dataclass(frozen=True)
@@ -85,6 +69,7 @@ class Procedure:
     request_type: type[Message]
     handler: UnaryHandler | StreamHandler | FeedHandler
     kind: Kind
+    answer_error: ErrorAnswer | None = None
 
 
 @dataclass(frozen=True)
@@ -135,15 +120,11 @@ class _Call:
     task: asyncio.Task[None]
     result: object = None
     error: ErrorCode | None = None
-    # For a server stream: the sequence id whose ack it waits for, and the waiter.
+    # For a generator stream: the sequence id whose ack it waits for, and the waiter.
     awaited_sequence: int | None = None
     ack: asyncio.Future[bool] | None = None
-    # For a feed: the last sequence sent, whether the client asked for the next item, and
-    # what the call's task waits for to close the stream.
-    feed: Feed | None = None
-    sequence: int = 0
-    asked: bool = False
-    finished: asyncio.Future[None] | None = None
+    # For a feed, once open.
+    feed: Feed[Any, Any] | None = None
 
 
 class RpcServerSession:
@@ -341,25 +322,37 @@ class RpcServerSession:
         call.error = code
         await self._error(number, code, message)
 
+    async def _failed(
+        self, exc: Exception, number: int, call: _Call, procedure: Procedure
+    ) -> Message | None:
+        """The message a call that raised `exc` answers with, if its procedure maps errors to
+        messages; otherwise the call is answered with a remote error here, and None."""
+        if isinstance(exc, RemoteProcedureError):
+            await self._fail(number, call, exc.code, str(exc))
+            return None
+        if procedure.answer_error is not None:
+            return procedure.answer_error(exc, procedure.name)
+        logger.error("procedure %s failed", procedure.name, exc_info=exc)
+        await self._fail(number, call, ErrorCode.INTERNAL, f"{procedure.name} failed on the server")
+        return None
+
     async def _run_unary(
         self, number: int, call: _Call, procedure: Procedure, argument: Message
     ) -> None:
         try:
-            call.result = result = await procedure.handler(self._context, argument)
-        except RemoteProcedureError as exc:
-            await self._fail(number, call, exc.code, str(exc))
-        except Exception:
-            logger.exception("procedure %s failed", procedure.name)
-            await self._fail(
-                number, call, ErrorCode.INTERNAL, f"{procedure.name} failed on the server"
-            )
-        else:
-            await self._send_open(wire.response(number, result.SerializeToString()))
+            result = await procedure.handler(self._context, argument)
+        except Exception as exc:
+            result = await self._failed(exc, number, call, procedure)
+            if result is None:
+                return
+        call.result = result
+        await self._send_open(wire.response(number, result.SerializeToString()))
 
     async def _run_stream(
         self, number: int, call: _Call, procedure: Procedure, argument: Message
     ) -> None:
-        """Offer the stream, then send one item per ack, as @dcl/rpc servers do."""
+        """Offer the stream, then send one item per ack, as @dcl/rpc servers do; an error
+        the procedure maps is its last item."""
         items = procedure.handler(self._context, argument)
         port_id = call.port_id
         sequence = 0
@@ -367,7 +360,15 @@ class RpcServerSession:
             await self._send_open(wire.stream_message(number, port_id, sequence))
             if not await self._acked(number, sequence):
                 return
-            async for item in items:
+            while True:
+                try:
+                    item = await anext(items)
+                except StopAsyncIteration:
+                    break
+                except Exception as exc:
+                    item = await self._failed(exc, number, call, procedure)
+                    if item is None:
+                        return
                 sequence += 1
                 call.result = item
                 await self._send_open(
@@ -376,13 +377,6 @@ class RpcServerSession:
                 if not await self._acked(number, sequence):
                     return
             await self._send_open(wire.stream_message(number, port_id, sequence, closed=True))
-        except RemoteProcedureError as exc:
-            await self._fail(number, call, exc.code, str(exc))
-        except Exception:
-            logger.exception("stream %s failed", procedure.name)
-            await self._fail(
-                number, call, ErrorCode.INTERNAL, f"{procedure.name} failed on the server"
-            )
         finally:
             await items.aclose()
 
@@ -401,49 +395,33 @@ class RpcServerSession:
         self, number: int, call: _Call, procedure: Procedure, argument: Message
     ) -> None:
         """Open the feed and offer the stream; then acks and the feed push the items, and
-        this task only waits for the stream to end."""
+        this task only waits for the stream to end. A feed that fails to open sends the
+        procedure's error message as its one item."""
         port_id = call.port_id
-        failed = f"{procedure.name} failed on the server"
         try:
-            call.result = feed = await procedure.handler(self._context, argument)
-        except RemoteProcedureError as exc:
-            await self._fail(number, call, exc.code, str(exc))
-            return
-        except Exception:
-            logger.exception("stream %s failed", procedure.name)
-            await self._fail(number, call, ErrorCode.INTERNAL, failed)
-            return
-        call.finished = asyncio.get_running_loop().create_future()
+            feed = await procedure.handler(self._context, argument)
+            call.result = feed
+        except Exception as exc:
+            error = await self._failed(exc, number, call, procedure)
+            if error is None:
+                return
+            call.result = error
+            feed = Feed.of_one(error)
         try:
             call.feed = feed
             await self._send_open(wire.stream_message(number, port_id, 0))
-            feed.on_ready(partial(self._push, number, call))
-            await call.finished
-            await self._send_open(wire.stream_message(number, port_id, call.sequence, closed=True))
-        except RemoteProcedureError as exc:
-            await self._fail(number, call, exc.code, str(exc))
+            await feed.run(partial(self._send_item, number, port_id))
+            await self._send_open(wire.stream_message(number, port_id, feed.sequence, closed=True))
         except Exception:
             logger.exception("stream %s failed", procedure.name)
-            await self._fail(number, call, ErrorCode.INTERNAL, failed)
+            await self._fail(
+                number, call, ErrorCode.INTERNAL, f"{procedure.name} failed on the server"
+            )
         finally:
             await feed.close()
 
-    async def _push(self, number: int, call: _Call) -> None:
-        """Send the feed's next item, if the client asked for one and one is there."""
-        if not call.asked or call.feed is None or call.finished is None or call.finished.done():
-            return
-        try:
-            item = call.feed.take()
-        except Exception as exc:
-            call.finished.set_exception(exc)
-            return
-        if item is None:
-            if call.feed.finished:
-                call.finished.set_result(None)
-            return
-        call.asked = False
-        call.sequence += 1
-        await self._send_open(wire.stream_message(number, call.port_id, call.sequence, item))
+    async def _send_item(self, number: int, port_id: int, sequence: int, item: bytes) -> None:
+        await self._send_open(wire.stream_message(number, port_id, sequence, item))
 
     async def _stream_signal(self, number: int, message: pb.StreamMessage) -> None:
         call = self._calls.get(number)
@@ -455,19 +433,14 @@ class RpcServerSession:
                 else:
                     call.task.cancel()
             return
-        awaits_ack = call is not None and (
-            call.ack is not None if call.feed is None else not call.asked
-        )
-        if call is None or not awaits_ack:
-            await self._error(number, ErrorCode.NOT_FOUND, f"no open stream {number} awaits an ack")
+        if call is not None and call.feed is not None:
+            if await call.feed.ack(message.sequence_id):
+                return
+        elif call is not None and call.ack is not None:
+            if message.sequence_id == call.awaited_sequence and not call.ack.done():
+                call.ack.set_result(True)
             return
-        if call.feed is not None:
-            if message.sequence_id == call.sequence:
-                call.asked = True
-                await self._push(number, call)
-            return
-        if message.sequence_id == call.awaited_sequence and not call.ack.done():
-            call.ack.set_result(True)
+        await self._error(number, ErrorCode.NOT_FOUND, f"no open stream {number} awaits an ack")
 
     # --- Sending -------------------------------------------------------------------------
 
@@ -494,22 +467,38 @@ class RpcServerSession:
     }
 
 
-def unary(name: str, request_type: type[Message], handler: UnaryHandler) -> Procedure:
-    return Procedure(name, request_type, handler, Kind.UNARY)
+def unary(
+    name: str,
+    request_type: type[Message],
+    handler: UnaryHandler,
+    answer_error: ErrorAnswer | None = None,
+) -> Procedure:
+    return Procedure(name, request_type, handler, Kind.UNARY, answer_error)
 
 
-def server_stream(name: str, request_type: type[Message], handler: StreamHandler) -> Procedure:
-    return Procedure(name, request_type, handler, Kind.STREAM)
+def server_stream(
+    name: str,
+    request_type: type[Message],
+    handler: StreamHandler,
+    answer_error: ErrorAnswer | None = None,
+) -> Procedure:
+    return Procedure(name, request_type, handler, Kind.STREAM, answer_error)
 
 
-def server_feed(name: str, request_type: type[Message], handler: FeedHandler) -> Procedure:
+def server_feed(
+    name: str,
+    request_type: type[Message],
+    handler: FeedHandler,
+    answer_error: ErrorAnswer | None = None,
+) -> Procedure:
     """A server stream served from a Feed: for streams that wait on events, such as
     presence changes, where a generator would cost a task switch per item and per ack."""
-    return Procedure(name, request_type, handler, Kind.FEED)
+    return Procedure(name, request_type, handler, Kind.FEED, answer_error)
 
 
 __all__ = [
     "CallEnd",
+    "ErrorAnswer",
     "ErrorCode",
     "Feed",
     "Kind",

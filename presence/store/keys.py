@@ -1,0 +1,31 @@
+"""The presence keys in Redis, and how connection ids name their process.
+
+A connection id is "<process incarnation>/<n>", n counting the incarnation's connections,
+so it names its process and is never reused.
+"""
+
+import itertools
+
+CONNECTIONS = "presence:connections:{}"  # SET of connection ids of one user
+CHOSEN = "presence:chosen"  # HASH address -> status the user chose while connected
+VISIBLE = "presence:visible"  # HASH address -> "status:version:last_seen_ms"
+VISIBLE_INDEX = "presence:visible-index"  # ZSET of visible addresses, for paging
+AWAY = "presence:away"  # SET of the visible addresses that are AWAY, for counting
+VERSIONS = "presence:versions"  # HASH address -> version of the last visible change
+LAST_SEEN = "presence:last-seen"  # HASH address -> ms of the last visible change
+PROCESSES = "presence:processes"  # SET of process incarnations that have registered
+HEARTBEAT = "presence:heartbeat:{}"  # STRING with a TTL: the process's stats at its last beat
+PROCESS_CONNECTIONS = "presence:process-connections:{}"  # SET "address connection_id"
+EPOCH = "presence:epoch"  # STRING set once; a new value means Redis lost everything
+
+_connection_numbers = itertools.count(1)
+
+
+def connection_id(process: str) -> str:
+    """A new id for a connection held by the process incarnation `process`; a count, as the
+    incarnation is random already."""
+    return f"{process}/{next(_connection_numbers)}"
+
+
+def process_of(connection: str) -> str:
+    return connection.rpartition("/")[0]

@@ -1,0 +1,88 @@
+"""Server processes in Redis: heartbeats, the connections each holds, and Redis's epoch.
+
+Each process keeps a heartbeat key that expires, and the set of connections it holds. When
+a heartbeat expires (the process died without cleaning up), any living process claims the
+dead one's connections, and presence.services disconnects them as if they had closed.
+"""
+
+import json
+import uuid
+from dataclasses import dataclass
+
+from presence.store import keys
+from presence.store.online import now_ms, redis
+
+
+async def heartbeat(process: str, ttl_seconds: int, stats: dict[str, int]) -> None:
+    """Say `process` is alive for `ttl_seconds` more, and publish its `stats` for operators."""
+    beat = json.dumps({"at_ms": now_ms(), "stats": stats})
+    async with redis().pipeline(transaction=False) as pipe:
+        pipe.set(keys.HEARTBEAT.format(process), beat, ex=ttl_seconds)
+        pipe.sadd(keys.PROCESSES, process)
+        await pipe.execute()
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessBeat:
+    """A registered process as its last heartbeat left it."""
+
+    process: str
+    # When the process last beat, by its own clock; None once its heartbeat has expired (it
+    # is dead, not reaped yet) or if it publishes no stats.
+    at_ms: int | None
+    stats: dict[str, int]
+
+
+def _parse_beat(process: str, raw: str | None) -> ProcessBeat:
+    try:
+        beat = json.loads(raw) if raw is not None else None
+    except ValueError:
+        beat = None
+    if not isinstance(beat, dict):
+        # Expired, or written by a version that published no stats.
+        return ProcessBeat(process, None, {})
+    return ProcessBeat(process, int(beat["at_ms"]), dict(beat["stats"]))
+
+
+async def process_beats() -> list[ProcessBeat]:
+    """Every registered process with its last heartbeat, by name."""
+    client = redis()
+    processes = sorted(await client.smembers(keys.PROCESSES))
+    beats = await client.mget([keys.HEARTBEAT.format(p) for p in processes]) if processes else []
+    return [_parse_beat(p, raw) for p, raw in zip(processes, beats, strict=True)]
+
+
+async def claim_dead_processes() -> dict[str, set[tuple[str, str]]]:
+    """The processes whose heartbeat expired, each with the (address, connection id) pairs
+    it held, claimed by this caller: removing a process from the set is the claim, so of
+    several claimants one wins each. The caller disconnects them, then calls `forget`."""
+    client = redis()
+    claimed = {}
+    for process in await client.smembers(keys.PROCESSES):
+        if await client.exists(keys.HEARTBEAT.format(process)):
+            continue
+        if await client.srem(keys.PROCESSES, process):
+            claimed[process] = await held_by(process)
+    return claimed
+
+
+async def forget(process: str) -> None:
+    """Drop a reaped process's list of connections."""
+    await redis().delete(keys.PROCESS_CONNECTIONS.format(process))
+
+
+async def held_by(process: str) -> set[tuple[str, str]]:
+    """(address, connection id) of every connection Redis believes `process` holds."""
+    members = await redis().smembers(keys.PROCESS_CONNECTIONS.format(process))
+    return {tuple(member.split(" ", 1)) for member in members}  # type: ignore[misc]
+
+
+async def epoch() -> str:
+    """A value that changes when Redis may have lost writes, so processes can rebuild: when
+    it lost its data, and when another server answers (a Sentinel failover promotes a
+    replica that asynchronous replication may have left behind)."""
+    client = redis()
+    await client.set(keys.EPOCH, uuid.uuid4().hex, nx=True)
+    data = await client.get(keys.EPOCH)
+    server = (await client.info("server"))["run_id"]
+    return f"{data}@{server}"
