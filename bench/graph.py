@@ -119,8 +119,12 @@ def build(sizes: Sizes) -> Graph:
     return graph
 
 
-async def seed_online(addresses: Iterable[str], concurrency: int = 200) -> None:
-    """Make `addresses` ONLINE through the presence store, as connected users of a seed process."""
+async def seed_online(addresses: Iterable[str]) -> None:
+    """Make `addresses` ONLINE through the presence store, as connected users of a seed process.
+
+    As many at a time as the store's Redis pool has connections: more would only wait for
+    one, and on a loaded machine past the pool's timeout ("No connection available").
+    """
 
     from presence.events import Status
     from presence.store import keys, online
@@ -134,4 +138,4 @@ async def seed_online(addresses: Iterable[str], concurrency: int = 200) -> None:
             await online.connect(user, connection, most)
             await online.set_status(user, connection, Status.ONLINE)
 
-    await asyncio.gather(*(lane() for _ in range(concurrency)))
+    await asyncio.gather(*(lane() for _ in range(presence_settings().redis_max_connections)))

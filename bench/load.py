@@ -265,11 +265,12 @@ class Worker:
         self.recording = on
         if on:
             self.receipts = []
+            self.items = 0
         return {}
 
     def take_receipts(self) -> dict[str, Any]:
         receipts, self.receipts = self.receipts, []
-        return {"receipts": receipts}
+        return {"receipts": receipts, "items": self.items}
 
     async def changes(self, rate: float, duration: float) -> dict[str, Any]:
         """Open-loop status changes at `rate` per second for `duration` seconds, round robin

@@ -257,6 +257,10 @@ def _throughput_section(items: list[dict[str, Any]]) -> list[str]:
                         str(s["skipped"]),
                         f"{s['server_cores']:.2f}",
                         f"{s['client_cores']:.2f}",
+                        f"{s['server_cores'] * 1e6 / s['delivered_per_s']:.0f}"
+                        if s["delivered_per_s"]
+                        else "",
+                        f"{s.get('updates_per_item', math.nan):.2f}",
                     ]
                 )
     lines += _table(
@@ -272,6 +276,8 @@ def _throughput_section(items: list[dict[str, Any]]) -> list[str]:
             "skipped",
             "server cores",
             "client cores",
+            "server µs per update",
+            "updates per item",
         ],
         steps,
     )
@@ -287,8 +293,13 @@ def _query_section(query: dict[str, Any]) -> list[str]:
     ):
         f = query[key]
         runs = ", ".join(f"{ms(r['p50_us'])}/{ms(r['p99_us'])}" for r in f["runs"])
-        rows.append([name, ms(f["p50_us"]), ms(f["p99_us"]), runs])
-    lines += _table(["query", "p50 ms", "p99 ms", "each run: p50/p99 ms"], rows)
+        cpu = query.get("server_cpu_ms", {}).get(key)
+        rows.append(
+            [name, ms(f["p50_us"]), ms(f["p99_us"]), "" if cpu is None else f"{cpu:.2f}", runs]
+        )
+    lines += _table(
+        ["query", "p50 ms", "p99 ms", "server CPU ms per query", "each run: p50/p99 ms"], rows
+    )
     lines += [
         "",
         f"{query['online_users']:,} users visible in Redis (seeded through the presence store in "
@@ -322,6 +333,7 @@ def _connections_section(conn: dict[str, Any]) -> list[str]:
             "RSS before MiB",
             "RSS after MiB",
             "KiB per connection",
+            "server CPU ms per connection",
         ],
         [
             [
@@ -332,6 +344,7 @@ def _connections_section(conn: dict[str, Any]) -> list[str]:
                 f"{r['rss_before_kib'] / 1024:.0f}",
                 f"{r['rss_after_kib'] / 1024:.0f}",
                 f"{r['kib_per_connection']:.1f}",
+                f"{r['server_cpu_ms']:.2f}" if "server_cpu_ms" in r else "",
             ]
             for i, r in enumerate(conn["runs"], start=1)
         ],
@@ -372,7 +385,10 @@ def _profiles_section(profiles: list[dict[str, Any]]) -> list[str]:
         "runs. Busy: samples taken over those of one thread busy all the time (above 100 % "
         "when a thread of the pool ran beside the event loop). Own: the sampled function "
         "itself; inclusive: anywhere on the stack, leaving out the frames on nearly every "
-        "stack (the event loop, daphne's main).",
+        "stack (the event loop, daphne's main). By layer: each sample charged to its own frame's "
+        "package, or, for a frame of the standard library (a socket call, an asyncio queue), "
+        "to the nearest caller's (bench/profiling.py); in % of the samples not waiting in "
+        "epoll or in an idle worker thread.",
         "",
     ]
     for p in profiles:
@@ -383,6 +399,12 @@ def _profiles_section(profiles: list[dict[str, Any]]) -> list[str]:
             [[f"{o[1]:.1f}", f"`{o[0]}`", f"{i[1]:.1f}", f"`{i[0]}`"] for o, i in pairs],
         )
         lines.append("")
+        if p.get("layers"):
+            lines += _table(
+                ["layer", "% of working samples"],
+                [[name, f"{share:.1f}"] for name, share in p["layers"]],
+            )
+            lines.append("")
     return lines
 
 

@@ -109,6 +109,16 @@ def method(sizes: Any, settings: Any) -> list[str]:
         "the server is idle every connected client's view of each friend is compared with "
         "what that friend last did, and Redis too. VmRSS is sampled every 5 s; the mean of "
         "the last third of the time is compared with the middle third.",
+        "- Sign-ins beside a slow page, a command of its own: `bash bench/sign_in.sh` (prints a "
+        "table, writes nothing). A throwaway PostgreSQL cluster (initdb, pg_ctl, durability off) "
+        "and the service started with bench.sign_in_settings: the product's settings plus one "
+        "staff page (bench/sign_in_urls.py, behind the admin's login check) that waits 2 s on "
+        "PostgreSQL (`SELECT pg_sleep(2)`). A sign-in is timed from the TCP connect with "
+        "`?access_token=` to the answer of the first call (CreatePort), which the service serves "
+        "only after the token lookup; 4 at a time, each connection closed before the next, 500 "
+        "per run after 50 warm-up ones: idle, then while 3 clients request the slow page one "
+        "request after another (3 always in flight); then 500 REST GET /api/v1/friends/ one at "
+        "a time, idle.",
     ]
 
 

@@ -250,11 +250,11 @@ def _summary(histograms: list[Histogram]) -> dict[str, Any]:
 def _status_spacing() -> float:
     """Seconds between two changes of one user that neither the flap coalescing nor the
     status rate limit of the service's settings would hold back."""
-    from django.conf import settings
+    from presence.conf import presence_settings
 
-    presence = settings.PRESENCE
-    coalesce = presence.get("STATUS_COALESCE_MS", 0) / 1000
-    per_minute = presence.get("STATUS_CHANGES_PER_MINUTE") or 0
+    presence = presence_settings()
+    coalesce = presence.status_coalesce_ms / 1000
+    per_minute = presence.status_changes_per_minute
     return max(coalesce + 0.05, 60 / per_minute * 1.2 if per_minute else 0)
 
 
@@ -420,12 +420,17 @@ def throughput(ctx: Context, kind: str, processes: int = 1) -> dict[str, Any]:
             cpu = {"server_cores": server_cpu.read(), "client_cores": client_cpu.read()}
             time.sleep(1.0)
             load_.all("record", on=False)
-            receipts = [r for a in load_.all("take_receipts") for r in a["receipts"]]
+            taken = load_.all("take_receipts")
+            receipts = [r for a in taken for r in a["receipts"]]
+            items = sum(a["items"] for a in taken)
             sent = [s for a in answers for s in a["sent"]]
             window = (started, started + int(settings.step_seconds * 1e9))
             return {
                 "offered_per_s": rate,
                 **_step_figures(sent, receipts, friends, window),
+                # Above 1 when a friend's changes waited for the client's ack and went
+                # out together: the per-frame costs are then shared.
+                "updates_per_item": len(receipts) / items if items else math.nan,
                 "skipped": sum(a["skipped"] for a in answers),
                 "failed": sum(a["failed"] for a in answers),
                 **cpu,
@@ -449,12 +454,15 @@ def throughput(ctx: Context, kind: str, processes: int = 1) -> dict[str, Any]:
                     break
             runs.append(_ramp_summary(steps))
             _settle_all(server_pids)
-        sampler = ctx.profile(
-            servers[0], f"throughput {TARGET_RATE} updates/s, {kind} x{processes}"
-        )
-        if sampler is not None:
-            step(TARGET_RATE)
-            ctx.keep(sampler)
+        # At the target's rate, and beyond the peak, where every sample is a cost per update.
+        peak = median(r["peak_per_s"] for r in runs)
+        beyond = next((r for r in settings.throughput_rates if r > peak), TARGET_RATE)
+        for rate in dict.fromkeys((TARGET_RATE, beyond)):
+            sampler = ctx.profile(servers[0], f"throughput {rate} updates/s, {kind} x{processes}")
+            if sampler is not None:
+                step(rate)
+                ctx.keep(sampler)
+                _settle_all(server_pids)
         return {
             "system": kind,
             "label": LABELS[kind],
@@ -527,10 +535,21 @@ def query(ctx: Context) -> dict[str, Any]:
             after = client.info("commandstats")
         redis_work = _commands_per_call(before, after, 100)
         rpc, rest = [], []
+        # The server's CPU per query (ms), from /proc: robust where latency is not, on a
+        # machine whose other processes take the server's core now and then.
+        cpu_ms: dict[str, list[float]] = {"rpc": [], "rest": []}
+
+        def timed(kind: str, command: str, **arguments: Any) -> dict[str, Any]:
+            begun, meter = time.monotonic(), system.CpuMeter([servers[0].pid])
+            answer = load_.call(0, command, **arguments, **pace)
+            cpu_seconds = meter.read() * (time.monotonic() - begun)
+            cpu_ms[kind].append(1000 * cpu_seconds / settings.query_count)
+            return answer
+
         for _ in range(settings.runs):
-            answer = load_.call(0, "query_rpc", addresses=askers, **pace)
+            answer = timed("rpc", "query_rpc", addresses=askers)
             rpc.append(_histogram(answer["us"]))
-            answer = load_.call(0, "query_rest", port=port, tokens=tokens, **pace)
+            answer = timed("rest", "query_rest", port=port, tokens=tokens)
             rest.append(_histogram(answer["us"]))
             found_rest = answer["found"]
         profiled = [
@@ -550,6 +569,7 @@ def query(ctx: Context) -> dict[str, Any]:
             "rpc": _summary(rpc),
             "rest": _summary(rest),
             "redis_per_query": redis_work,
+            "server_cpu_ms": {kind: median(values) for kind, values in cpu_ms.items()},
         }
     finally:
         _stop(servers, load_)
@@ -622,7 +642,9 @@ def connections(ctx: Context) -> dict[str, Any]:
             time.sleep(2)
             rss_before = system.rss_kib(server.pid)
             sampler = None if runs else ctx.profile(server, "connect, authenticate, subscribe")
+            begun, meter = time.monotonic(), system.CpuMeter([server.pid])
             answers = _open(load_, _split(users, settings.workers), wait_first=True, concurrency=8)
+            cpu_seconds = meter.read() * (time.monotonic() - begun)
             if sampler is not None:
                 ctx.keep(sampler)
             opened = sum(a["opened"] for a in answers)
@@ -639,6 +661,7 @@ def connections(ctx: Context) -> dict[str, Any]:
                     "rss_before_kib": rss_before,
                     "rss_after_kib": rss_after,
                     "kib_per_connection": (rss_after - rss_before) / opened,
+                    "server_cpu_ms": 1000 * cpu_seconds / opened,
                 }
             )
         finally:

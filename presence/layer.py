@@ -18,7 +18,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from presence import observability
 from presence.conf import presence_settings
-from presence.loops import PerLoop
+from presence_project.loops import PerLoop
 
 T = TypeVar("T")
 

@@ -9,7 +9,7 @@ import asyncio
 from presence import layer, observability
 from presence.conf import presence_settings
 from presence.events import Presence, PresenceChanged, UserEvent, encode_presence, encode_to_user
-from presence.loops import PerLoop
+from presence_project.loops import PerLoop
 
 
 async def presence_changed(presence: Presence) -> None:

@@ -18,6 +18,7 @@ from presence.conf import presence_settings
 from presence.events import Presence, SessionDisconnect, Status
 from presence.store import online, processes
 from presence.store.online import TooManyConnections
+from presence_project.ratelimits import Limit, within_limits_async
 
 __all__ = ["TooManyConnections", "TooManyStatusChanges"]
 
@@ -51,8 +52,8 @@ async def connect(address: str, connection_id: str) -> None:
 async def set_status(address: str, connection_id: str, status: Status) -> Presence:
     """The status a user chose, on all of their connections, within the rate limit (else
     TooManyStatusChanges)."""
-    per_minute = presence_settings().status_changes_per_minute
-    if not await online.within_limit(f"status:{address}", per_minute, 60):
+    limit = Limit(f"status:{address}", presence_settings().status_changes_per_minute, 60)
+    if not await within_limits_async([limit]):
         raise TooManyStatusChanges("too many status changes: try again in a minute")
     return await _apply(online.set_status(address, connection_id, status))
 

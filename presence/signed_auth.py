@@ -7,8 +7,6 @@ The first frame tells which way the client authenticates (`is_sign_in_frame`).
 
 import json
 
-from channels.db import database_sync_to_async
-
 from accounts.services import user_for_signed_request
 from accounts.signed_fetch import InvalidSignedRequest
 from presence import observability
@@ -16,6 +14,7 @@ from presence.delivery.sessions import ClientSession
 from presence.errors import Unauthorized
 from presence.events import Status
 from presence.rpc import wire
+from presence_project.db import database_sync_to_async
 
 SIGNED_METHOD = "get"
 SIGNED_PATH = "/"

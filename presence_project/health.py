@@ -27,8 +27,8 @@ from redis.exceptions import RedisError
 
 from presence.conf import presence_settings
 from presence.delivery import process
-from presence.loops import PerLoop
 from presence_project import redis_clients
+from presence_project.loops import PerLoop
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +69,8 @@ async def _check_redis() -> None:
 
 
 # One thread with a database connection of its own, kept between checks: a check must not
-# queue behind the process's database thread, nor a hung one hold up the next probe's.
+# queue behind the HTTP thread or the WebSocket side's database threads, nor a hung one
+# hold up the next probe's.
 _database_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="readiness")
 _database_query: asyncio.Future[None] | None = None
 

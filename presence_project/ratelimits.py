@@ -13,9 +13,9 @@ from functools import cache
 
 from redis.commands.core import AsyncScript, Script
 
-from presence.loops import PerLoop
 from presence_project import redis_clients
 from presence_project.cache import sync_redis
+from presence_project.loops import PerLoop
 
 _COUNTER = "rate:{}:{}"  # STRING with a TTL: events of one key counted in one window
 

@@ -3,12 +3,11 @@
 Under ASGI, Django gives every request a thread of its own and runs each standard
 middleware hook as a hop to a thread. For this service that meant, per REST request, a new
 thread, a new database connection (CONN_MAX_AGE cannot keep a connection whose thread
-ends; with PostgreSQL, a login per request) and a dozen thread hops, about 3 ms of the
-online-friends request's 9 ms. Here every request's synchronous code runs on the process's
-one database thread, the same one the WebSocket side uses through database_sync_to_async,
-so its connection persists. The cost: requests wait for each other's synchronous code, as
-they already did for the GIL; database calls are short here, and none waits on the network
-for long.
+ends; with PostgreSQL, a login per request) and a dozen thread hops. Here every request's
+synchronous code runs on the process's one thread-sensitive worker thread, so its
+connection persists: at most one per process for HTTP. The cost: requests wait for each
+other's synchronous code, a slow admin page included. The WebSocket side's queries do not
+wait with them: they run on threads of their own (presence_project.db).
 """
 
 from collections.abc import Callable
@@ -23,6 +22,8 @@ class OneThreadASGIHandler(ASGIHandler):
     """Django's ASGI handler without its per-request thread (ThreadSensitiveContext)."""
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        # Without this override each request opens a thread and a database connection (a
+        # PostgreSQL login); tests/test_sync_http_guard.py fails when Django's method changes.
         if scope["type"] != "http":
             raise ValueError(f"Django serves HTTP only, not {scope['type']}")
         await self.handle(scope, receive, send)

@@ -275,14 +275,18 @@ async def closed_with(ws: websockets.ClientConnection, within: float = 5.0) -> i
 
 
 def http_raw(
-    method: str, url: str, token: str | None = None, headers: dict[str, str] | None = None
+    method: str,
+    url: str,
+    token: str | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 10,
 ) -> tuple[int, dict[str, str], bytes]:
     """(status, headers, body) of a real HTTP request, error statuses included."""
     request = urllib.request.Request(url, method=method, headers=headers or {})
     if token is not None:
         request.add_header("Authorization", f"Bearer {token}")
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, dict(response.headers), response.read()
     except urllib.error.HTTPError as error:
         return error.code, dict(error.headers), error.read()

@@ -16,8 +16,8 @@ from typing import Any, Protocol
 
 from presence import layer, observability
 from presence.events import Presence, PresenceChanged, UserEvent, decode
-from presence.loops import PerLoop
 from presence.store import online
+from presence_project.loops import PerLoop
 
 logger = logging.getLogger(__name__)
 

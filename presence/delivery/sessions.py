@@ -11,7 +11,6 @@ from collections.abc import Callable
 from datetime import datetime
 from functools import partial
 
-from channels.db import database_sync_to_async
 from django.utils import timezone
 
 from accounts.selectors import token_holder
@@ -30,6 +29,7 @@ from presence.events import (
 )
 from presence.rpc.feed import Feed
 from presence.store import keys, online
+from presence_project.db import database_sync_to_async
 
 PresenceFeed = Feed[str, Presence]
 EventFeed = Feed[int, FriendshipNotice]

@@ -3,7 +3,6 @@
 import functools
 from collections.abc import AsyncIterator, Sequence
 
-from channels.db import database_sync_to_async
 from django.db.models import QuerySet
 from google.protobuf.message import Message
 
@@ -21,6 +20,7 @@ from presence.protocol import friendships_service_pb2 as pb
 from presence.rpc.feed import Feed
 from presence.rpc.server import RpcModule, server_feed, server_stream, unary
 from presence.store import online
+from presence_project.db import database_sync_to_async
 
 MODULE_NAME = "FriendshipsService"
 

@@ -12,7 +12,6 @@ import math
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
-from channels.db import database_sync_to_async
 from django.core.exceptions import ValidationError
 from google.protobuf import empty_pb2
 from google.protobuf.message import Message
@@ -36,6 +35,7 @@ from presence.rpc.server import (
     server_feed,
     unary,
 )
+from presence_project.db import database_sync_to_async
 
 MODULE_NAME = "SocialService"
 

@@ -70,11 +70,14 @@ class Feed(Generic[K, T]):
 
     # --- The server's side --------------------------------------------------------------
 
-    async def run(self, send: SendItem) -> None:
-        """Send items through `send` as the client asks for them; return once the feed is
-        finished and every item went out."""
+    def start(self, send: SendItem) -> None:
+        """Send items through `send` from now on, as the client asks for them."""
         self._send = send
         self._done = asyncio.get_running_loop().create_future()
+
+    async def finished(self) -> None:
+        """Return once the feed is finished and every item went out."""
+        assert self._done is not None, "a feed finishes once started"
         await self._done
 
     async def ack(self, sequence: int) -> bool:

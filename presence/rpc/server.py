@@ -409,8 +409,10 @@ class RpcServerSession:
             feed = Feed.of_one(error)
         try:
             call.feed = feed
+            # Started before the stream is offered: the client's first ack may come at once.
+            feed.start(partial(self._send_item, number, port_id))
             await self._send_open(wire.stream_message(number, port_id, 0))
-            await feed.run(partial(self._send_item, number, port_id))
+            await feed.finished()
             await self._send_open(wire.stream_message(number, port_id, feed.sequence, closed=True))
         except Exception:
             logger.exception("stream %s failed", procedure.name)

@@ -19,9 +19,9 @@ from redis.exceptions import RedisError
 from presence import observability
 from presence.conf import presence_settings
 from presence.events import STATUS_BY_NUMBER, Presence, Status
-from presence.loops import PerLoop
 from presence.store import keys
 from presence_project import redis_clients
+from presence_project.loops import PerLoop
 
 _TRANSITION = """
 local address, op, connection, wanted, now, limit =
@@ -240,14 +240,3 @@ async def visible_counts() -> tuple[int, int]:
 async def connections_of(address: str) -> list[str]:
     """The ids of `address`'s open connections, on every process."""
     return sorted(await redis().smembers(keys.CONNECTIONS.format(address)))
-
-
-async def within_limit(key: str, limit: int, window_seconds: int) -> bool:
-    """Count one more event for `key` in the current fixed window; False beyond `limit`."""
-    window = int(time.time()) // window_seconds
-    counter = f"presence:rate:{key}:{window}"
-    async with redis().pipeline(transaction=False) as pipe:
-        pipe.incr(counter)
-        pipe.expire(counter, window_seconds * 2)
-        count, _ = await pipe.execute()
-    return count <= limit
