@@ -49,6 +49,7 @@ class RpcConsumer(AsyncWebsocketConsumer):
     close_reason: str | None = None
     opened_at: float = 0.0
 
+    # Without it: every frame hops to a worker thread for Django's stale-connection clean-up.
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Handle a message without Channels' per-message database clean-up, which is a hop
         to a worker thread for every frame; nothing here touches the database directly:
@@ -58,6 +59,7 @@ class RpcConsumer(AsyncWebsocketConsumer):
             raise ValueError(f"no handler for message type {message['type']}")
         await handler(message)
 
+    # Without it: Channels gives each connection a layer channel and a task per message.
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         """Serve the connection like Channels' AsyncConsumer, without a channel of its own
         (presence.delivery.process_channel serves its user's groups) and without a task per

@@ -14,6 +14,7 @@ _pools: dict[tuple[str, tuple[tuple[str, Any], ...]], ConnectionPool] = {}
 _pools_lock = threading.Lock()
 
 
+# Without it: Django's cache opens a new Redis connection for every HTTP request's throttle.
 class ProcessConnectionPool(ConnectionPool):
     """A pool made once per set of options, then reused; to REDIS_URL's server or the
     Sentinel-managed primary (redis_clients), whatever LOCATION says.

@@ -26,6 +26,7 @@ AnyPool = redis.ConnectionPool | redis.asyncio.ConnectionPool
 AnyClient = redis.Redis | redis.asyncio.Redis
 
 
+# Without it: redis-py's asyncio connections pack every command in Python, argument by argument.
 class _HiredisPacking:
     """redis-py's asyncio connection packs commands in Python, whatever parser it has;
     hiredis packs them in C, which the online-friends query's HMGET of every friend needs
@@ -45,6 +46,7 @@ class _PackedSentinelConnection(_HiredisPacking, AsyncSentinelConnection):
     pass
 
 
+# Without it: with Sentinel, a caller that finds every connection busy fails instead of waiting.
 class _BlockingSentinelPool(AsyncSentinelPool, redis.asyncio.BlockingConnectionPool):
     """Sentinel's pool, waiting for a free connection like BlockingConnectionPool."""
 

@@ -25,31 +25,22 @@ logger = logging.getLogger(__name__)
 
 
 class PresenceWebSocketProtocol(WebSocketProtocol):
-    """Daphne's WebSocket protocol with six changes."""
+    """Daphne's WebSocket protocol, changed where autobahn's and Twisted's defaults cost the
+    service; tests/test_dependency_guards.py fails when an upgrade changes what these rely on."""
 
+    # Without it: autobahn copies every option into each new connection and formats them all.
     @classmethod
     def take_options(cls, factory: Any) -> None:
-        """Hold the factory's WebSocket options on the class, once.
-
-        autobahn copies each of them into every new connection (29 attributes) and
-        pretty-prints the lot for a debug message it then drops: a tenth of a connection's
-        set-up time. With the options on the class there is nothing left to copy.
-        """
+        """Hold the factory's WebSocket options on the class, once: autobahn copies only the
+        options a connection does not have already, and pretty-prints the lot for a debug
+        message it then drops."""
         for name in WebSocketProtocol.CONFIG_ATTRS:
             value = getattr(factory, name)
             # A function (perMessageCompressionAccept) must not become a method.
             setattr(cls, name, staticmethod(value) if callable(value) else value)
         cls.CONFIG_ATTRS = ()
 
-    def connectionMade(self) -> None:
-        """Send each frame at once, as asyncio servers do by default. Twisted leaves Nagle's
-        algorithm on, which across a real network holds a small frame back while the
-        previous one is unacknowledged (loopback benchmarks do not show it)."""
-        set_no_delay = getattr(self.transport, "setTcpNoDelay", None)
-        if set_no_delay is not None:
-            set_no_delay(True)
-        super().connectionMade()
-
+    # Without it: clients never read why they were closed, and a frame sent late raises.
     def handle_reply(self, message: dict[str, Any]) -> None:
         """Daphne drops the reason of an ASGI websocket.close; clients should read why they
         were closed (which signature was refused, for instance), as the ASGI spec allows.
@@ -66,6 +57,7 @@ class PresenceWebSocketProtocol(WebSocketProtocol):
         else:
             super().handle_reply(message)
 
+    # Without it: every frame waits for the reactor's next pass, and fan-out latency grows.
     def sendData(self, data: bytes, sync: bool = False, chopsize: int | None = None) -> None:
         """Write a frame to the socket at once when nothing is waiting before it, as asyncio
         transports do; the rest, if the socket takes only part, goes through Twisted.
@@ -73,7 +65,7 @@ class PresenceWebSocketProtocol(WebSocketProtocol):
         Twisted only buffers a write and sends it when the reactor next finds the socket
         writable: for every frame, a writer registered and removed in epoll and a pass of
         the reactor's dispatch, and the frame leaves the process only after every other
-        ready callback has run. Fan-out sends one frame to each of thousands of sockets.
+        ready callback has run. Fan-out sends one frame to each of many sockets.
         """
         transport = self.transport
         if (
@@ -91,17 +83,6 @@ class PresenceWebSocketProtocol(WebSocketProtocol):
                     return
                 data = data[written:]
         super().sendData(data, sync, chopsize)
-
-    def onMessageEnd(self) -> None:
-        """Hand the message to daphne, without the "message" event autobahn also fires.
-
-        Nothing observes that event here, yet firing it builds and runs a Deferred for every
-        frame received: a fifth of the server's time in the fan-out profile, where every
-        update delivered comes back as an ack frame.
-        """
-        if not self.failedByMe:
-            self._onMessage(b"".join(self.message_data), self.message_is_binary)
-        self.message_data = None
 
 
 _access = logging.getLogger("daphne.access")
@@ -136,6 +117,7 @@ class PresenceServer(Server):
             # Through logging, as every other line (LOG_FORMAT), and without query strings.
             self.action_logger = access_log
 
+    # Without it: oversized frames end in a dropped TCP connection and none of the above applies.
     def listen_success(self, port: Any) -> None:
         # Fail a connection (an oversized frame) with a close frame carrying 1009, instead of
         # the WebSocket library's default of dropping TCP, which clients see as 1006.
@@ -144,6 +126,7 @@ class PresenceServer(Server):
         self.ws_factory.protocol = PresenceWebSocketProtocol
         super().listen_success(port)
 
+    # Without it: SIGTERM closes every connection before the load balancer stops sending more.
     def kill_all_applications(self) -> defer.Deferred:
         """On shutdown (SIGTERM, SIGINT), drain first: /readyz answers 503 and everything is
         served as before for PRESENCE_DRAIN_SECONDS, then the connections are closed."""
