@@ -134,8 +134,7 @@ class RpcConsumer(AsyncWebsocketConsumer):
                 await self._close_and_release(CLOSE_AUTHENTICATION_TIMEOUT, detail)
 
     async def _send_frame(self, data: bytes) -> None:
-        # Straight to the server: every frame of a fan-out passes here.
-        await self.base_send({"type": "websocket.send", "bytes": data})
+        await self.send(bytes_data=data)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         # Oversized frames never get here: presence_project.server has daphne close them.
