@@ -19,6 +19,7 @@ from django.test import Client
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver import Chrome
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.wait import WebDriverWait
 
 from accounts.models import User
 from friendships.selectors import friendship_between
@@ -72,6 +73,11 @@ def sign_in(browser: Chrome, service: Service, role: str = "staff") -> User:
     browser.find_element(By.ID, "id_username").send_keys(user.address)
     browser.find_element(By.ID, "id_password").send_keys(password)
     browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    # The click returns before the form's answer has loaded: wait for it (the admin, or the
+    # login page again with its error note), so that the next page is asked for signed in.
+    WebDriverWait(browser, PAGE_WAIT).until(
+        lambda _: "/admin/login/" not in browser.current_url or text(browser, ".errornote")
+    )
     return user
 
 
