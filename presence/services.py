@@ -74,14 +74,14 @@ async def disconnect(address: str, connection_id: str) -> Presence:
     return await _apply(online.disconnect(address, connection_id))
 
 
-async def reap_dead_processes() -> list[str]:
-    """Disconnect every connection of processes whose heartbeat expired; the processes
-    this caller reaped."""
-    claimed = await processes.claim_dead_processes()
+async def reap_dead_processes(shard: int) -> list[str]:
+    """Disconnect every connection on `shard` of processes whose heartbeat expired there;
+    the processes this caller reaped."""
+    claimed = await processes.claim_dead_processes(shard)
     for process, held in claimed.items():
         for address, connection in held:
             await disconnect(address, connection)
-        await processes.forget(process)
+        await processes.forget(process, shard)
     return list(claimed)
 
 
