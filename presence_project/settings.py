@@ -165,8 +165,8 @@ REDIS_URL = _redis_url()
 
 
 def _shard_url(entry: str) -> tuple[object, str]:
-    """(which server and database a shard's Redis URL names, however it is spelt; the URL
-    without credentials, for messages)."""
+    """(which server a shard's Redis URL names, however it is spelt; the URL without
+    credentials, for messages)."""
     parts = urlsplit(entry)
     shown = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
     try:
@@ -175,9 +175,11 @@ def _shard_url(entry: str) -> tuple[object, str]:
         port = -1
     if parts.scheme not in ("redis", "rediss", "unix") or port == -1:
         raise ImproperlyConfigured(
-            f"REDIS_SHARDS: {shown!r} is not a redis://, rediss:// or unix:// URL"
+            f"REDIS_SHARDS: {entry.rpartition('@')[2]!r} is not a redis://, rediss:// or "
+            "unix:// URL"
         )
-    return (parts.hostname, port or 6379, parts.path.strip("/") or "0"), shown
+    # Databases of one server are no shards: they share its memory, CPU and pub/sub.
+    return (parts.hostname, port or 6379) if parts.hostname else parts.path, shown
 
 
 def _master_name(entry: str) -> tuple[object, str]:

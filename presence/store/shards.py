@@ -1,26 +1,16 @@
-"""Which Redis shard holds a user's presence keys: channels-redis's rule for placing groups
-(a CRC-32 of the name, masked to 12 bits, over a ring of as many equal arcs as shards),
-applied to the address, so that all of a user's keys live on one shard and a transition
-stays one script on one server."""
+"""Which Redis shard holds a user's presence keys: the one where channels-redis places the
+user's presence group (presence.layer.host_of), and with it their own group. All of a
+user's keys live on one shard, so a transition stays one script on one server, and a
+shard's outage stops its users alone: their state and their groups, nobody else's."""
 
 import asyncio
-import binascii
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
+from presence.layer import host_of, presence_group
 from presence_project import redis_clients
 
 T = TypeVar("T")
-
-_RING = 4096
-
-
-def ring_position(value: str, ring_size: int) -> int:
-    """channels_redis.utils._consistent_hash, which is private: the agreement is a test
-    (tests/test_shards.py)."""
-    if ring_size == 1:
-        return 0
-    return int((binascii.crc32(value.encode()) & (_RING - 1)) / (_RING / ring_size))
 
 
 def count() -> int:
@@ -28,7 +18,7 @@ def count() -> int:
 
 
 def shard_of(address: str) -> int:
-    return ring_position(address, count())
+    return host_of(presence_group(address))
 
 
 async def each_shard(read: Callable[[int], Awaitable[T]]) -> list[T]:
