@@ -112,10 +112,23 @@ def shard_env(servers: list[OwnRedis]) -> dict[str, str]:
 
 
 @pytest.fixture
-def two_services(tmp_path, shard_servers) -> Iterator[list[Service]]:
-    env = shard_env(shard_servers)
-    services = [start_service(tmp_path, env), start_service(tmp_path, env)]
-    yield services
+def layer() -> str:
+    """The services' channel layer; a test may parametrize it."""
+    return "pubsub"
+
+
+@pytest.fixture
+def two_services(tmp_path, shard_servers, layer) -> Iterator[list[Service]]:
+    env = {**shard_env(shard_servers), "CHANNEL_LAYER": layer}
+    backend = {"pubsub": "pubsub.RedisPubSubChannelLayer", "core": "core.RedisChannelLayer"}
+    # This process places users as the services do.
+    placing = {
+        "BACKEND": f"channels_redis.{backend[layer]}",
+        "CONFIG": {"prefix": "presence-layer"},
+    }
+    with override_settings(CHANNEL_LAYERS={"default": placing}):
+        services = [start_service(tmp_path, env), start_service(tmp_path, env)]
+        yield services
     for running in services:
         if running.process.poll() is None:
             stop_service(running)
@@ -220,16 +233,20 @@ def shard_contents(server: OwnRedis, key: str) -> set[str]:
         return set(client.hkeys(key) if kind == "hash" else client.smembers(key))
 
 
-def groups_subscribed(server: OwnRedis, kind: str) -> set[str]:
-    """The addresses of the pubsub layer's `kind` groups (presence, user) that some process
-    listens to on `server`."""
+def groups_held(server: OwnRedis, kind: str, layer: str) -> set[str]:
+    """The addresses of the `kind` groups (presence, user) that `server` holds: those some
+    process listens to (pubsub layer), or whose members it keeps (core layer)."""
     with redis.Redis.from_url(server.url, decode_responses=True) as client:
-        channels = client.pubsub_channels(f"presence-layer__group__{kind}.*")
-    return {channel.split(".")[1] for channel in channels}
+        if layer == "pubsub":
+            names = client.pubsub_channels(f"presence-layer__group__{kind}.*")
+        else:
+            names = client.keys(f"presence-layer:group:{kind}.*")
+    return {name.split(".")[1] for name in names}
 
 
+@pytest.mark.parametrize("layer", ["pubsub", "core"])
 async def test_presence_subscriptions_and_reads_across_three_shards_and_crash_reaping(
-    two_services, shard_servers, make_user
+    two_services, shard_servers, make_user, layer
 ):
     staff = make_user(staff=True)
     async with AsyncExitStack() as stack:
@@ -246,8 +263,8 @@ async def test_presence_subscriptions_and_reads_across_three_shards_and_crash_re
         # processes beat on every shard.
         for shard, server in enumerate(shard_servers):
             mine = {m.address for m in members if m.shard == shard}
-            assert groups_subscribed(server, "presence") == mine
-            assert groups_subscribed(server, "user") == mine
+            assert groups_held(server, "presence", layer) == mine
+            assert groups_held(server, "user", layer) == mine
             assert shard_contents(server, keys.VISIBLE) == mine
             assert {
                 a.split(" ")[0]
@@ -304,7 +321,8 @@ async def test_presence_subscriptions_and_reads_across_three_shards_and_crash_re
                 m.address for m in survivors if m.shard == shard
             }
         print(
-            f"\n3 shards: a killed process's users OFFLINE for friends after {reaped_after:.1f} s"
+            f"\n3 shards, {layer} layer: a killed process's users OFFLINE for friends "
+            f"{reaped_after:.1f} s after the kill"
         )
         for member in members:
             if member.service is victim:
