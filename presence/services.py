@@ -16,7 +16,7 @@ from accounts.addresses import normalize_address
 from presence import publishing
 from presence.conf import presence_settings
 from presence.events import Presence, SessionDisconnect, Status
-from presence.store import online, processes
+from presence.store import online, processes, shards
 from presence.store.online import TooManyConnections
 from presence_project.ratelimits import Limit, within_limits_async
 
@@ -80,7 +80,11 @@ async def reap_dead_processes(shard: int) -> list[str]:
     claimed = await processes.claim_dead_processes(shard)
     for process, held in claimed.items():
         for address, connection in held:
-            await disconnect(address, connection)
+            if shards.shard_of(address) == shard:
+                await disconnect(address, connection)
+            else:
+                # The user moved to a shard added since: their presence is read there.
+                await online.disconnect_left_behind(address, connection, shard)
         await processes.forget(process, shard)
     return list(claimed)
 

@@ -400,6 +400,53 @@ async def test_restarting_one_shard_affects_only_its_users_and_is_rebuilt(
             assert service.process.poll() is None
 
 
+async def test_adding_a_shard_moves_users_and_leaves_nothing_behind(tmp_path, shard_servers):
+    """A process on two shards dies (kill -9); one on three takes over. The users the new
+    shard takes are reaped from their old shard without a word to friends, and everyone's
+    presence is read where it lives now."""
+    ring = friend_ring(24, 1)
+    before = {a: ring_position(placement_name(presence_group(a)), 2) for a, _, _ in ring}
+    moved = {a for a in before if before[a] != shard_of(a)}
+    assert moved
+    old = start_service(tmp_path, shard_env(shard_servers[:2]))
+    async with AsyncExitStack() as stack:
+        for _, token, _ in ring:
+            client = await stack.enter_async_context(connect(old.ws_url, token))
+            assert (await client.set_status(ONLINE)).WhichOneof("response") == "status"
+        for shard, server in enumerate(shard_servers[:2]):
+            assert shard_contents(server, keys.VISIBLE) == {a for a in before if before[a] == shard}
+        old.process.kill()
+        old.process.wait()
+    new = start_service(tmp_path, shard_env(shard_servers))
+    try:
+        async with AsyncExitStack() as stack:
+            members = [Member(a, t, f, new) for a, t, f in ring]
+            for member in members:
+                member.client = await stack.enter_async_context(connect(new.ws_url, member.token))
+                member.view = await member.client.subscribe_presence()
+                stack.callback(member.view.cancel)
+            truth = {m.address: AWAY if i % 2 == 0 else ONLINE for i, m in enumerate(members)}
+            for member in members:
+                response = await member.client.set_status(truth[member.address])
+                assert response.WhichOneof("response") == "status", response
+
+            def reaped() -> bool:
+                return all(
+                    len(shard_contents(server, keys.PROCESSES)) == 1 for server in shard_servers[:2]
+                )
+
+            await eventually(lambda: asyncio.to_thread(reaped), timeout=30)
+            await views_right(members, truth, within=10)
+            assert await online_friends_right(members, truth)
+            for shard, server in enumerate(shard_servers):
+                mine = {m.address for m in members if m.shard == shard}
+                assert shard_contents(server, keys.VISIBLE) == mine
+                assert shard_contents(server, keys.CHOSEN) == mine
+        print(f"\nadding a third shard to two moved {len(moved)} of {len(ring)} users")
+    finally:
+        stop_service(new)
+
+
 # --- Bad shard lists ------------------------------------------------------------------------
 
 

@@ -126,7 +126,12 @@ def _parse_visible(address: str, raw: str) -> Presence:
 
 
 async def _transition(
-    address: str, op: str, connection_id: str, wanted: Status | None, limit: int = 0
+    address: str,
+    op: str,
+    connection_id: str,
+    wanted: Status | None,
+    limit: int = 0,
+    shard: int | None = None,
 ) -> Change:
     script_keys = [
         keys.CONNECTIONS.format(address),
@@ -140,9 +145,8 @@ async def _transition(
     ]
     args = [address, op, connection_id, "" if wanted is None else int(wanted), now_ms(), limit]
     try:
-        result = await _clients.get()[shards.shard_of(address)].transition(
-            keys=script_keys, args=args
-        )
+        on = shards.shard_of(address) if shard is None else shard
+        result = await _clients.get()[on].transition(keys=script_keys, args=args)
     except RedisError:
         observability.redis_failed("presence")
         raise
@@ -175,6 +179,12 @@ async def choose_unless_chosen(address: str, connection_id: str, status: Status)
 async def disconnect(address: str, connection_id: str) -> Change:
     """Forget a connection; with the last one gone, the user is OFFLINE for their friends."""
     return await _transition(address, "disconnect", connection_id, None)
+
+
+async def disconnect_left_behind(address: str, connection_id: str, shard: int) -> Change:
+    """Forget a connection on `shard`, which no longer holds `address` (a process with a
+    shorter shard list registered it there): nothing the user's friends see changes."""
+    return await _transition(address, "disconnect", connection_id, None, shard=shard)
 
 
 async def set_status(address: str, connection_id: str, status: Status) -> Change:
