@@ -156,6 +156,23 @@ def running_service(
         stop_service(running)
 
 
+@contextmanager
+def running_services(
+    tmp_dir: Path, count: int, extra_env: dict[str, str] | None = None
+) -> Iterator[list[Service]]:
+    """`count` services side by side for the block's duration; one a test killed is left as
+    it is."""
+    services: list[Service] = []
+    try:
+        for _ in range(count):
+            services.append(start_service(tmp_dir, extra_env))
+        yield services
+    finally:
+        for running in services:
+            if running.process.poll() is None:
+                stop_service(running)
+
+
 def service_with(env: dict[str, str]) -> Callable[..., Iterator[Service]]:
     """A module-scoped fixture: a service of the module's own, with `env` on top of the test
     settings. Assign it to the fixture's name: `small_frames_service = service_with({...})`."""

@@ -38,6 +38,7 @@ from tests.support import (
     friend_ring,
     http_raw,
     new_address,
+    running_services,
     start_service,
     stop_service,
 )
@@ -126,12 +127,11 @@ def two_services(tmp_path, shard_servers, layer) -> Iterator[list[Service]]:
         "BACKEND": f"channels_redis.{backend[layer]}",
         "CONFIG": {"prefix": "presence-layer"},
     }
-    with override_settings(CHANNEL_LAYERS={"default": placing}):
-        services = [start_service(tmp_path, env), start_service(tmp_path, env)]
+    with (
+        override_settings(CHANNEL_LAYERS={"default": placing}),
+        running_services(tmp_path, 2, env) as services,
+    ):
         yield services
-    for running in services:
-        if running.process.poll() is None:
-            stop_service(running)
 
 
 @dataclass
