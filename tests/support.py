@@ -910,6 +910,26 @@ class SentinelCluster:
                 raise RuntimeError(f"the sentinels did not see each other and the replica:\n{self}")
             time.sleep(0.2)
 
+    def add_primary(self, name: str) -> int:
+        """Start one more primary, without a replica, and have every sentinel watch it as
+        `name` (a second shard): its port."""
+        port = free_port()
+        self._start(port, [f"requirepass {self.password}", "appendonly no"])
+        deadline = time.monotonic() + 30
+        for sentinel_port in self.sentinel_ports:
+            sentinel = self.sentinel(sentinel_port)
+            while True:
+                try:
+                    sentinel.sentinel_monitor(name, "127.0.0.1", port, 2)
+                    break
+                except redis.RedisError:
+                    # The primary is still starting.
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.2)
+            sentinel.sentinel_set(name, "auth-pass", self.password)
+        return port
+
     def _ready(self) -> bool:
         try:
             for port in self.sentinel_ports:

@@ -29,6 +29,7 @@ from tests.support import (
     ONLINE,
     FriendsClient,
     OwnRedis,
+    SentinelCluster,
     Service,
     Subscription,
     addresses,
@@ -37,6 +38,7 @@ from tests.support import (
     free_port,
     friend_ring,
     http_raw,
+    manage,
     new_address,
     running_services,
     start_service,
@@ -447,6 +449,37 @@ async def test_adding_a_shard_moves_users_and_leaves_nothing_behind(tmp_path, sh
         stop_service(new)
 
 
+async def test_sentinel_managed_shards_one_master_name_each(tmp_path, make_user):
+    cluster = SentinelCluster(tmp_path)
+    try:
+        cluster.start()
+        ports = [cluster.primary_port, cluster.add_primary("presence-b")]
+        env = {**cluster.service_env, "REDIS_SENTINEL_MASTER": "presence,presence-b"}
+        users = [make_user() for _ in range(16)]
+        where = {
+            u.address: ring_position(placement_name(presence_group(u.address)), 2) for u in users
+        }
+        assert set(where.values()) == {0, 1}
+        with running_services(tmp_path, 2, env) as services:
+            async with AsyncExitStack() as stack:
+                for i, user in enumerate(users):
+                    client = await stack.enter_async_context(
+                        connect(services[i % 2].ws_url, user.token)
+                    )
+                    assert (await client.set_status(ONLINE)).WhichOneof("response") == "status"
+                for shard, port in enumerate(ports):
+                    with cluster.data(port) as primary:
+                        assert set(primary.hkeys(keys.VISIBLE)) == {
+                            a for a in where if where[a] == shard
+                        }
+            status, _, body = await asyncio.to_thread(
+                http_raw, "GET", services[0].http_url + "/readyz"
+            )
+            assert status == 200, body
+    finally:
+        cluster.stop()
+
+
 # --- Bad shard lists ------------------------------------------------------------------------
 
 
@@ -472,6 +505,51 @@ def test_a_duplicate_shard_stops_the_start_with_the_entry_named_without_its_pass
         "same server as entry 2: each shard must be a server of its own"
     ) in started.stderr, started.stderr
     assert password not in started.stderr + started.stdout
+
+
+@pytest.mark.parametrize(
+    ("env", "refusal"),
+    [
+        (
+            {"REDIS_SHARDS": "redis://:{pw}@127.0.0.1:7001/0,,redis://127.0.0.1:7002/0"},
+            "REDIS_SHARDS: entry 2 of 3 is empty",
+        ),
+        (
+            {"REDIS_SHARDS": "redis://127.0.0.1:7001/0,presence:{pw}@127.0.0.1:7002"},
+            "REDIS_SHARDS: '127.0.0.1:7002' is not a redis://, rediss:// or unix:// URL",
+        ),
+        (
+            {
+                "REDIS_SHARDS": "redis://127.0.0.1:7001/0,redis://127.0.0.1:7002/0",
+                "REDIS_URL": "redis://:{pw}@127.0.0.1:7003/0",
+            },
+            "REDIS_URL and REDIS_SHARDS disagree",
+        ),
+        (
+            {
+                "REDIS_SHARDS": "redis://127.0.0.1:7001/0,redis://127.0.0.1:7002/0",
+                "REDIS_SENTINELS": "127.0.0.1:26379",
+                "REDIS_SENTINEL_MASTER": "a,b",
+            },
+            "REDIS_SHARDS and REDIS_SENTINELS do not mix",
+        ),
+        (
+            {
+                "REDIS_SENTINELS": "127.0.0.1:26379",
+                "REDIS_SENTINEL_MASTER": "a, b ,a",
+                "REDIS_URL": "redis://:{pw}@unused/0",
+            },
+            "REDIS_SENTINEL_MASTER: entry 3 ('a') names the same server as entry 1",
+        ),
+    ],
+)
+def test_a_bad_shard_list_is_refused_by_entry_without_passwords(env, refusal):
+    password = secrets.token_hex(8)
+    filled = {"REDIS_URL": "", **{k: v.replace("{pw}", password) for k, v in env.items()}}
+    checked = manage("check", env=filled)
+    assert checked.returncode != 0
+    assert f"ImproperlyConfigured: {refusal}" in checked.stderr, checked.stderr
+    assert password not in checked.stderr + checked.stdout
 
 
 async def test_an_unreachable_shard_at_start_is_named_and_only_its_users_wait(
