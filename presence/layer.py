@@ -3,11 +3,11 @@
 `presence.<address>` is joined by every process holding a follower of the user, to hear
 their presence changes; `user.<address>` by every process holding a connection of the user,
 to hear the events for them (presence.events). With several Redis hosts, both groups of a
-user are placed on one host, the shard of the user's presence keys too (presence.store.
-shards), so that one shard's outage stops its users alone. A process joins with its one channel
-(presence.delivery.process_channel). Calls are bounded per event loop, so a burst (a
-subscriber with a thousand friends, a flood of status changes) waits for a Redis connection
-instead of failing for want of one.
+user are placed on one host, the shard of the user's presence keys too
+(presence.store.shards), so that one shard's outage stops its users alone. A process joins
+with its one channel (presence.delivery.process_channel). Calls are bounded per event
+loop, so a burst (a subscriber with a thousand friends, a flood of status changes) waits for
+a Redis connection instead of failing for want of one.
 """
 
 import asyncio

@@ -83,7 +83,8 @@ async def reap_dead_processes(shard: int) -> list[str]:
             if shards.shard_of(address) == shard:
                 await disconnect(address, connection)
             else:
-                # The user moved to a shard added since: their presence is read there.
+                # The user is on another shard since the list changed: their presence is
+                # read there.
                 await online.disconnect_left_behind(address, connection, shard)
         await processes.forget(process, shard)
     return list(claimed)

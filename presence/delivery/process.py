@@ -170,10 +170,11 @@ async def _housekeeping() -> None:
         # A shard that hangs holds up no other shard's heartbeat.
         await asyncio.gather(*(_keep(state, beat) for state in states))
         if loop.time() >= next_renewal:
+            next_renewal = loop.time() + renew_every
             try:
                 await process_channel.renew()
-                next_renewal = loop.time() + renew_every
             except Exception:
+                # A failing shard's rebuild renews them again once it answers.
                 observability.redis_failed("housekeeping")
                 logger.exception("renewing the process channel's groups failed; retrying")
         await asyncio.sleep(interval)

@@ -182,8 +182,8 @@ async def disconnect(address: str, connection_id: str) -> Change:
 
 
 async def disconnect_left_behind(address: str, connection_id: str, shard: int) -> Change:
-    """Forget a connection on `shard`, which no longer holds `address` (a process with a
-    shorter shard list registered it there): nothing the user's friends see changes."""
+    """Forget a connection on `shard`, which no longer holds `address` (a process with
+    another shard list registered it there): nothing the user's friends see changes."""
     return await _transition(address, "disconnect", connection_id, None, shard=shard)
 
 
