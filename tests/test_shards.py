@@ -1,7 +1,9 @@
 """Several Redis shards: three Valkey servers, two service processes, users spread over the
-shards. Presence, subscriptions and every read work across them; a process killed with -9
-is reaped shard by shard; a shard restarted empty affects only its users meanwhile and is
-rebuilt without any client action; a duplicate or unreachable shard is refused or named."""
+shards. A user's keys and groups are where channels-redis places their group; presence,
+subscriptions and every read work across the shards, on both channel layers; a process
+killed with -9 is reaped shard by shard; a shard restarted empty affects only its users
+meanwhile and is rebuilt without any client action; a shard added leaves nothing behind;
+Sentinel-managed shards; a bad shard list is refused by entry, an unreachable shard named."""
 
 import asyncio
 import json
