@@ -16,7 +16,7 @@ from accounts.addresses import normalize_address
 from presence import publishing
 from presence.conf import presence_settings
 from presence.events import Presence, SessionDisconnect, Status
-from presence.store import online, processes
+from presence.store import online, processes, shards
 from presence.store.online import TooManyConnections
 from presence_project.ratelimits import Limit, within_limits_async
 
@@ -74,14 +74,19 @@ async def disconnect(address: str, connection_id: str) -> Presence:
     return await _apply(online.disconnect(address, connection_id))
 
 
-async def reap_dead_processes() -> list[str]:
-    """Disconnect every connection of processes whose heartbeat expired; the processes
-    this caller reaped."""
-    claimed = await processes.claim_dead_processes()
+async def reap_dead_processes(shard: int) -> list[str]:
+    """Disconnect every connection on `shard` of processes whose heartbeat expired there;
+    the processes this caller reaped."""
+    claimed = await processes.claim_dead_processes(shard)
     for process, held in claimed.items():
         for address, connection in held:
-            await disconnect(address, connection)
-        await processes.forget(process)
+            if shards.shard_of(address) == shard:
+                await disconnect(address, connection)
+            else:
+                # The user is on another shard since the list changed: their presence is
+                # read there.
+                await online.disconnect_left_behind(address, connection, shard)
+        await processes.forget(process, shard)
     return list(claimed)
 
 

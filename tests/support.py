@@ -156,6 +156,23 @@ def running_service(
         stop_service(running)
 
 
+@contextmanager
+def running_services(
+    tmp_dir: Path, count: int, extra_env: dict[str, str] | None = None
+) -> Iterator[list[Service]]:
+    """`count` services side by side for the block's duration; one a test killed is left as
+    it is."""
+    services: list[Service] = []
+    try:
+        for _ in range(count):
+            services.append(start_service(tmp_dir, extra_env))
+        yield services
+    finally:
+        for running in services:
+            if running.process.poll() is None:
+                stop_service(running)
+
+
 def service_with(env: dict[str, str]) -> Callable[..., Iterator[Service]]:
     """A module-scoped fixture: a service of the module's own, with `env` on top of the test
     settings. Assign it to the fixture's name: `small_frames_service = service_with({...})`."""
@@ -892,6 +909,26 @@ class SentinelCluster:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the sentinels did not see each other and the replica:\n{self}")
             time.sleep(0.2)
+
+    def add_primary(self, name: str) -> int:
+        """Start one more primary, without a replica, and have every sentinel watch it as
+        `name` (a second shard): its port."""
+        port = free_port()
+        self._start(port, [f"requirepass {self.password}", "appendonly no"])
+        deadline = time.monotonic() + 30
+        for sentinel_port in self.sentinel_ports:
+            sentinel = self.sentinel(sentinel_port)
+            while True:
+                try:
+                    sentinel.sentinel_monitor(name, "127.0.0.1", port, 2)
+                    break
+                except redis.RedisError:
+                    # The primary is still starting.
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.2)
+            sentinel.sentinel_set(name, "auth-pass", self.password)
+        return port
 
     def _ready(self) -> bool:
         try:
