@@ -85,6 +85,20 @@ async def reap_dead_processes() -> list[str]:
     return list(claimed)
 
 
+async def retire_process(process: str) -> int:
+    """Disconnect every connection Redis still counts for `process`, a process shutting
+    down once its grace period is over, then deregister it and send the changes still
+    waiting to be coalesced. Returns how many connections it disconnected."""
+    held = list(await processes.held_by(process))
+    # As many at once as the presence pool holds connections: a process may hold thousands.
+    step = presence_settings().redis_max_connections
+    for start in range(0, len(held), step):
+        await asyncio.gather(*(disconnect(*pair) for pair in held[start : start + step]))
+    await processes.retire(process)
+    await publishing.flush()
+    return len(held)
+
+
 def disconnect_user(address: str, reason: str = DEFAULT_DISCONNECT_REASON) -> int:
     """Close every open connection of `address`, on every process, with `reason`, as
     revoking their tokens does but leaving the tokens valid: clients may connect again.

@@ -4,6 +4,10 @@ One asyncio task per process, started by the first ASGI call, keeps the heartbea
 reaps processes whose heartbeat expired, renews the process channel's group memberships
 before channels-redis expires them, and after a Redis outage rebuilds this process's share
 of presence from its live connections.
+
+On shutdown, restart() closes every connection for a restart, and hand_over() keeps them
+counted in Redis for a grace period, then disconnects those that remain and deregisters the
+process.
 """
 
 import asyncio
@@ -14,6 +18,7 @@ import secrets
 import socket
 import time
 from collections import Counter
+from contextlib import suppress
 from typing import Protocol
 
 from django.conf import settings
@@ -56,6 +61,8 @@ class LiveSession(Protocol):
 
     async def catch_up(self, from_scratch: bool) -> None: ...
 
+    def restart(self, reason: str) -> None: ...
+
 
 _live_sessions: set[LiveSession] = set()
 _task: asyncio.Task[None] | None = None
@@ -64,10 +71,19 @@ _closed_since_collection = 0
 # time.monotonic() when Redis last took this process's heartbeat; None before the first.
 _last_beat: float | None = None
 _first_beat = asyncio.Event()
+# Why the process closed its connections (restart()); from then until hand_over() ends, a
+# connection that closes stays counted in Redis.
+_restart_reason: str | None = None
+_all_closed = asyncio.Event()
+# Set when hand_over() stops the housekeeping for good.
+_retiring = asyncio.Event()
 
 
 def track(session: LiveSession) -> None:
     _live_sessions.add(session)
+    if _restart_reason is not None:
+        # Its consumer was made just before the process stopped taking connections.
+        session.restart(_restart_reason)
 
 
 def untrack(session: LiveSession) -> None:
@@ -83,6 +99,8 @@ def untrack(session: LiveSession) -> None:
     """
     global _closed_since_collection
     _live_sessions.discard(session)
+    if not _live_sessions and _restart_reason is not None:
+        _all_closed.set()
     _closed_since_collection += 1
     if _closed_since_collection >= max(
         presence_settings().gc_every_closed, len(_live_sessions) // 2
@@ -138,9 +156,9 @@ async def update_gauges() -> None:
 
 
 def ensure_running() -> None:
-    """Start the housekeeping task in the running loop, once."""
+    """Start the housekeeping task in the running loop, once (and never after hand_over)."""
     global _task
-    if _task is None or _task.done():
+    if (_task is None or _task.done()) and not _retiring.is_set():
         _task = asyncio.get_running_loop().create_task(_housekeeping())
 
 
@@ -156,7 +174,7 @@ async def _housekeeping() -> None:
     known_epoch: str | None = None
     failing = False
     catch_up_again = False
-    while True:
+    while not _retiring.is_set():
         try:
             epoch = await processes.epoch()
             await processes.heartbeat(INCARNATION, ttl, _published(await stats()))
@@ -187,7 +205,9 @@ async def _housekeeping() -> None:
                     "presence housekeeping failed on %s; retrying", redis_clients.description()
                 )
             failing = True
-        await asyncio.sleep(interval)
+        # A hand-over waits for the end of a pass, never interrupts one (a reaping half done).
+        with suppress(TimeoutError):
+            await asyncio.wait_for(_retiring.wait(), interval)
 
 
 async def _rebuild(data_lost: bool) -> None:
@@ -213,3 +233,51 @@ async def _rebuild(data_lost: bool) -> None:
 async def _catch_up_all(from_scratch: bool) -> None:
     for session in list(_live_sessions):
         await session.catch_up(from_scratch)
+
+
+def restarting() -> bool:
+    """Whether a connection that closes now stays counted in Redis: the process closed its
+    connections for a restart, and hand_over() will disconnect what remains."""
+    return _restart_reason is not None and not _retiring.is_set()
+
+
+async def restart(reason: str, within: float) -> int:
+    """Close every connection for a restart, with `reason`; once they are closed (or after
+    `within` seconds), return how many were signed in. Those stay counted in Redis until
+    hand_over(), so that friends see nothing of a reconnection elsewhere."""
+    global _restart_reason
+    _restart_reason = reason
+    sessions = list(_live_sessions)
+    for session in sessions:
+        session.restart(reason)
+    if _live_sessions:
+        try:
+            await asyncio.wait_for(_all_closed.wait(), within)
+        except TimeoutError:
+            logger.warning("%d connections did not close within %g s", len(_live_sessions), within)
+    return sum(1 for session in sessions if session.address is not None)
+
+
+async def hand_over(grace_seconds: float) -> None:
+    """After restart(): keep the heartbeat for `grace_seconds`, while users reconnect to
+    other processes, then stop the housekeeping, disconnect the connections Redis still
+    counts for this process (users who did not come back go OFFLINE) and deregister it.
+
+    Killed meanwhile, or with Redis away, the process is reaped as a dead one once its
+    heartbeat expires."""
+    if grace_seconds > 0:
+        logger.warning("keeping closed connections counted for %g s", grace_seconds)
+        await asyncio.sleep(grace_seconds)
+    _retiring.set()
+    if _task is not None:
+        await asyncio.gather(_task, return_exceptions=True)
+    try:
+        released = await services.retire_process(INCARNATION)
+    except Exception:
+        logger.exception(
+            "disconnecting this process's connections failed on %s; other processes reap "
+            "them once its heartbeat expires",
+            redis_clients.description(),
+        )
+        return
+    logger.warning("disconnected %d connections that did not come back", released)

@@ -71,6 +71,14 @@ async def forget(process: str) -> None:
     await redis().delete(keys.PROCESS_CONNECTIONS.format(process))
 
 
+async def retire(process: str) -> None:
+    """Deregister a process that shut down cleanly: nobody is to reap it."""
+    async with redis().pipeline(transaction=True) as pipe:
+        pipe.srem(keys.PROCESSES, process)
+        pipe.delete(keys.HEARTBEAT.format(process), keys.PROCESS_CONNECTIONS.format(process))
+        await pipe.execute()
+
+
 async def held_by(process: str) -> set[tuple[str, str]]:
     """(address, connection id) of every connection Redis believes `process` holds."""
     members = await redis().smembers(keys.PROCESS_CONNECTIONS.format(process))
