@@ -159,14 +159,14 @@ class PresenceServer(Server):
         # After daphne installed its reactor: importing them at the top could install
         # Twisted's default one first.
         from presence.delivery import process
-        from presence_project import health, shutdown
+        from presence_project import shutdown
 
-        health.start_draining()
+        shutdown.enter(shutdown.Phase.DRAINING)
         seconds = presence_settings().drain_seconds
         if seconds > 0:
             logger.warning("shutting down: draining for %d s", seconds)
             await asyncio.sleep(seconds)
-        shutdown.refuse_new()
+        shutdown.enter(shutdown.Phase.REFUSING)
         for port in self.ports:
             port.stopListening()
 

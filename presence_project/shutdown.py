@@ -1,13 +1,15 @@
-"""A process shutting down (SIGTERM) after its drain: what it answers on connections that
-were open before it stopped listening.
+"""Where a process is in its shutdown (SIGTERM, presence_project.server), and what it
+answers on connections that were open before it stopped listening.
 
-Once it stops listening (presence_project.server), a client still holding a connection to
-it (HTTP keep-alive) may send another request, or an upgrade to a WebSocket, on it: the
-request gets 503 and the WebSocket a close with 1012, both saying why, so that the client
-goes to another process. Requests already in flight are served as before.
+While it drains, /readyz fails and everything else is served. Once it stops listening, a
+client still holding a connection to it (HTTP keep-alive) may send another request, or an
+upgrade to a WebSocket, on it: the request gets 503 and the WebSocket a close with 1012,
+both saying why, so that the client goes to another process. Requests already in flight
+are served as before.
 """
 
 import json
+from enum import IntEnum
 from typing import Any
 
 # "Service restart" (RFC 6455's registry): the server goes away and the client should
@@ -16,17 +18,29 @@ CLOSE_SERVICE_RESTART = 1012
 # At most 123 bytes: it travels in a WebSocket close frame.
 REASON = "service restart: this server is shutting down, reconnect to another"
 
-_refusing = False
+
+class Phase(IntEnum):
+    SERVING = 0
+    # /readyz answers 503; everything else is served.
+    DRAINING = 1
+    # Every new request or WebSocket is refused.
+    REFUSING = 2
 
 
-def refuse_new() -> None:
-    """From now on, every new request or WebSocket is refused."""
-    global _refusing
-    _refusing = True
+_phase = Phase.SERVING
+
+
+def enter(phase: Phase) -> None:
+    global _phase
+    _phase = phase
+
+
+def draining() -> bool:
+    return _phase >= Phase.DRAINING
 
 
 def refusing() -> bool:
-    return _refusing
+    return _phase >= Phase.REFUSING
 
 
 async def refuse(scope: dict[str, Any], receive: Any, send: Any) -> None:

@@ -9,6 +9,8 @@ import json
 import random
 import signal
 import socket
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -26,6 +28,8 @@ from tests.support import (
     OFFLINE,
     ONLINE,
     Service,
+    Subscription,
+    User,
     befriend,
     closed_with,
     connect,
@@ -46,7 +50,9 @@ GIVES_UP_EVERY = 10
 # Above HAProxy's two failed probes a second apart (deploy/haproxy.cfg), so that the
 # balancer sends a draining process no new clients before it stops listening.
 DRAIN_SECONDS = 3
-GRACE_SECONDS = 5
+# Above the default 5 s: on a shared, loaded machine a few of the hundreds of clients
+# reconnecting at once take up to 5 s to be ONLINE again.
+GRACE_SECONDS = 8
 RESTARTING = {
     "PRESENCE_DRAIN_SECONDS": str(DRAIN_SECONDS),
     "PRESENCE_RESTART_GRACE_SECONDS": str(GRACE_SECONDS),
@@ -258,9 +264,12 @@ async def test_rolling_restart_under_500_clients_shows_no_spurious_offline(tmp_p
             assert not wrong_views(clients)
             failures = [(c.address, c.failures) for c in clients if c.failures]
             assert not failures, failures[:10]
+            ordered = sorted(reconnect_times)
             print(
-                f"{len(reconnect_times)} reconnections, slowest {max(reconnect_times):.2f} s "
-                f"after the close; grace {GRACE_SECONDS} s"
+                f"{len(ordered)} reconnections, ONLINE again after the close in "
+                f"{ordered[len(ordered) // 2]:.2f} s (median), "
+                f"{ordered[len(ordered) * 9 // 10]:.2f} s (p90), {ordered[-1]:.2f} s (slowest); "
+                f"grace {GRACE_SECONDS} s"
             )
             assert all(not run.done() for run, c in zip(runs, clients, strict=True) if c.returns)
     finally:
@@ -345,54 +354,48 @@ async def test_a_draining_process_refuses_new_connections_then_exits(tmp_path, m
         stop_service(running)
 
 
-async def test_a_process_killed_during_its_grace_period_is_reaped(tmp_path, make_user):
-    """kill -9 after the 1012 closes: the process is reaped as any dead one, and friends see
-    its users OFFLINE long before its grace period would have ended."""
+@asynccontextmanager
+async def closed_for_restart(
+    tmp_path: Path, make_user: Callable[[], User], env: dict[str, str]
+) -> AsyncIterator[tuple[Service, Subscription, User]]:
+    """Alice ONLINE on a process with `env` and Bob, her friend, watching from another; the
+    first gets SIGTERM and closes Alice's connection with 1012. Yields (that process, Bob's
+    subscription, Alice)."""
     fast = {"PRESENCE_HEARTBEAT_SECONDS": "1", "PRESENCE_PROCESS_TTL_SECONDS": "2"}
-    doomed = start_service(tmp_path, {**fast, "PRESENCE_RESTART_GRACE_SECONDS": "60"})
-    other = start_service(tmp_path, fast)
+    stopping, other = start_service(tmp_path, {**fast, **env}), start_service(tmp_path, fast)
     alice, bob = make_user(), make_user()
     try:
         await befriend(other.ws_url, alice, bob)
         async with connect(other.ws_url, bob.token) as watcher:
             updates = await watcher.subscribe_presence()
-            async with connect(doomed.ws_url, alice.token) as client:
+            async with connect(stopping.ws_url, alice.token) as client:
                 assert outcome(await client.set_status(ONLINE)) == ("status", "")
                 await updates.presence_until(alice.address, ONLINE)
-                doomed.process.send_signal(signal.SIGTERM)
+                stopping.process.send_signal(signal.SIGTERM)
                 assert await closed_with(client.ws) == CLOSE_SERVICE_RESTART
-            await updates.expect_nothing(within=1)
-            doomed.process.kill()
-            killed = asyncio.get_running_loop().time()
-            await updates.presence_until(alice.address, OFFLINE, timeout=10)
-            assert asyncio.get_running_loop().time() - killed < 10
+            yield stopping, updates, alice
             updates.cancel()
     finally:
-        stop_service(doomed)
+        stop_service(stopping)
         stop_service(other)
+
+
+async def test_a_process_killed_during_its_grace_period_is_reaped(tmp_path, make_user):
+    """kill -9 after the 1012 closes: the process is reaped as any dead one, and friends see
+    its users OFFLINE long before its grace period would have ended."""
+    grace = {"PRESENCE_RESTART_GRACE_SECONDS": "60"}
+    async with closed_for_restart(tmp_path, make_user, grace) as (doomed, updates, alice):
+        await updates.expect_nothing(within=1)
+        doomed.process.kill()
+        killed = asyncio.get_running_loop().time()
+        await updates.presence_until(alice.address, OFFLINE, timeout=10)
+        assert asyncio.get_running_loop().time() - killed < 10
 
 
 async def test_an_offline_waiting_to_be_coalesced_goes_out_before_exit(tmp_path, make_user):
     """The disconnection after the grace period falls within the user's coalescing window:
     the process sends it before it exits, or friends would never see the user leave."""
-    leaving = start_service(
-        tmp_path,
-        {"PRESENCE_STATUS_COALESCE_MS": "60000", "PRESENCE_RESTART_GRACE_SECONDS": "1"},
-    )
-    other = start_service(tmp_path)
-    alice, bob = make_user(), make_user()
-    try:
-        await befriend(other.ws_url, alice, bob)
-        async with connect(other.ws_url, bob.token) as watcher:
-            updates = await watcher.subscribe_presence()
-            async with connect(leaving.ws_url, alice.token) as client:
-                assert outcome(await client.set_status(ONLINE)) == ("status", "")
-                await updates.presence_until(alice.address, ONLINE)
-                leaving.process.send_signal(signal.SIGTERM)
-                assert await closed_with(client.ws) == CLOSE_SERVICE_RESTART
-            assert await asyncio.to_thread(leaving.process.wait, 10) == 0
-            await updates.presence_until(alice.address, OFFLINE, timeout=5)
-            updates.cancel()
-    finally:
-        stop_service(leaving)
-        stop_service(other)
+    env = {"PRESENCE_STATUS_COALESCE_MS": "60000", "PRESENCE_RESTART_GRACE_SECONDS": "1"}
+    async with closed_for_restart(tmp_path, make_user, env) as (leaving, updates, alice):
+        assert await asyncio.to_thread(leaving.process.wait, 10) == 0
+        await updates.presence_until(alice.address, OFFLINE, timeout=5)
