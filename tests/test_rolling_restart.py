@@ -24,6 +24,7 @@ from websockets.exceptions import ConnectionClosed, WebSocketException
 from presence.rpc.client import StreamClosed
 from presence.store import keys
 from presence_project.shutdown import CLOSE_SERVICE_RESTART, REASON
+from tests.held_page_urls import HELD_PAGE
 from tests.support import (
     OFFLINE,
     ONLINE,
@@ -36,6 +37,7 @@ from tests.support import (
     eventually,
     friend_ring,
     haproxy,
+    http_raw,
     outcome,
     presences_of,
     start_service,
@@ -319,14 +321,24 @@ def _connections_of(address: str) -> set[str]:
 async def test_a_draining_process_refuses_new_connections_then_exits(tmp_path, make_user):
     """After the drain: the port is closed; a connection kept open from before gets 503 for
     a request and 1012 for a WebSocket, with the reason; an open WebSocket is closed with
-    1012; its user stays counted for the grace period, then the process disconnects it,
-    deregisters and exits."""
-    env = {"PRESENCE_DRAIN_SECONDS": "1", "PRESENCE_RESTART_GRACE_SECONDS": "2"}
+    1012; its user stays counted for the grace period, then the process disconnects it and
+    deregisters; a request in flight all along is answered; then the process exits."""
+    env = {
+        "PRESENCE_DRAIN_SECONDS": "1",
+        "PRESENCE_RESTART_GRACE_SECONDS": "2",
+        # A page that holds its request until tmp_path/release exists.
+        "DJANGO_SETTINGS_MODULE": "tests.held_page_settings",
+        "HELD_PAGE_DIR": str(tmp_path),
+    }
     running = start_service(tmp_path, env)
     alice = make_user()
     try:
         for_request = await asyncio.to_thread(_kept_alive, running.port)
         for_websocket = await asyncio.to_thread(_kept_alive, running.port)
+        held = asyncio.ensure_future(
+            asyncio.to_thread(http_raw, "GET", f"{running.http_url}/{HELD_PAGE}", timeout=60)
+        )
+        await eventually(partial(asyncio.to_thread, (tmp_path / "started").exists))
         async with connect(running.ws_url, alice.token) as client:
             assert outcome(await client.set_status(ONLINE)) == ("status", "")
             assert _registered(running)
@@ -344,13 +356,22 @@ async def test_a_draining_process_refuses_new_connections_then_exits(tmp_path, m
                 await asyncio.wait_for(ws.recv(), 5)
             assert (ws.close_code, ws.close_reason) == (CLOSE_SERVICE_RESTART, REASON)
 
-        assert await asyncio.to_thread(running.process.wait, 10) == 0
         # Disconnected after the grace period, and gone from Redis without being reaped.
+        async def handed_over() -> bool:
+            return "disconnected 1 connections that did not come back" in running.log_tail()
+
+        await eventually(handed_over, timeout=10)
         assert _connections_of(alice.address) == set()
         assert _registered(running) == []
-        assert "disconnected 1 connections that did not come back" in running.log_tail()
+        # The request in flight is waited for, then answered, and the process exits.
+        await asyncio.sleep(1)
+        assert running.process.poll() is None and not held.done()
+        (tmp_path / "release").touch()
+        assert (await held)[::2] == (200, b"released")
+        assert await asyncio.to_thread(running.process.wait, 10) == 0
         for_request.close()
     finally:
+        (tmp_path / "release").touch()
         stop_service(running)
 
 
