@@ -52,8 +52,8 @@ GIVES_UP_EVERY = 10
 # Above HAProxy's two failed probes a second apart (deploy/haproxy.cfg), so that the
 # balancer sends a draining process no new clients before it stops listening.
 DRAIN_SECONDS = 3
-# Above the default 5 s: on a shared, loaded machine a few of the hundreds of clients
-# reconnecting at once take up to 5 s to be ONLINE again.
+# Longer than the default, so that the slowest of hundreds of clients reconnecting at once
+# on a shared, loaded machine is back within it.
 GRACE_SECONDS = 8
 RESTARTING = {
     "PRESENCE_DRAIN_SECONDS": str(DRAIN_SECONDS),
