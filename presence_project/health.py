@@ -32,7 +32,7 @@ from redis.exceptions import RedisError
 
 from presence.conf import presence_settings
 from presence.delivery import process
-from presence_project import redis_clients
+from presence_project import redis_clients, shutdown
 from presence_project.loops import PerLoop
 
 logger = logging.getLogger(__name__)
@@ -41,14 +41,6 @@ HEALTH_PATH = "/healthz"
 READY_PATH = "/readyz"
 PATHS = (HEALTH_PATH, READY_PATH)
 OK = "ok"
-
-_draining = False
-
-
-def start_draining() -> None:
-    """The process is shutting down: /readyz answers 503 from now on."""
-    global _draining
-    _draining = True
 
 
 def _timeout() -> float:
@@ -202,8 +194,9 @@ async def readiness() -> tuple[bool, dict[str, Any]]:
     )
     checks = {name: found for name, (found, _) in zip(names, outcomes, strict=True)}
     _log_changes(checks)
-    ready = all(fine for _, fine in outcomes) and not _draining
-    body = {"status": "ok" if ready else "unavailable", "checks": {**checks, "draining": _draining}}
+    draining = shutdown.draining()
+    ready = all(fine for _, fine in outcomes) and not draining
+    body = {"status": "ok" if ready else "unavailable", "checks": {**checks, "draining": draining}}
     return ready, body
 
 

@@ -432,6 +432,10 @@ PRESENCE = {
     # On SIGTERM the process keeps serving this many seconds with /readyz answering 503, so
     # that load balancers stop sending it clients, then closes its connections and exits.
     "DRAIN_SECONDS": env_int("PRESENCE_DRAIN_SECONDS", 0),
+    # Then the WebSockets close with 1012 (service restart), but stay counted in Redis for
+    # this many seconds: a user who reconnects to another process meanwhile never shows
+    # OFFLINE to friends. Those who do not are disconnected after it, and the process exits.
+    "RESTART_GRACE_SECONDS": env_int("PRESENCE_RESTART_GRACE_SECONDS", 5),
 }
 
 # Signing in (accounts/conf.py). The environment keeps the PRESENCE_ names it always had.

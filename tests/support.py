@@ -103,10 +103,17 @@ def test_database_url() -> str:
 
 
 def start_service(
-    tmp_dir: Path, extra_env: dict[str, str] | None = None, daphne_args: tuple[str, ...] = ()
+    tmp_dir: Path,
+    extra_env: dict[str, str] | None = None,
+    daphne_args: tuple[str, ...] = (),
+    port: int | None = None,
 ) -> Service:
-    port = free_port()
+    """A daphne process of this project on `port` (a free one if None), once it listens."""
+    port = port or free_port()
     log = tmp_dir / f"daphne-{port}.log"
+    if log.exists():
+        # A replacement on the port of a process that stopped: a log of its own.
+        log = tmp_dir / f"daphne-{port}-{secrets.token_hex(2)}.log"
     env = {
         **os.environ,
         "DATABASE_URL": test_database_url(),

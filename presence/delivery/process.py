@@ -6,6 +6,10 @@ before channels-redis expires them, and after a Redis outage rebuilds this proce
 of presence from its live connections. With several Redis shards, the heartbeat, the
 reaping and the rebuild run on each shard on its own, all at once: a shard that fails or
 loses its data is rebuilt alone, from the connections of the users it holds.
+
+On shutdown, restart() closes every connection for a restart, and hand_over() keeps them
+counted in Redis for a grace period, then disconnects those that remain and deregisters the
+process.
 """
 
 import asyncio
@@ -16,6 +20,7 @@ import secrets
 import socket
 import time
 from collections import Counter
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -59,6 +64,8 @@ class LiveSession(Protocol):
 
     async def catch_up(self, from_scratch: bool) -> None: ...
 
+    def restart(self, reason: str) -> None: ...
+
 
 _live_sessions: set[LiveSession] = set()
 _task: asyncio.Task[None] | None = None
@@ -67,10 +74,19 @@ _closed_since_collection = 0
 # time.monotonic() when Redis last took this process's heartbeat; None before the first.
 _last_beat: float | None = None
 _first_beat = asyncio.Event()
+# Why the process closed its connections (restart()); from then until hand_over() ends, a
+# connection that closes stays counted in Redis.
+_restart_reason: str | None = None
+_all_closed = asyncio.Event()
+# Set when hand_over() stops the housekeeping for good.
+_retiring = asyncio.Event()
 
 
 def track(session: LiveSession) -> None:
     _live_sessions.add(session)
+    if _restart_reason is not None:
+        # Its consumer was made just before the process stopped taking connections.
+        session.restart(_restart_reason)
 
 
 def untrack(session: LiveSession) -> None:
@@ -86,6 +102,8 @@ def untrack(session: LiveSession) -> None:
     """
     global _closed_since_collection
     _live_sessions.discard(session)
+    if not _live_sessions and _restart_reason is not None:
+        _all_closed.set()
     _closed_since_collection += 1
     if _closed_since_collection >= max(
         presence_settings().gc_every_closed, len(_live_sessions) // 2
@@ -141,9 +159,9 @@ async def update_gauges() -> None:
 
 
 def ensure_running() -> None:
-    """Start the housekeeping task in the running loop, once."""
+    """Start the housekeeping task in the running loop, once (and never after hand_over)."""
     global _task
-    if _task is None or _task.done():
+    if (_task is None or _task.done()) and not _retiring.is_set():
         _task = asyncio.get_running_loop().create_task(_housekeeping())
 
 
@@ -165,7 +183,7 @@ async def _housekeeping() -> None:
     loop = asyncio.get_running_loop()
     next_renewal = loop.time() + renew_every
     states = [_ShardState(shard) for shard in range(shards.count())]
-    while True:
+    while not _retiring.is_set():
         beat = _published(await stats())
         # A shard that hangs holds up no other shard's heartbeat.
         await asyncio.gather(*(_keep(state, beat) for state in states))
@@ -177,7 +195,9 @@ async def _housekeeping() -> None:
                 # A failing shard's rebuild renews them again once it answers.
                 observability.redis_failed("housekeeping")
                 logger.exception("renewing the process channel's groups failed; retrying")
-        await asyncio.sleep(interval)
+        # A hand-over waits for the end of a pass, never interrupts one (a reaping half done).
+        with suppress(TimeoutError):
+            await asyncio.wait_for(_retiring.wait(), interval)
 
 
 async def _keep(state: _ShardState, beat: dict[str, int]) -> None:
@@ -249,3 +269,51 @@ async def _rebuild(shard: int, data_lost: bool) -> None:
 async def _catch_up_all(from_scratch: bool) -> None:
     for session in list(_live_sessions):
         await session.catch_up(from_scratch)
+
+
+def restarting() -> bool:
+    """Whether a connection that closes now stays counted in Redis: the process closed its
+    connections for a restart, and hand_over() will disconnect what remains."""
+    return _restart_reason is not None and not _retiring.is_set()
+
+
+async def restart(reason: str, within: float) -> int:
+    """Close every connection for a restart, with `reason`; once they are closed (or after
+    `within` seconds), return how many were signed in. Those stay counted in Redis until
+    hand_over(), so that friends see nothing of a reconnection elsewhere."""
+    global _restart_reason
+    _restart_reason = reason
+    sessions = list(_live_sessions)
+    for session in sessions:
+        session.restart(reason)
+    if _live_sessions:
+        try:
+            await asyncio.wait_for(_all_closed.wait(), within)
+        except TimeoutError:
+            logger.warning("%d connections did not close within %g s", len(_live_sessions), within)
+    return sum(1 for session in sessions if session.address is not None)
+
+
+async def hand_over(grace_seconds: float) -> None:
+    """After restart(): keep the heartbeat for `grace_seconds`, while users reconnect to
+    other processes, then stop the housekeeping, disconnect the connections Redis still
+    counts for this process (users who did not come back go OFFLINE) and deregister it.
+
+    Killed meanwhile, or with Redis away, the process is reaped as a dead one once its
+    heartbeat expires."""
+    if grace_seconds > 0:
+        logger.warning("keeping closed connections counted for %g s", grace_seconds)
+        await asyncio.sleep(grace_seconds)
+    _retiring.set()
+    if _task is not None:
+        await asyncio.gather(_task, return_exceptions=True)
+    try:
+        released = await services.retire_process(INCARNATION)
+    except Exception:
+        # Redis's error names the server; with several shards, the others are done.
+        logger.exception(
+            "disconnecting this process's connections failed; other processes reap those "
+            "left once its heartbeat expires"
+        )
+        return
+    logger.warning("disconnected %d connections that did not come back", released)

@@ -86,6 +86,14 @@ async def forget(process: str, shard: int) -> None:
     await redis(shard).delete(keys.PROCESS_CONNECTIONS.format(process))
 
 
+async def retire(process: str, shard: int) -> None:
+    """Deregister a process that shut down cleanly from `shard`: nobody is to reap it."""
+    async with redis(shard).pipeline(transaction=True) as pipe:
+        pipe.srem(keys.PROCESSES, process)
+        pipe.delete(keys.HEARTBEAT.format(process), keys.PROCESS_CONNECTIONS.format(process))
+        await pipe.execute()
+
+
 async def held_by(process: str, shard: int) -> set[tuple[str, str]]:
     """(address, connection id) of every connection `shard` believes `process` holds."""
     members = await redis(shard).smembers(keys.PROCESS_CONNECTIONS.format(process))
