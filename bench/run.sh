@@ -7,4 +7,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/bootstrap.sh requirements-dev.txt
+# The reconnect storm's clients are Decentraland's own (bench/storm.mjs).
+(cd tests/interop && npm ci --silent --no-audit --no-fund)
 exec python -m presence_project.local_redis -- python -m bench.run "$@"
