@@ -6,7 +6,8 @@ with its token in the payload, and is served when the subscription's first item 
 1,000 clients at 1, 10, 100 and 1,000 in flight, then a burst of 5,000 at once, each on a
 fresh server process; the order of the measurements turns from run to run. With a
 `before` checkout (bench/run.py --storm-before), each measurement is taken on that code's
-server too, right after this code's: pairs A/B on the same machine minutes apart.
+server too, next to this code's, which one first alternating from run to run: pairs A/B
+on the same machine minutes apart.
 """
 
 import asyncio
