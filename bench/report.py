@@ -158,6 +158,11 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]
                 ),
             )
         )
+    if results.get("storm"):
+        from bench import storm
+
+        *row, met = storm.summary_row(results["storm"])
+        rows.append((*row, _mark(met)))
     return rows
 
 
@@ -451,6 +456,10 @@ def markdown(results: dict[str, Any], method: list[str], analysis: str) -> str:
         lines += _connections_section(results["connections"])
     if results.get("soak"):
         lines += _soak_section(results["soak"])
+    if results.get("storm"):
+        from bench import storm
+
+        lines += storm.section(results["storm"])
     if results.get("profiles"):
         lines += _profiles_section(results["profiles"])
     lines += ["## Method", "", *method, ""]
