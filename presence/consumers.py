@@ -13,7 +13,7 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from presence import observability, signed_auth
-from presence.admission import FrameBudget, origin_allowed
+from presence.admission import SET_UP, FrameBudget, origin_allowed
 from presence.conf import presence_settings
 from presence.delivery.sessions import ClientSession
 from presence.errors import ServiceError, TooManyRequests
@@ -68,11 +68,16 @@ class RpcConsumer(AsyncWebsocketConsumer):
         self.scope = scope
         self.base_send = send
         self.turn = asyncio.Lock()
+        # The server accepts more connections as earlier ones are set up (signed in or closed).
+        set_up = scope.get("extensions", {}).get(SET_UP)
         try:
             while True:
                 message = await receive()
                 async with self.turn:
                     await self.dispatch(message)
+                if set_up is not None and (self.session is None or self.session.address):
+                    set_up()
+                    set_up = None
         except StopConsumer:
             pass
         finally:

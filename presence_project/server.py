@@ -13,6 +13,7 @@ import asyncio
 import logging
 import os
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +23,9 @@ from daphne.server import Server
 from daphne.ws_protocol import WebSocketProtocol
 from twisted.internet import defer
 from twisted.internet.interfaces import IListeningPort
-from twisted.internet.tcp import Connection
+from twisted.internet.tcp import Connection, Port
 
+from presence.admission import SET_UP
 from presence.conf import presence_settings
 from presence_project.shutdown import CLOSE_SERVICE_RESTART
 
@@ -146,6 +148,45 @@ def _warn_if_capped(backlog: int) -> None:
         )
 
 
+class AdmissionPacing:
+    """Accept connections only as fast as they are set up.
+
+    Twisted accepts every queued connection at once, so in a reconnect storm every
+    per-connection deadline (daphne's accept timeout, the sign-in deadline, Redis reads)
+    starts for all of them together, and a process starved by the lot misses them all. At
+    `limit` connections accepted but not yet set up (a WebSocket signed in, an HTTP request
+    answered, or either gone), the ports stop reading: the rest wait in the kernel's listen
+    queue, where no deadline runs. A connection holds its place for `hold_seconds` at most,
+    so that clients that never sign in cannot keep the process from accepting."""
+
+    def __init__(self, limit: int, hold_seconds: float) -> None:
+        self.limit = limit
+        self.hold_seconds = hold_seconds
+        self.ports: list[Port] = []
+        self.pending: dict[object, asyncio.TimerHandle] = {}
+        self.paused = False
+
+    def enter(self, protocol: object) -> None:
+        hold = asyncio.get_running_loop().call_later(self.hold_seconds, self.leave, protocol)
+        self.pending[protocol] = hold
+        if not self.paused and len(self.pending) >= self.limit:
+            self.paused = True
+            for port in self.ports:
+                port.stopReading()
+
+    def leave(self, protocol: object) -> None:
+        hold = self.pending.pop(protocol, None)
+        if hold is None:
+            return
+        hold.cancel()
+        if self.paused and len(self.pending) < self.limit:
+            self.paused = False
+            for port in self.ports:
+                # A port that stopped listening (drain) stays stopped.
+                if port.connected and not port.disconnecting:
+                    port.startReading()
+
+
 class PresenceServer(Server):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -155,6 +196,8 @@ class PresenceServer(Server):
         backlog = presence_settings().listen_backlog
         self.endpoints = [with_backlog(endpoint, backlog) for endpoint in self.endpoints]
         _warn_if_capped(backlog)
+        limit = presence_settings().max_connecting
+        self.pacing = AdmissionPacing(limit, self.websocket_handshake_timeout) if limit else None
         if self.action_logger is not None:
             # Through logging, as every other line (LOG_FORMAT), and without query strings.
             self.action_logger = access_log
@@ -167,7 +210,29 @@ class PresenceServer(Server):
         PresenceWebSocketProtocol.take_options(self.ws_factory)
         self.ws_factory.protocol = PresenceWebSocketProtocol
         self.ports.append(port)
+        if self.pacing is not None and isinstance(port, Port):
+            self.pacing.ports.append(port)
         super().listen_success(port)
+
+    # Without it: a reconnect storm is accepted whole, and its deadlines all run at once.
+    def protocol_connected(self, protocol: Any) -> None:
+        """An HTTP request or a WebSocket begins (daphne's WebRequest, WebSocketProtocol)."""
+        super().protocol_connected(protocol)
+        if self.pacing is not None:
+            self.pacing.enter(protocol)
+
+    def protocol_disconnected(self, protocol: Any) -> None:
+        """An HTTP request answered or handed over to a WebSocket, or a WebSocket gone."""
+        super().protocol_disconnected(protocol)
+        if self.pacing is not None:
+            self.pacing.leave(protocol)
+
+    def create_application(self, protocol: Any, scope: dict[str, Any]) -> Any:
+        """A WebSocket's application gets a call for when its connection is set up."""
+        if self.pacing is not None and scope["type"] == "websocket":
+            set_up = partial(self.pacing.leave, protocol)
+            scope = {**scope, "extensions": {**scope.get("extensions", {}), SET_UP: set_up}}
+        return super().create_application(protocol, scope)
 
     # Without it: SIGTERM cuts every connection at once, before the load balancer stops
     # sending more, and friends see each of their users go OFFLINE, then come back.

@@ -224,6 +224,35 @@ LISTEN_BACKLOG = Override(
         ((Server, "run"), "serverFromString(reactor, str(socket_description))"),
     ),
 )
+ADMISSION_PACING = Override(
+    "presence_project.server (AdmissionPacing; PresenceServer.protocol_connected, "
+    "protocol_disconnected, create_application)",
+    "daphne's Server.protocol_connected, protocol_disconnected and create_application, and "
+    "Twisted's Port.stopReading and startReading",
+    DAPHNE | TWISTED,
+    signatures={
+        (Server, "protocol_connected"): "(self, protocol)",
+        (Server, "protocol_disconnected"): "(self, protocol)",
+        (Server, "create_application"): "(self, protocol, scope)",
+    },
+    sources={
+        (Server, "protocol_connected"): "3fe5af10e11e8ad7",
+        (Server, "create_application"): "f1e300b4ecf636c8",
+        # A port accepts while it is a reader of the reactor's, and only then.
+        (tcp.Port, "doRead"): "d240fc123090ee23",
+        (abstract.FileDescriptor, "stopReading"): "d6dc9ec5ee8d7cf5",
+        (abstract.FileDescriptor, "startReading"): "21aaf12bba935445",
+    },
+    # Where a request or a WebSocket begins and ends: what a place in the count is.
+    fragments=(
+        ((WebRequest, "__init__"), "self.server.protocol_connected(self)"),
+        ((WebRequest, "process"), "self.server.protocol_disconnected(self)"),
+        ((WebRequest, "finish"), "self.server.protocol_disconnected(self)"),
+        ((DaphneProtocol, "onConnect"), "self.server.protocol_connected(self)"),
+        ((DaphneProtocol, "onClose"), "self.server.protocol_disconnected(self)"),
+        ((Server, "__init__"), "self.websocket_handshake_timeout = websocket_handshake_timeout"),
+    ),
+)
 HIREDIS_PACKING = Override(
     "presence_project.redis_clients (_HiredisPacking, _PackedConnection)",
     "redis-py's asyncio AbstractConnection.pack_command with its HiredisRespSerializer",
@@ -288,6 +317,7 @@ OVERRIDES = [
     LISTEN_SUCCESS,
     KILL_ALL_APPLICATIONS,
     LISTEN_BACKLOG,
+    ADMISSION_PACING,
     HIREDIS_PACKING,
     BLOCKING_SENTINEL_POOL,
     CACHE_POOL,
