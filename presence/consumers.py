@@ -68,16 +68,11 @@ class RpcConsumer(AsyncWebsocketConsumer):
         self.scope = scope
         self.base_send = send
         self.turn = asyncio.Lock()
-        # The server accepts more connections as earlier ones are set up (signed in or closed).
-        set_up = scope.get("extensions", {}).get(SET_UP)
         try:
             while True:
                 message = await receive()
                 async with self.turn:
                     await self.dispatch(message)
-                if set_up is not None and (self.session is None or self.session.address):
-                    set_up()
-                    set_up = None
         except StopConsumer:
             pass
         finally:
@@ -102,6 +97,8 @@ class RpcConsumer(AsyncWebsocketConsumer):
             on_revoked=self._revoked,
             on_disconnected=partial(self._close_soon, CLOSE_BY_OPERATOR),
             on_restart=partial(self._close_soon, CLOSE_SERVICE_RESTART),
+            # The server accepts more connections as earlier ones sign in (or close).
+            on_signed_in=self.scope.get("extensions", {}).get(SET_UP),
         )
         # Log records of this task and of the calls it starts name the connection.
         observability.current_connection.set(session)

@@ -19,9 +19,10 @@ from typing import Any
 
 from autobahn.util import encode_truncate
 from daphne.cli import CommandLineInterface
+from daphne.http_protocol import WebRequest
 from daphne.server import Server
 from daphne.ws_protocol import WebSocketProtocol
-from twisted.internet import defer
+from twisted.internet import defer, tcp
 from twisted.internet.interfaces import IListeningPort
 from twisted.internet.tcp import Connection, Port
 
@@ -154,10 +155,11 @@ class AdmissionPacing:
     Twisted accepts every queued connection at once, so in a reconnect storm every
     per-connection deadline (daphne's accept timeout, the sign-in deadline, Redis reads)
     starts for all of them together, and a process starved by the lot misses them all. At
-    `limit` connections accepted but not yet set up (a WebSocket signed in, an HTTP request
-    answered, or either gone), the ports stop reading: the rest wait in the kernel's listen
-    queue, where no deadline runs. A connection holds its place for `hold_seconds` at most,
-    so that clients that never sign in cannot keep the process from accepting."""
+    `limit` TCP connections accepted but not yet set up (a WebSocket signed in, an HTTP
+    request answered, or the connection gone), the ports stop reading: the rest wait in the
+    kernel's listen queue, where no deadline runs. A connection holds its place for
+    `hold_seconds` at most, so that clients that never sign in cannot keep the process from
+    accepting."""
 
     def __init__(self, limit: int, hold_seconds: float) -> None:
         self.limit = limit
@@ -165,17 +167,37 @@ class AdmissionPacing:
         self.ports: list[Port] = []
         self.pending: dict[object, asyncio.TimerHandle] = {}
         self.paused = False
+        pacing = self
 
-    def enter(self, protocol: object) -> None:
-        hold = asyncio.get_running_loop().call_later(self.hold_seconds, self.leave, protocol)
-        self.pending[protocol] = hold
+        class PacedConnection(tcp.Server):
+            """A connection a port accepted, counted from its accept to its end."""
+
+            def __init__(self, *args: Any) -> None:
+                super().__init__(*args)
+                pacing.enter(self)
+
+            def connectionLost(self, reason: Any) -> None:
+                pacing.leave(self)
+                super().connectionLost(reason)
+
+        self.connection_class = PacedConnection
+
+    def pace(self, port: Port) -> None:
+        """Count the connections `port` accepts (a TCP port's; others are left alone)."""
+        if port.transport is tcp.Server:
+            port.transport = self.connection_class
+            self.ports.append(port)
+
+    def enter(self, connection: tcp.Server) -> None:
+        hold = asyncio.get_running_loop().call_later(self.hold_seconds, self.leave, connection)
+        self.pending[connection] = hold
         if not self.paused and len(self.pending) >= self.limit:
             self.paused = True
             for port in self.ports:
                 port.stopReading()
 
-    def leave(self, protocol: object) -> None:
-        hold = self.pending.pop(protocol, None)
+    def leave(self, connection: object) -> None:
+        hold = self.pending.pop(connection, None)
         if hold is None:
             return
         hold.cancel()
@@ -184,6 +206,8 @@ class AdmissionPacing:
             for port in self.ports:
                 # A port that stopped listening (drain) stays stopped.
                 if port.connected and not port.disconnecting:
+                    # Twisted accepts up to numberAccepts in one pass, and grows it.
+                    port.numberAccepts = self.limit - len(self.pending)
                     port.startReading()
 
 
@@ -197,7 +221,11 @@ class PresenceServer(Server):
         self.endpoints = [with_backlog(endpoint, backlog) for endpoint in self.endpoints]
         _warn_if_capped(backlog)
         limit = presence_settings().max_connecting
-        self.pacing = AdmissionPacing(limit, self.websocket_handshake_timeout) if limit else None
+        # With no accept timeout (-1), a place is held as long as the sign-in deadline.
+        hold = self.websocket_handshake_timeout
+        if hold <= 0:
+            hold = presence_settings().auth_timeout_seconds
+        self.pacing = AdmissionPacing(limit, hold) if limit else None
         if self.action_logger is not None:
             # Through logging, as every other line (LOG_FORMAT), and without query strings.
             self.action_logger = access_log
@@ -211,26 +239,22 @@ class PresenceServer(Server):
         self.ws_factory.protocol = PresenceWebSocketProtocol
         self.ports.append(port)
         if self.pacing is not None and isinstance(port, Port):
-            self.pacing.ports.append(port)
+            self.pacing.pace(port)
         super().listen_success(port)
 
-    # Without it: a reconnect storm is accepted whole, and its deadlines all run at once.
-    def protocol_connected(self, protocol: Any) -> None:
-        """An HTTP request or a WebSocket begins (daphne's WebRequest, WebSocketProtocol)."""
-        super().protocol_connected(protocol)
-        if self.pacing is not None:
-            self.pacing.enter(protocol)
-
+    # Without it: an HTTP connection holds its place in admission pacing until it closes.
     def protocol_disconnected(self, protocol: Any) -> None:
-        """An HTTP request answered or handed over to a WebSocket, or a WebSocket gone."""
+        """An HTTP request answered or handed over to a WebSocket, or a WebSocket gone: an
+        answered request's connection is set up (a handed-over one has no transport left)."""
         super().protocol_disconnected(protocol)
-        if self.pacing is not None:
-            self.pacing.leave(protocol)
+        if self.pacing is not None and isinstance(protocol, WebRequest):
+            self.pacing.leave(protocol.transport)
 
+    # Without it: a reconnect storm is accepted whole, and its deadlines all run at once.
     def create_application(self, protocol: Any, scope: dict[str, Any]) -> Any:
         """A WebSocket's application gets a call for when its connection is set up."""
         if self.pacing is not None and scope["type"] == "websocket":
-            set_up = partial(self.pacing.leave, protocol)
+            set_up = partial(self.pacing.leave, protocol.transport)
             scope = {**scope, "extensions": {**scope.get("extensions", {}), SET_UP: set_up}}
         return super().create_application(protocol, scope)
 
