@@ -163,6 +163,7 @@ class AdmissionPacing:
 
     def __init__(self, limit: int, hold_seconds: float) -> None:
         self.limit = limit
+        self.batch = max(1, limit // 10)
         self.hold_seconds = hold_seconds
         self.ports: list[Port] = []
         self.pending: dict[object, asyncio.TimerHandle] = {}
@@ -201,7 +202,9 @@ class AdmissionPacing:
         if hold is None:
             return
         hold.cancel()
-        if self.paused and len(self.pending) < self.limit:
+        # Resuming when a tenth of the places are free, not one: accepts come in batches,
+        # not one for each pass of the reactor with the port added and removed each time.
+        if self.paused and len(self.pending) <= self.limit - self.batch:
             self.paused = False
             for port in self.ports:
                 # A port that stopped listening (drain) stays stopped.

@@ -391,7 +391,7 @@ PRESENCE = {
     # TCP connections accepted but not yet set up (signed in, answered, or gone) at once; at
     # this many, the process stops accepting and the rest wait in the listen queue, where no
     # deadline runs (docs/scaling.md, "Reconnect storms"). 0 accepts all at once.
-    "MAX_CONNECTING": env_int("PRESENCE_MAX_CONNECTING", 200),
+    "MAX_CONNECTING": env_int("PRESENCE_MAX_CONNECTING", 1000),
     # Requests one connection may have in flight at once, open streams included.
     "MAX_CONCURRENT_REQUESTS": env_int("PRESENCE_MAX_CONCURRENT_REQUESTS", 64),
     # Ports one connection may open.
