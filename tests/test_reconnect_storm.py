@@ -72,8 +72,8 @@ async def test_a_storm_is_accepted_as_fast_as_it_is_set_up_so_no_deadline_passes
     start together, and the process, busy with every connection at once, would miss them:
     it accepts only PRESENCE_MAX_CONNECTING at a time, the rest waiting in the kernel."""
     users = [make_user() for _ in range(CLIENTS)]
-    short_deadlines = {"PRESENCE_AUTH_TIMEOUT_SECONDS": "2", "PRESENCE_MAX_CONNECTING": "50"}
+    short_deadlines = {"PRESENCE_AUTH_TIMEOUT_SECONDS": "1", "PRESENCE_MAX_CONNECTING": "50"}
     with running_service(
-        tmp_path, short_deadlines, ("--websocket_connect_timeout", "2")
+        tmp_path, short_deadlines, ("--websocket_connect_timeout", "1")
     ) as service:
         await storm(service, users)
