@@ -73,6 +73,13 @@ class Sizes:
     conn_users: int = 5000
     conn_anchors: int = 100
     online_users: int = 100_000
+    # Users of the capacity curves' connection levels (bench/capacity.py); none unless it runs.
+    crowd_users: int = 0
+
+
+def actors_of(size: int, sizes: Sizes) -> list[str]:
+    """The users who take turns changing status before the same `size` friends."""
+    return [address("actor", f"{size}-{k}") for k in range(sizes.actors_per_size)]
 
 
 def build(sizes: Sizes) -> Graph:
@@ -82,8 +89,7 @@ def build(sizes: Sizes) -> Graph:
     fan_friends = [address("fan-friend", i) for i in range(biggest)]
     actors = []
     for count in sizes.fanout_friends:
-        for k in range(sizes.actors_per_size):
-            actor = address("actor", f"{count}-{k}")
+        for actor in actors_of(count, sizes):
             actors.append(actor)
             for friend in fan_friends[:count]:
                 graph.befriend(actor, friend)
@@ -93,9 +99,12 @@ def build(sizes: Sizes) -> Graph:
     graph.ring(mesh, sizes.mesh_friends // 2)
     conn = [address("conn", i) for i in range(sizes.conn_users)]
     anchors = [address("anchor", i) for i in range(sizes.conn_anchors)]
-    graph.ring(conn, 5)
-    for i, user in enumerate(conn):
-        graph.befriend(user, anchors[i % len(anchors)])
+    crowd = [address("crowd", i) for i in range(sizes.crowd_users)]
+    for users in (conn, crowd):
+        # 10 friends in a ring and one anchor, whose ONLINE is each subscription's first item.
+        graph.ring(users, 5)
+        for i, user in enumerate(users):
+            graph.befriend(user, anchors[i % len(anchors)])
     graph.groups = {
         "actors": actors,
         "fan-friends": fan_friends,
@@ -103,9 +112,10 @@ def build(sizes: Sizes) -> Graph:
         "mesh": mesh,
         "conn": conn,
         "anchors": anchors,
+        "crowd": crowd,
     }
     with transaction.atomic():
-        for user in [*actors, *fan_friends, *idle, *mesh, *conn, *anchors]:
+        for user in [*actors, *fan_friends, *idle, *mesh, *conn, *anchors, *crowd]:
             graph.tokens[user] = issue_token(user)
         Friendship.objects.bulk_create(
             (

@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from bench import capacity_report
 from bench.stats import ms
 
 TARGETS = {
@@ -408,7 +409,11 @@ def _profiles_section(profiles: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def markdown(results: dict[str, Any], method: list[str], analysis: str) -> str:
+def markdown(
+    results: dict[str, Any], method: list[str], analysis: str, plots: list[str] | None = None
+) -> str:
+    """The whole file; `plots` (markdown showing the curves' images) come first, so that a
+    reader sees the shape before the tables."""
     info = results["info"]
     lines = [
         "# Benchmarks",
@@ -416,6 +421,7 @@ def markdown(results: dict[str, Any], method: list[str], analysis: str) -> str:
         f"Measured {info['date']} with `{info['command']}` ({info['mode']}, "
         f"{info['minutes']:.0f} minutes), commit {info['commit']}.",
         "",
+        *(plots or []),
         "## Machine",
         "",
         *_table(["", ""], [[k, v] for k, v in info["machine"].items()]),
@@ -451,6 +457,7 @@ def markdown(results: dict[str, Any], method: list[str], analysis: str) -> str:
         lines += _connections_section(results["connections"])
     if results.get("soak"):
         lines += _soak_section(results["soak"])
+    lines += capacity_report.sections(results)
     if results.get("profiles"):
         lines += _profiles_section(results["profiles"])
     lines += ["## Method", "", *method, ""]

@@ -3,6 +3,7 @@
 # Redis-protocol server (REDIS_URL's, if set). Writes BENCHMARKS.md; see bench/run.py.
 #
 #   bash bench/run.sh [--quick] [--scenarios fanout,throughput,query,connections,soak]
+#                     [--scenarios fanout-curve,connection-curve,query-curve,shards]
 #                     [--soak-minutes N] [--runs N] [--profile] [--database-url URL]
 set -euo pipefail
 cd "$(dirname "$0")/.."
