@@ -4,7 +4,7 @@ their method (bench/capacity.py measures them)."""
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bench.stats import ms
+from bench.stats import ms, table
 
 if TYPE_CHECKING:  # bench.capacity needs Django set up; this module does not
     from bench.capacity import Curves
@@ -238,88 +238,61 @@ def _rows_shards(items: list[dict[str, Any]]) -> list[list[str]]:
     return rows
 
 
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    return [
-        "| " + " | ".join(header) + " |",
-        "|" + "---|" * len(header),
-        *("| " + " | ".join(row) + " |" for row in rows),
-        "",
-    ]
+# The tables' headers, columns separated by " | ".
+FANOUT_HEADER = "system | F | p50 ms | p99 ms | lost rounds | each run: p50/p99 ms"
+CONNECTIONS_HEADER = (
+    "system | connections | step: per s | step: server CPU ms each | RSS MiB | step: KiB each"
+    " | Redis used MiB | step: Redis bytes each | Redis keys"
+)
+QUERY_HEADER = (
+    "friends | online | GetOnlineFriends p50 / p99 ms | REST (first page, limit 1000) p50 / p99"
+    " ms | Redis read alone p50 / p99 ms | server CPU ms per query, RPC / REST | HMGET per"
+    " query, µs in Redis"
+)
+SHARDS_HEADER = (
+    "system | sustained /s | peak /s | at 10k: delivered /s, p99 ms | at 10k: server / Redis"
+    " cores | Redis µs per update (median of steps) | commands taken, per shard"
+)
+
+
+def _connections_note(first: dict[str, Any]) -> str:
+    limit, reached = first["open_files_limit"], first["levels"][-1]["connections"]
+    short = (
+        f" The curve asked for {max(first['wanted']):,} connections and stopped at "
+        f"{reached:,}: a process may not open more files here (the hard limit, which this "
+        "container does not let even root raise)."
+        if reached < max(first["wanted"])
+        else ""
+    )
+    return (
+        f"Open files allowed per process: {limit:,}.{short} Per-connection and per-user "
+        "figures are those of each step (the growth since the previous level over the "
+        "connections it added)."
+    )
 
 
 def sections(results: dict[str, Any]) -> list[str]:
     """The tables of the curves measured in `results`."""
-    if not any(
-        results.get(k) for k in ("fanout_curve", "connection_curve", "query_curve", "shards")
-    ):
+    parts = [
+        ("fanout_curve", "Fan-out latency against F", FANOUT_HEADER, _rows_fanout),
+        (
+            "connection_curve",
+            "Memory and connect rate against connections (one process)",
+            CONNECTIONS_HEADER,
+            _rows_connections,
+        ),
+        ("query_curve", "Online-friends query against friends", QUERY_HEADER, _rows_query),
+        ("shards", "Delivery throughput on one and two Redis shards", SHARDS_HEADER, _rows_shards),
+    ]
+    if not any(results.get(key) for key, *_ in parts):
         return []
     lines = ["## How cost grows with work", ""]
-    if results.get("fanout_curve"):
-        lines += ["### Fan-out latency against F", ""]
-        lines += _table(
-            ["system", "F", "p50 ms", "p99 ms", "lost rounds", "each run: p50/p99 ms"],
-            _rows_fanout(results["fanout_curve"]),
-        )
-    if results.get("connection_curve"):
-        first = results["connection_curve"][0]
-        limit, reached = first["open_files_limit"], first["levels"][-1]["connections"]
-        short = (
-            f" The curve asked for {max(first['wanted']):,} connections and stopped at "
-            f"{reached:,}: a process may not open more files here (the hard limit, which "
-            "this container does not let even root raise)."
-            if reached < max(first["wanted"])
-            else ""
-        )
-        lines += [
-            "### Memory and connect rate against connections (one process)",
-            "",
-            f"Open files allowed per process: {limit:,}.{short} Per-connection and per-user "
-            "figures are those of each step (the growth since the previous level over the "
-            "connections it added).",
-            "",
-        ]
-        lines += _table(
-            [
-                "system",
-                "connections",
-                "step: per s",
-                "step: server CPU ms each",
-                "RSS MiB",
-                "step: KiB each",
-                "Redis used MiB",
-                "step: Redis bytes each",
-                "Redis keys",
-            ],
-            _rows_connections(results["connection_curve"]),
-        )
-    if results.get("query_curve"):
-        lines += ["### Online-friends query against friends", ""]
-        lines += _table(
-            [
-                "friends",
-                "online",
-                "GetOnlineFriends p50 / p99 ms",
-                "REST (first page, limit 1000) p50 / p99 ms",
-                "Redis read alone p50 / p99 ms",
-                "server CPU ms per query, RPC / REST",
-                "HMGET per query, µs in Redis",
-            ],
-            _rows_query(results["query_curve"]),
-        )
-    if results.get("shards"):
-        lines += ["### Delivery throughput on one and two Redis shards", ""]
-        lines += _table(
-            [
-                "system",
-                "sustained /s",
-                "peak /s",
-                "at 10k: delivered /s, p99 ms",
-                "at 10k: server / Redis cores",
-                "Redis µs per update (median of steps)",
-                "commands taken, per shard",
-            ],
-            _rows_shards(results["shards"]),
-        )
+    for key, title, header, rows in parts:
+        if results.get(key):
+            lines += [f"### {title}", ""]
+            if key == "connection_curve":
+                lines += [_connections_note(results[key][0]), ""]
+            lines += [*table(header.split(" | "), rows(results[key])), ""]
     lines += [
         "The failover's recovery time is not measured here: tests/test_sentinel.py measures it "
         '(the kill to the last correct view) and "Sentinel failover" under Analysis gives it.',
