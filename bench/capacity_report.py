@@ -193,6 +193,7 @@ def _rows_connections(items: list[dict[str, Any]]) -> list[list[str]]:
                     f"{level['used_memory'] / 2**20:.1f}",
                     f"{(level['used_memory'] - previous['used_memory']) / opened:,.0f}",
                     f"{level['keys']:,}",
+                    str(level.get("failed", 0)),
                 ]
             )
             previous = level
@@ -242,7 +243,7 @@ def _rows_shards(items: list[dict[str, Any]]) -> list[list[str]]:
 FANOUT_HEADER = "system | F | p50 ms | p99 ms | lost rounds | each run: p50/p99 ms"
 CONNECTIONS_HEADER = (
     "system | connections | step: per s | step: server CPU ms each | RSS MiB | step: KiB each"
-    " | Redis used MiB | step: Redis bytes each | Redis keys"
+    " | Redis used MiB | step: Redis bytes each | Redis keys | step: failed"
 )
 QUERY_HEADER = (
     "friends | online | GetOnlineFriends p50 / p99 ms | REST (first page, limit 1000) p50 / p99"
