@@ -20,7 +20,7 @@ from redis import asyncio as aioredis
 from bench import system
 
 CHANNELS = 100_000
-PUBLISHES = 100_000
+PUBLISHES = 20_000
 SUBSCRIBERS = (1, 10, 50)
 
 
