@@ -3,7 +3,13 @@
 One asyncio task per process, started by the first ASGI call, keeps the heartbeat alive,
 reaps processes whose heartbeat expired, renews the process channel's group memberships
 before channels-redis expires them, and after a Redis outage rebuilds this process's share
-of presence from its live connections.
+of presence from its live connections. With several Redis shards, the heartbeat, the
+reaping and the rebuild run on each shard on its own, all at once: a shard that fails or
+loses its data is rebuilt alone, from the connections of the users it holds.
+
+On shutdown, restart() closes every connection for a restart, and hand_over() keeps them
+counted in Redis for a grace period, then disconnects those that remain and deregisters the
+process.
 """
 
 import asyncio
@@ -14,6 +20,8 @@ import secrets
 import socket
 import time
 from collections import Counter
+from contextlib import suppress
+from dataclasses import dataclass
 from typing import Protocol
 
 from django.conf import settings
@@ -21,7 +29,7 @@ from django.conf import settings
 from presence import observability, services
 from presence.conf import presence_settings
 from presence.delivery import process_channel
-from presence.store import processes
+from presence.store import processes, shards
 from presence_project import redis_clients
 
 logger = logging.getLogger(__name__)
@@ -56,6 +64,8 @@ class LiveSession(Protocol):
 
     async def catch_up(self, from_scratch: bool) -> None: ...
 
+    def restart(self, reason: str) -> None: ...
+
 
 _live_sessions: set[LiveSession] = set()
 _task: asyncio.Task[None] | None = None
@@ -64,10 +74,19 @@ _closed_since_collection = 0
 # time.monotonic() when Redis last took this process's heartbeat; None before the first.
 _last_beat: float | None = None
 _first_beat = asyncio.Event()
+# Why the process closed its connections (restart()); from then until hand_over() ends, a
+# connection that closes stays counted in Redis.
+_restart_reason: str | None = None
+_all_closed = asyncio.Event()
+# Set when hand_over() stops the housekeeping for good.
+_retiring = asyncio.Event()
 
 
 def track(session: LiveSession) -> None:
     _live_sessions.add(session)
+    if _restart_reason is not None:
+        # Its consumer was made just before the process stopped taking connections.
+        session.restart(_restart_reason)
 
 
 def untrack(session: LiveSession) -> None:
@@ -83,6 +102,8 @@ def untrack(session: LiveSession) -> None:
     """
     global _closed_since_collection
     _live_sessions.discard(session)
+    if not _live_sessions and _restart_reason is not None:
+        _all_closed.set()
     _closed_since_collection += 1
     if _closed_since_collection >= max(
         presence_settings().gc_every_closed, len(_live_sessions) // 2
@@ -138,66 +159,97 @@ async def update_gauges() -> None:
 
 
 def ensure_running() -> None:
-    """Start the housekeeping task in the running loop, once."""
+    """Start the housekeeping task in the running loop, once (and never after hand_over)."""
     global _task
-    if _task is None or _task.done():
+    if (_task is None or _task.done()) and not _retiring.is_set():
         _task = asyncio.get_running_loop().create_task(_housekeeping())
 
 
+@dataclass
+class _ShardState:
+    """What housekeeping remembers of one shard between rounds."""
+
+    shard: int
+    epoch: str | None = None
+    failing: bool = False
+    catch_up_again: bool = False
+
+
 async def _housekeeping() -> None:
-    global _last_beat
     interval = presence_settings().heartbeat_seconds
-    ttl = presence_settings().process_ttl_seconds
     # Only the core layer expires group memberships; pubsub memberships live with the process.
     group_expiry = settings.CHANNEL_LAYERS["default"]["CONFIG"].get("group_expiry", 86400)
     renew_every = max(1.0, group_expiry / 3)
     loop = asyncio.get_running_loop()
     next_renewal = loop.time() + renew_every
-    known_epoch: str | None = None
-    failing = False
-    catch_up_again = False
-    while True:
-        try:
-            epoch = await processes.epoch()
-            await processes.heartbeat(INCARNATION, ttl, _published(await stats()))
-            _last_beat = time.monotonic()
-            _first_beat.set()
-            data_lost = known_epoch is not None and epoch != known_epoch
-            if failing:
-                observability.redis_recovered("housekeeping")
-            if failing or data_lost:
-                await _rebuild(data_lost)
-                catch_up_again = True
-            elif catch_up_again:
-                # Changes published while the layer was still resubscribing were lost.
-                await _catch_up_all(from_scratch=False)
-                catch_up_again = False
-            known_epoch, failing = epoch, False
-            reaped = await services.reap_dead_processes()
-            if reaped:
-                observability.processes_reaped.inc(len(reaped))
-                logger.warning("reaped dead server processes: %s", ", ".join(reaped))
-            if loop.time() >= next_renewal:
-                next_renewal = loop.time() + renew_every
+    states = [_ShardState(shard) for shard in range(shards.count())]
+    while not _retiring.is_set():
+        beat = _published(await stats())
+        # A shard that hangs holds up no other shard's heartbeat.
+        await asyncio.gather(*(_keep(state, beat) for state in states))
+        if loop.time() >= next_renewal:
+            next_renewal = loop.time() + renew_every
+            try:
                 await process_channel.renew()
-        except Exception:
-            observability.redis_failed("housekeeping")
-            if not failing:
-                logger.exception(
-                    "presence housekeeping failed on %s; retrying", redis_clients.description()
-                )
-            failing = True
-        await asyncio.sleep(interval)
+            except Exception:
+                # A failing shard's rebuild renews them again once it answers.
+                observability.redis_failed("housekeeping")
+                logger.exception("renewing the process channel's groups failed; retrying")
+        # A hand-over waits for the end of a pass, never interrupts one (a reaping half done).
+        with suppress(TimeoutError):
+            await asyncio.wait_for(_retiring.wait(), interval)
 
 
-async def _rebuild(data_lost: bool) -> None:
-    """Make Redis agree with this process's live connections, then refresh every feed.
+async def _keep(state: _ShardState, beat: dict[str, int]) -> None:
+    """One round of housekeeping on one shard: beat, rebuild after a failure or a loss of
+    data, reap dead processes."""
+    global _last_beat
+    try:
+        epoch = await processes.epoch(state.shard)
+        await processes.heartbeat(
+            INCARNATION, presence_settings().process_ttl_seconds, beat, state.shard
+        )
+        _last_beat = time.monotonic()
+        _first_beat.set()
+        data_lost = state.epoch is not None and epoch != state.epoch
+        if state.failing:
+            observability.redis_recovered("housekeeping")
+        if state.failing or data_lost:
+            await _rebuild(state.shard, data_lost)
+            state.catch_up_again = True
+        elif state.catch_up_again:
+            # Changes published while the layer was still resubscribing were lost.
+            await _catch_up_all(from_scratch=False)
+            state.catch_up_again = False
+        state.epoch, state.failing = epoch, False
+        reaped = await services.reap_dead_processes(state.shard)
+        if reaped:
+            observability.processes_reaped.inc(len(reaped))
+            logger.warning("reaped dead server processes: %s", ", ".join(reaped))
+    except Exception:
+        observability.redis_failed("housekeeping")
+        if not state.failing:
+            logger.exception(
+                "presence housekeeping failed on %s; retrying",
+                redis_clients.description(state.shard),
+            )
+        state.failing = True
 
-    Connections that closed during the outage are disconnected; connections Redis lost are
-    restored with their chosen status; subscribers get the current state of their friends.
+
+async def _rebuild(shard: int, data_lost: bool) -> None:
+    """Make `shard` agree with this process's live connections of the users it holds, then
+    refresh every feed (any subscriber may follow them).
+
+    Connections that closed during the outage are disconnected; connections the shard lost
+    are restored with their chosen status; subscribers get the current state of their
+    friends.
     """
-    live = {(s.address, s.connection_id): s for s in list(_live_sessions) if s.address}
-    held = await processes.held_by(INCARNATION)
+    live = {
+        (s.address, s.connection_id): s
+        for s in list(_live_sessions)
+        if s.address and shards.shard_of(s.address) == shard
+    }
+    held = await processes.held_by(INCARNATION, shard)
     for address, connection in held - set(live):
         await services.disconnect(address, connection)
     for key, session in live.items():
@@ -207,9 +259,61 @@ async def _rebuild(data_lost: bool) -> None:
     # Only once every connection is back can a subscriber read its friends' true state.
     await _catch_up_all(from_scratch=data_lost)
     observability.rebuilds.inc()
-    logger.warning("rebuilt presence of %d live connections after a Redis outage", len(live))
+    logger.warning(
+        "rebuilt presence of %d live connections on %s after a Redis outage",
+        len(live),
+        redis_clients.description(shard),
+    )
 
 
 async def _catch_up_all(from_scratch: bool) -> None:
     for session in list(_live_sessions):
         await session.catch_up(from_scratch)
+
+
+def restarting() -> bool:
+    """Whether a connection that closes now stays counted in Redis: the process closed its
+    connections for a restart, and hand_over() will disconnect what remains."""
+    return _restart_reason is not None and not _retiring.is_set()
+
+
+async def restart(reason: str, within: float) -> int:
+    """Close every connection for a restart, with `reason`; once they are closed (or after
+    `within` seconds), return how many were signed in. Those stay counted in Redis until
+    hand_over(), so that friends see nothing of a reconnection elsewhere."""
+    global _restart_reason
+    _restart_reason = reason
+    sessions = list(_live_sessions)
+    for session in sessions:
+        session.restart(reason)
+    if _live_sessions:
+        try:
+            await asyncio.wait_for(_all_closed.wait(), within)
+        except TimeoutError:
+            logger.warning("%d connections did not close within %g s", len(_live_sessions), within)
+    return sum(1 for session in sessions if session.address is not None)
+
+
+async def hand_over(grace_seconds: float) -> None:
+    """After restart(): keep the heartbeat for `grace_seconds`, while users reconnect to
+    other processes, then stop the housekeeping, disconnect the connections Redis still
+    counts for this process (users who did not come back go OFFLINE) and deregister it.
+
+    Killed meanwhile, or with Redis away, the process is reaped as a dead one once its
+    heartbeat expires."""
+    if grace_seconds > 0:
+        logger.warning("keeping closed connections counted for %g s", grace_seconds)
+        await asyncio.sleep(grace_seconds)
+    _retiring.set()
+    if _task is not None:
+        await asyncio.gather(_task, return_exceptions=True)
+    try:
+        released = await services.retire_process(INCARNATION)
+    except Exception:
+        # Redis's error names the server; with several shards, the others are done.
+        logger.exception(
+            "disconnecting this process's connections failed; other processes reap those "
+            "left once its heartbeat expires"
+        )
+        return
+    logger.warning("disconnected %d connections that did not come back", released)
