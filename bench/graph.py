@@ -75,6 +75,9 @@ class Sizes:
     online_users: int = 100_000
     # Users of the capacity curves' connection levels (bench/capacity.py); none unless it runs.
     crowd_users: int = 0
+    # The reconnect storm's users (bench/storm.py): the largest burst, friends each.
+    storm_users: int = 5000
+    storm_friends: int = 50
 
 
 def actors_of(size: int, sizes: Sizes) -> list[str]:
@@ -100,11 +103,13 @@ def build(sizes: Sizes) -> Graph:
     conn = [address("conn", i) for i in range(sizes.conn_users)]
     anchors = [address("anchor", i) for i in range(sizes.conn_anchors)]
     crowd = [address("crowd", i) for i in range(sizes.crowd_users)]
-    for users in (conn, crowd):
-        # 10 friends in a ring and one anchor, whose ONLINE is each subscription's first item.
-        graph.ring(users, 5)
-        for i, user in enumerate(users):
-            graph.befriend(user, anchors[i % len(anchors)])
+    storm = [address("storm", i) for i in range(sizes.storm_users)]
+    graph.ring(conn, 5)
+    graph.ring(crowd, 5)
+    graph.ring(storm, sizes.storm_friends // 2)
+    # And one anchor each, whose ONLINE is each subscription's first item.
+    for i, user in enumerate([*conn, *crowd, *storm]):
+        graph.befriend(user, anchors[i % len(anchors)])
     graph.groups = {
         "actors": actors,
         "fan-friends": fan_friends,
@@ -113,9 +118,10 @@ def build(sizes: Sizes) -> Graph:
         "conn": conn,
         "anchors": anchors,
         "crowd": crowd,
+        "storm": storm,
     }
     with transaction.atomic():
-        for user in [*actors, *fan_friends, *idle, *mesh, *conn, *anchors, *crowd]:
+        for user in [*actors, *fan_friends, *idle, *mesh, *conn, *anchors, *crowd, *storm]:
             graph.tokens[user] = issue_token(user)
         Friendship.objects.bulk_create(
             (

@@ -159,6 +159,11 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]
                 ),
             )
         )
+    if results.get("storm"):
+        from bench import storm
+
+        *row, met = storm.summary_row(results["storm"])
+        rows.append((*row, _mark(met)))
     return rows
 
 
@@ -448,6 +453,10 @@ def markdown(
     if results.get("soak"):
         lines += _soak_section(results["soak"])
     lines += capacity_report.sections(results)
+    if results.get("storm"):
+        from bench import storm
+
+        lines += storm.section(results["storm"])
     if results.get("profiles"):
         lines += _profiles_section(results["profiles"])
     lines += ["## Method", "", *method, ""]

@@ -32,6 +32,7 @@ SCENARIOS = (
     "query",
     "connections",
     "soak",
+    "storm",
     # How cost grows with work (bench/capacity.py).
     "fanout-curve",
     "connection-curve",
@@ -148,6 +149,10 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
         "--profile", action="store_true", help="py-spy the server in an extra pass of each scenario"
     )
     parser.add_argument("--database-url", help="use this (empty) database instead of SQLite")
+    parser.add_argument(
+        "--storm-before",
+        help="a checkout of earlier code: the storm measures its server too, in pairs",
+    )
     parser.add_argument("--output", type=Path, default=system.BASE_DIR / "BENCHMARKS.md")
     arguments = parser.parse_args(argv)
     unknown = set(arguments.scenarios.split(",")) - set(SCENARIOS)
@@ -159,7 +164,7 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
 def _settings(arguments: argparse.Namespace) -> Any:
     from bench.scenarios import Settings
 
-    settings = Settings(profile=arguments.profile)
+    settings = Settings(profile=arguments.profile, storm_before=arguments.storm_before)
     if arguments.quick:
         settings = dataclasses.replace(
             settings,
@@ -297,6 +302,10 @@ def main(argv: list[str]) -> int:
         results["connections"] = step("connection cost", scenarios.connections)
     if "soak" in chosen:
         results["soak"] = step(f"soak, {settings.soak_minutes:g} min", scenarios.soak)
+    if "storm" in chosen:
+        from bench.storm import storm
+
+        results["storm"] = step("reconnect storms", storm)
     if "fanout-curve" in chosen:
         results["fanout_curve"] = step("fan-out against F", capacity.fanout_curve, curves)
     if "connection-curve" in chosen:

@@ -59,6 +59,8 @@ class Settings:
     soak_pause: float = 20.0
     workers: int = 3
     profile: bool = False
+    # A checkout of earlier code for the storm's pairs (bench/storm.py), or None.
+    storm_before: str | None = None
 
 
 @dataclass
