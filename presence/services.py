@@ -74,13 +74,14 @@ async def disconnect(address: str, connection_id: str) -> Presence:
     return await _apply(online.disconnect(address, connection_id))
 
 
-async def reap_dead_processes() -> list[str]:
-    """Disconnect every connection of processes whose heartbeat expired; the processes
-    this caller reaped."""
-    claimed = await processes.claim_dead_processes()
+async def reap_dead_processes(alive: str) -> list[str]:
+    """Disconnect every connection of processes whose heartbeat expired, but `alive`'s (the
+    caller's own); the processes this caller reaped. A process that beats again while it is
+    reaped keeps the connections not reaped yet."""
+    claimed = await processes.claim_dead_processes(alive)
     for process, held in claimed.items():
         for address, connection in held:
-            await disconnect(address, connection)
+            await _apply(online.reap(address, connection))
         await processes.forget(process)
     return list(claimed)
 

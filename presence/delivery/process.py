@@ -1,9 +1,11 @@
 """This server process as Redis knows it: its name, its heartbeat, its housekeeping.
 
-One asyncio task per process, started by the first ASGI call, keeps the heartbeat alive,
-reaps processes whose heartbeat expired, renews the process channel's group memberships
-before channels-redis expires them, and after a Redis outage rebuilds this process's share
-of presence from its live connections.
+Two asyncio tasks per process, started by the first ASGI call. One keeps the heartbeat
+alive, on a Redis connection of its own, so that no other work delays a beat: a beat later
+than the TTL gets a healthy process reaped. The other reaps processes whose heartbeat
+expired, renews the process channel's group memberships before channels-redis expires them,
+and rebuilds this process's share of presence from its live connections after a Redis
+outage, or after another process reaped it while its beat was late.
 """
 
 import asyncio
@@ -58,12 +60,14 @@ class LiveSession(Protocol):
 
 
 _live_sessions: set[LiveSession] = set()
-_task: asyncio.Task[None] | None = None
+_tasks: list[asyncio.Task[None]] = []
 # Connections closed since the last full garbage collection.
 _closed_since_collection = 0
 # time.monotonic() when Redis last took this process's heartbeat; None before the first.
 _last_beat: float | None = None
 _first_beat = asyncio.Event()
+# Set when a beat finds this process unregistered after its first beat: it was reaped.
+_reaped = asyncio.Event()
 
 
 def track(session: LiveSession) -> None:
@@ -138,16 +142,37 @@ async def update_gauges() -> None:
 
 
 def ensure_running() -> None:
-    """Start the housekeeping task in the running loop, once."""
-    global _task
-    if _task is None or _task.done():
-        _task = asyncio.get_running_loop().create_task(_housekeeping())
+    """Start the heartbeat and housekeeping tasks in the running loop, once."""
+    if not _tasks or any(task.done() for task in _tasks):
+        for task in _tasks:
+            task.cancel()
+        loop = asyncio.get_running_loop()
+        _tasks[:] = [loop.create_task(_beating()), loop.create_task(_housekeeping())]
 
 
-async def _housekeeping() -> None:
+async def _beating() -> None:
     global _last_beat
     interval = presence_settings().heartbeat_seconds
     ttl = presence_settings().process_ttl_seconds
+    while True:
+        try:
+            added = await processes.heartbeat(INCARNATION, ttl, _published(await stats()))
+        except Exception:
+            # The housekeeping's own calls fail too, and log it.
+            observability.redis_failed("heartbeat")
+        else:
+            beat_at = time.monotonic()
+            if _last_beat is not None:
+                observability.heartbeat_interval(beat_at - _last_beat)
+                if added:
+                    _reaped.set()
+            _last_beat = beat_at
+            _first_beat.set()
+        await asyncio.sleep(interval)
+
+
+async def _housekeeping() -> None:
+    interval = presence_settings().heartbeat_seconds
     # Only the core layer expires group memberships; pubsub memberships live with the process.
     group_expiry = settings.CHANNEL_LAYERS["default"]["CONFIG"].get("group_expiry", 86400)
     renew_every = max(1.0, group_expiry / 3)
@@ -159,13 +184,14 @@ async def _housekeeping() -> None:
     while True:
         try:
             epoch = await processes.epoch()
-            await processes.heartbeat(INCARNATION, ttl, _published(await stats()))
-            _last_beat = time.monotonic()
-            _first_beat.set()
             data_lost = known_epoch is not None and epoch != known_epoch
+            reaped = _reaped.is_set()
+            _reaped.clear()
             if failing:
                 observability.redis_recovered("housekeeping")
-            if failing or data_lost:
+            if failing or data_lost or reaped:
+                if reaped:
+                    logger.warning("another process reaped this live one: its beat was late")
                 await _rebuild(data_lost)
                 catch_up_again = True
             elif catch_up_again:
@@ -173,10 +199,10 @@ async def _housekeeping() -> None:
                 await _catch_up_all(from_scratch=False)
                 catch_up_again = False
             known_epoch, failing = epoch, False
-            reaped = await services.reap_dead_processes()
-            if reaped:
-                observability.processes_reaped.inc(len(reaped))
-                logger.warning("reaped dead server processes: %s", ", ".join(reaped))
+            dead = await services.reap_dead_processes(alive=INCARNATION)
+            if dead:
+                observability.processes_reaped.inc(len(dead))
+                logger.warning("reaped dead server processes: %s", ", ".join(dead))
             if loop.time() >= next_renewal:
                 next_renewal = loop.time() + renew_every
                 await process_channel.renew()
@@ -193,8 +219,9 @@ async def _housekeeping() -> None:
 async def _rebuild(data_lost: bool) -> None:
     """Make Redis agree with this process's live connections, then refresh every feed.
 
-    Connections that closed during the outage are disconnected; connections Redis lost are
-    restored with their chosen status; subscribers get the current state of their friends.
+    Connections that closed during the outage are disconnected; connections Redis lost (or
+    another process reaped) are restored with their chosen status; subscribers get the
+    current state of their friends.
     """
     live = {(s.address, s.connection_id): s for s in list(_live_sessions) if s.address}
     held = await processes.held_by(INCARNATION)
@@ -207,7 +234,7 @@ async def _rebuild(data_lost: bool) -> None:
     # Only once every connection is back can a subscriber read its friends' true state.
     await _catch_up_all(from_scratch=data_lost)
     observability.rebuilds.inc()
-    logger.warning("rebuilt presence of %d live connections after a Redis outage", len(live))
+    logger.warning("rebuilt presence of %d live connections", len(live))
 
 
 async def _catch_up_all(from_scratch: bool) -> None:

@@ -9,17 +9,47 @@ import json
 import uuid
 from dataclasses import dataclass
 
+from redis.asyncio import Redis
+
 from presence.store import keys
 from presence.store.online import now_ms, redis
+from presence_project import redis_clients
+from presence_project.loops import PerLoop
+
+# A reaped process's list of connections goes only while the process stays silent: one that
+# beat again may have put its connections back in it.
+_FORGET = """
+if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('DEL', KEYS[2]) end
+"""
 
 
-async def heartbeat(process: str, ttl_seconds: int, stats: dict[str, int]) -> None:
-    """Say `process` is alive for `ttl_seconds` more, and publish its `stats` for operators."""
+def _new_beat_client() -> Redis:
+    # The heartbeat's own connection: a beat never queues for the shared pool, whose
+    # connections a burst of calls may hold for seconds.
+    return redis_clients.client(
+        asynchronous=True,
+        decode_responses=True,
+        max_connections=1,
+        socket_timeout=5,
+        socket_connect_timeout=3,
+    )
+
+
+_beat_clients = PerLoop(_new_beat_client)
+
+
+async def heartbeat(process: str, ttl_seconds: int, stats: dict[str, int]) -> bool:
+    """Say `process` is alive for `ttl_seconds` more, and publish its `stats` for operators.
+
+    True if `process` was not registered: its first beat, or another process reaped it (its
+    heartbeat expired while it lived) or Redis lost it; then it puts its connections back.
+    """
     beat = json.dumps({"at_ms": now_ms(), "stats": stats})
-    async with redis().pipeline(transaction=False) as pipe:
+    async with _beat_clients.get().pipeline(transaction=False) as pipe:
         pipe.set(keys.HEARTBEAT.format(process), beat, ex=ttl_seconds)
         pipe.sadd(keys.PROCESSES, process)
-        await pipe.execute()
+        _, added = await pipe.execute()
+    return bool(added)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,14 +82,15 @@ async def process_beats() -> list[ProcessBeat]:
     return [_parse_beat(p, raw) for p, raw in zip(processes, beats, strict=True)]
 
 
-async def claim_dead_processes() -> dict[str, set[tuple[str, str]]]:
+async def claim_dead_processes(alive: str) -> dict[str, set[tuple[str, str]]]:
     """The processes whose heartbeat expired, each with the (address, connection id) pairs
     it held, claimed by this caller: removing a process from the set is the claim, so of
-    several claimants one wins each. The caller disconnects them, then calls `forget`."""
+    several claimants one wins each. The caller reaps them, then calls `forget`. `alive` is
+    the caller's own process, which is never dead to itself even when its beat is late."""
     client = redis()
     claimed = {}
     for process in await client.smembers(keys.PROCESSES):
-        if await client.exists(keys.HEARTBEAT.format(process)):
+        if process == alive or await client.exists(keys.HEARTBEAT.format(process)):
             continue
         if await client.srem(keys.PROCESSES, process):
             claimed[process] = await held_by(process)
@@ -67,8 +98,10 @@ async def claim_dead_processes() -> dict[str, set[tuple[str, str]]]:
 
 
 async def forget(process: str) -> None:
-    """Drop a reaped process's list of connections."""
-    await redis().delete(keys.PROCESS_CONNECTIONS.format(process))
+    """Drop a reaped process's list of connections, unless it beats again."""
+    await redis().eval(
+        _FORGET, 2, keys.HEARTBEAT.format(process), keys.PROCESS_CONNECTIONS.format(process)
+    )
 
 
 async def held_by(process: str) -> set[tuple[str, str]]:
