@@ -165,9 +165,7 @@ async def test_restart_under_the_same_name_neither_resurrects_nor_double_counts(
             stop_service(restarted)
 
 
-async def test_a_process_reaped_while_alive_puts_its_users_back(
-    two_processes, service, make_user
-):
+async def test_a_process_reaped_while_alive_puts_its_users_back(two_processes, service, make_user):
     """A process paused beyond the TTL (a stalled event loop, a suspended VM) is reaped by
     another; once it beats again it finds itself reaped and restores its live connections."""
     paused, survivor = two_processes
