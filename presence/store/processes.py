@@ -88,11 +88,12 @@ async def claim_dead_processes(alive: str) -> dict[str, set[tuple[str, str]]]:
     several claimants one wins each. The caller reaps them, then calls `forget`. `alive` is
     the caller's own process, which is never dead to itself even when its beat is late."""
     client = redis()
+    others = [p for p in await client.smembers(keys.PROCESSES) if p != alive]
+    # One round trip for every heartbeat, as every process checks them once an interval.
+    beats = await client.mget([keys.HEARTBEAT.format(p) for p in others]) if others else []
     claimed = {}
-    for process in await client.smembers(keys.PROCESSES):
-        if process == alive or await client.exists(keys.HEARTBEAT.format(process)):
-            continue
-        if await client.srem(keys.PROCESSES, process):
+    for process, beat in zip(others, beats, strict=True):
+        if beat is None and await client.srem(keys.PROCESSES, process):
             claimed[process] = await held_by(process)
     return claimed
 
