@@ -387,6 +387,15 @@ def _soak_section(soak: dict[str, Any]) -> list[str]:
         f"{soak['rss_last_kib'] / 1024:.1f} MiB in the last third "
         f"({soak['rss_change'] * 100:+.1f} %).",
         f"- RSS (MiB) over time: {curve}.",
+        *(
+            [
+                f"- Heartbeat: the longest interval between two beats Redis took was "
+                f"{soak['heartbeat']['longest_beat_interval_s']:.2f} s; processes reaped: "
+                f"{soak['heartbeat']['reaped']:g}, rebuilds: {soak['heartbeat']['rebuilds']:g}."
+            ]
+            if "heartbeat" in soak
+            else []
+        ),
         "",
     ]
 
@@ -395,7 +404,7 @@ def _crash_section(crash: dict[str, Any]) -> list[str]:
     rows = [
         [
             str(i),
-            f"{r['changes'] / r['load_seconds']:,.0f}",
+            f"{r['changes'] / r['load_seconds'] * crash['friends']:,.0f}",
             f"{r['server_cores']:.2f}",
             ", ".join(f"{p['longest_beat_interval_s']:.2f}" for p in r["processes"]),
             f"{sum(p['reaped'] for p in r['processes']):g}",
@@ -411,8 +420,9 @@ def _crash_section(crash: dict[str, Any]) -> list[str]:
         "",
         f"Heartbeat every {crash['heartbeat_seconds']} s, TTL {crash['ttl_seconds']} s (the "
         f"defaults); {crash['users']:,} users with {crash['friends']} friends on two processes. "
-        "Under load: status changes per second sent, both servers' cores, each process's "
-        "longest interval between two heartbeats Redis took (a live process is reaped past "
+        "Under load: updates per second the clients' status changes made (changes x "
+        "friends), both servers' cores, each process's longest interval between two "
+        "heartbeats Redis took (a live process is reaped past "
         "the TTL), processes reaped and rebuilds. Then the kill: friends' OFFLINE updates "
         "read of the dead process's users, and seconds from the kill to the first and the "
         "last.",
@@ -420,7 +430,7 @@ def _crash_section(crash: dict[str, Any]) -> list[str]:
         *_table(
             [
                 "run",
-                "changes /s",
+                "updates /s sent",
                 "server cores",
                 "longest beat interval s",
                 "reaped",

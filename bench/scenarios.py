@@ -692,7 +692,7 @@ def soak(ctx: Context) -> dict[str, Any]:
     settings = ctx.settings
     mesh = ctx.graph.groups["mesh"]
     seconds = settings.soak_minutes * 60
-    servers = ctx.start("pubsub")
+    servers = ctx.start("pubsub", extra=_METRICS_FROM_RUNNER)
     load_ = Load(settings.workers)
     try:
         shares = _split(_users(ctx, mesh, [servers[0].port]), settings.workers)
@@ -715,6 +715,7 @@ def soak(ctx: Context) -> dict[str, Any]:
         truth = {a: s for answer in answers.values() for a, s in answer["truth"].items()}
         history = {a: h for answer in answers.values() for a, h in answer["history"].items()}
         settle_seconds = _settle_all([servers[0].pid])
+        beats = _heartbeat_figures(servers[0])
         views = load_.all("views")
         checked = wrong = 0
         examples = []
@@ -759,6 +760,7 @@ def soak(ctx: Context) -> dict[str, Any]:
             "rss_middle_kib": middle_mean,
             "rss_last_kib": last_mean,
             "rss_change": last_mean / middle_mean - 1 if middle_mean else math.nan,
+            "heartbeat": beats,
         }
     finally:
         _stop(servers, load_)
