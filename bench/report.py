@@ -387,15 +387,9 @@ def _soak_section(soak: dict[str, Any]) -> list[str]:
         f"{soak['rss_last_kib'] / 1024:.1f} MiB in the last third "
         f"({soak['rss_change'] * 100:+.1f} %).",
         f"- RSS (MiB) over time: {curve}.",
-        *(
-            [
-                f"- Heartbeat: the longest interval between two beats Redis took was "
-                f"{soak['heartbeat']['longest_beat_interval_s']:.2f} s; processes reaped: "
-                f"{soak['heartbeat']['reaped']:g}, rebuilds: {soak['heartbeat']['rebuilds']:g}."
-            ]
-            if "heartbeat" in soak
-            else []
-        ),
+        f"- Heartbeat: the longest interval between two beats Redis took was "
+        f"{soak['heartbeat']['longest_beat_interval_s']:.2f} s; processes reaped: "
+        f"{soak['heartbeat']['reaped']:g}, rebuilds: {soak['heartbeat']['rebuilds']:g}.",
         "",
     ]
 
