@@ -21,6 +21,8 @@ from datetime import UTC, datetime
 import coincurve
 from Crypto.Hash import keccak
 
+from presence_project.timestamps import ms
+
 AUTH_CHAIN_PREFIX = "x-identity-auth-chain-"
 TIMESTAMP_HEADER = "x-identity-timestamp"
 METADATA_HEADER = "x-identity-metadata"
@@ -142,7 +144,7 @@ def _expiration(text: str) -> int:
         raise InvalidSignedRequest(f"the ephemeral key's expiration {text!r} is no date") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
+    return ms(moment)
 
 
 def _delegate(authority: str, link: dict[str, str], now_ms: int) -> str:

@@ -11,6 +11,7 @@ from friendships.models import FriendshipEvent
 from friendships.signals import friendship_changed
 from presence import publishing
 from presence.events import FriendshipNotice, SessionRevoked
+from presence_project.timestamps import ms
 
 
 @receiver(friendship_changed)
@@ -21,7 +22,7 @@ def deliver_friendship_event(sender: type, event: FriendshipEvent, **kwargs: Any
         actor=actor,
         target=event.friendship.other(actor),
         message=event.message,
-        created_at_ms=int(event.created_at.timestamp() * 1000),
+        created_at_ms=ms(event.created_at),
         event_id=event.id,
     )
     for address in (notice.actor, notice.target):

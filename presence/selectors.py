@@ -55,10 +55,13 @@ class VisibleUsers:
         return async_to_sync(online.visible_page)(window.start, window.stop - window.start)
 
 
-def status_of(address: str) -> str:
-    """'online', 'away' or 'offline', as operators read it."""
-    presence = async_to_sync(online.visible_among)([address]).get(address)
-    return presence.status.name.lower() if presence else "offline"
+def statuses_of(addresses: list[str]) -> dict[str, str]:
+    """Each of `addresses`: 'online', 'away' or 'offline', as operators read it; one read."""
+    visible = async_to_sync(online.visible_among)(addresses)
+    return {
+        address: visible[address].status.name.lower() if address in visible else "offline"
+        for address in addresses
+    }
 
 
 @dataclass(frozen=True, slots=True)

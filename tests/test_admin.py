@@ -3,12 +3,16 @@
 import json
 
 import pytest
+from asgiref.sync import async_to_sync
 from django.test import Client
 from django.urls import reverse
 
 from accounts.models import User
 from friendships.models import Friendship, FriendshipAction, FriendshipState
 from friendships.services import apply_action
+from presence.events import Status
+from presence.store import online
+from presence_project import redis_clients
 from tests.support import befriend_in_store, http_get, new_address, start_service, stop_service
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -47,6 +51,20 @@ def test_users_changelist_searches_by_address(admin_client):
     response = admin_client.get(USERS, {"q": wanted.address})
     assert listed(response) == [wanted]
     assert other.address not in response.content.decode()
+
+
+def test_users_changelist_shows_each_status_read_once_for_the_page(admin_client):
+    here, away, gone = new_user(), new_user(), new_user()
+    async_to_sync(online.set_status)(here.address, "admin-test#1/1", Status.ONLINE)
+    async_to_sync(online.set_status)(away.address, "admin-test#1/2", Status.AWAY)
+    redis = redis_clients.client(asynchronous=False, decode_responses=True)
+    before = redis.info("commandstats").get("cmdstat_hmget", {}).get("calls", 0)
+    page = admin_client.get(USERS, {"q": "0x"}).content.decode()
+    after = redis.info("commandstats").get("cmdstat_hmget", {}).get("calls", 0)
+    assert after - before == 1
+    for user, status in ((here, "online"), (away, "away"), (gone, "offline")):
+        row = page[page.index(f">{user.address}<") :]
+        assert row[: row.index("</tr>")].count(f'<td class="field-presence">{status}</td>') == 1
 
 
 def test_users_changelist_search_ignores_case(admin_client):

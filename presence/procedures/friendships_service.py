@@ -15,12 +15,12 @@ from presence.delivery.sessions import ClientSession, EventFeed, PresenceFeed
 from presence.errors import BadRequest
 from presence.events import FriendshipNotice, Presence, Status
 from presence.procedures.errors import answered_in
-from presence.procedures.timestamps import ms
 from presence.protocol import friendships_service_pb2 as pb
 from presence.rpc.feed import Feed
 from presence.rpc.server import RpcModule, server_feed, server_stream, unary
 from presence.store import online
 from presence_project.db import database_sync_to_async
+from presence_project.timestamps import ms
 
 MODULE_NAME = "FriendshipsService"
 

@@ -25,7 +25,6 @@ from presence.delivery.sessions import ClientSession, EventFeed, PresenceFeed
 from presence.errors import BadRequest
 from presence.events import FriendshipNotice, Presence
 from presence.procedures.errors import answered_in
-from presence.procedures.timestamps import ms
 from presence.protocol import social_service_v2_pb2 as pb
 from presence.rpc.feed import Feed
 from presence.rpc.server import (
@@ -36,6 +35,7 @@ from presence.rpc.server import (
     unary,
 )
 from presence_project.db import database_sync_to_async
+from presence_project.timestamps import ms
 
 MODULE_NAME = "SocialService"
 

@@ -27,16 +27,18 @@ class Feed(Generic[K, T]):
         render: Callable[[list[T]], bytes],
         per_item: int | None = None,
         max_pending: int | None = None,
+        pending: dict[K, T] | None = None,
+        finished: bool = False,
     ) -> None:
         self._render = render
         self._per_item = per_item
         self._max_pending = max_pending
-        self._pending: dict[K, T] = {}
+        self._pending: dict[K, T] = dict(pending or {})
         self.peak_backlog = 0
         # The last sequence sent, and whether the client asked for the one after it.
         self.sequence = 0
         self._asked = False
-        self._finished = False
+        self._finished = finished
         self._send: SendItem | None = None
         self._done: asyncio.Future[None] | None = None
         self._on_close: list[Callable[[], Awaitable[None]]] = []
@@ -44,10 +46,7 @@ class Feed(Generic[K, T]):
     @classmethod
     def of_one(cls, item: Message) -> "Feed[int, Message]":
         """A stream of `item` alone: a subscription that failed to open says why in it."""
-        feed: Feed[int, Message] = Feed(lambda items: items[0].SerializeToString())
-        feed._pending[0] = item
-        feed._finished = True
-        return feed
+        return Feed(lambda items: items[0].SerializeToString(), pending={0: item}, finished=True)
 
     @property
     def backlog(self) -> int:

@@ -1,4 +1,4 @@
-"""Times as both RPC modules send them: milliseconds since the epoch."""
+"""Times as the protocols and stored events carry them: milliseconds since the epoch."""
 
 from datetime import datetime
 
