@@ -182,7 +182,7 @@ async def test_a_process_reaped_while_alive_puts_its_users_back(two_processes, s
         # Without any client action, alice is back for her friends on every process.
         await updates.presence_until(alice.address, ONLINE, timeout=15)
         assert await online_over_rest(survivor, bob) == [alice.address]
-        assert "another process reaped this live one" in paused.logged_since(mark)
+        assert "this live process was unregistered in Redis" in paused.logged_since(mark)
         # Her connection works as before, and she still leaves as usual.
         await a.set_status(AWAY)
         await updates.presence_until(alice.address, AWAY)

@@ -191,7 +191,11 @@ async def _housekeeping() -> None:
                 observability.redis_recovered("housekeeping")
             if failing or data_lost or reaped:
                 if reaped:
-                    logger.warning("another process reaped this live one: its beat was late")
+                    logger.warning(
+                        "this live process was unregistered in Redis at its heartbeat: "
+                        "another process reaped it (a beat later than the TTL), or Redis "
+                        "lost it; rebuilding"
+                    )
                 await _rebuild(data_lost)
                 catch_up_again = True
             elif catch_up_again:
