@@ -66,7 +66,8 @@ _closed_since_collection = 0
 # time.monotonic() when Redis last took this process's heartbeat; None before the first.
 _last_beat: float | None = None
 _first_beat = asyncio.Event()
-# Set when a beat finds this process unregistered after its first beat: it was reaped.
+# Set when a beat after the first finds this process unregistered: another process reaped
+# it, or Redis lost it.
 _reaped = asyncio.Event()
 
 
