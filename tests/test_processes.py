@@ -30,7 +30,7 @@ from tests.support import (
 pytestmark = pytest.mark.django_db(transaction=True)
 
 # Within this many seconds of a crash, with default settings, friends see the user offline:
-# a generous bound (TTL + one check is 6 s); BENCHMARKS.md, "Crash detection" measures it.
+# a generous bound (TTL + one check is 8 s); BENCHMARKS.md, "Crash detection" measures it.
 CRASH_NOTICE_BOUND = 20
 FAST_REAPING = {"PRESENCE_HEARTBEAT_SECONDS": "1", "PRESENCE_PROCESS_TTL_SECONDS": "2"}
 
