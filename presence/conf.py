@@ -32,6 +32,7 @@ class PresenceSettings:
     allow_missing_origin: bool
     ready_check_timeout_ms: int
     drain_seconds: int
+    restart_grace_seconds: int
 
 
 presence_settings = app_settings("PRESENCE", PresenceSettings)

@@ -20,6 +20,7 @@ from presence.errors import ServiceError, TooManyRequests
 from presence.procedures import friendships_service, social_service_v2
 from presence.procedures.errors import error_member
 from presence.rpc.server import Limits, RpcServerSession
+from presence_project.shutdown import CLOSE_SERVICE_RESTART
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +94,9 @@ class RpcConsumer(AsyncWebsocketConsumer):
             presence_settings().frames_per_second, presence_settings().frame_burst
         )
         self.session = session = ClientSession(
-            on_revoked=self._revoked, on_disconnected=self._disconnected
+            on_revoked=self._revoked,
+            on_disconnected=partial(self._close_soon, CLOSE_BY_OPERATOR),
+            on_restart=partial(self._close_soon, CLOSE_SERVICE_RESTART),
         )
         # Log records of this task and of the calls it starts name the connection.
         observability.current_connection.set(session)
@@ -185,8 +188,8 @@ class RpcConsumer(AsyncWebsocketConsumer):
             self._close_in_turn(CLOSE_UNAUTHORIZED, "access revoked")
         )
 
-    def _disconnected(self, reason: str) -> None:
-        self.ending = asyncio.ensure_future(self._close_in_turn(CLOSE_BY_OPERATOR, reason))
+    def _close_soon(self, code: int, reason: str) -> None:
+        self.ending = asyncio.ensure_future(self._close_in_turn(code, reason))
 
     async def _close_in_turn(self, code: int, reason: str) -> None:
         async with self.turn:

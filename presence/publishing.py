@@ -22,6 +22,11 @@ async def to_user(address: str, event: UserEvent) -> None:
     await layer.group_send(layer.user_group(address), encode_to_user(event, address))
 
 
+async def flush() -> None:
+    """Send every change still waiting for its coalescing window, now: the process exits."""
+    await _coalescers.get().flush()
+
+
 async def _send(presence: Presence) -> None:
     message = encode_presence(PresenceChanged(presence))
     await layer.group_send(layer.presence_group(presence.address), message)
@@ -55,9 +60,17 @@ class _Coalescer:
         loop.call_later(self._window - since, lambda: loop.create_task(self._flush(address)))
 
     async def _flush(self, address: str) -> None:
-        presence = self._waiting.pop(address)
+        presence = self._waiting.pop(address, None)
+        if presence is None:
+            # flush() sent it.
+            return
         self._mark_sent(address, asyncio.get_running_loop().time())
         await _send(presence)
+
+    async def flush(self) -> None:
+        waiting, self._waiting = self._waiting, {}
+        for presence in waiting.values():
+            await _send(presence)
 
     def _mark_sent(self, address: str, now: float) -> None:
         self._last_sent[address] = now

@@ -16,7 +16,7 @@ from accounts.addresses import normalize_address
 from presence import publishing
 from presence.conf import presence_settings
 from presence.events import Presence, SessionDisconnect, Status
-from presence.store import online, processes
+from presence.store import online, processes, shards
 from presence.store.online import TooManyConnections
 from presence_project.ratelimits import Limit, within_limits_async
 
@@ -25,9 +25,6 @@ __all__ = ["TooManyConnections", "TooManyStatusChanges"]
 DEFAULT_DISCONNECT_REASON = "disconnected by an operator"
 # A WebSocket close frame carries at most 123 bytes of reason.
 MAX_REASON_BYTES = 123
-# A dead process's connections reaped at once: friends hear of the crash sooner than one
-# after another, and live users' calls still find most of the Redis pool free.
-REAP_CONCURRENCY = 25
 
 
 class TooManyStatusChanges(Exception):
@@ -77,18 +74,52 @@ async def disconnect(address: str, connection_id: str) -> Presence:
     return await _apply(online.disconnect(address, connection_id))
 
 
-async def reap_dead_processes(alive: str) -> list[str]:
-    """Disconnect every connection of processes whose heartbeat expired, but `alive`'s (the
-    caller's own); the processes this caller reaped. A process that beats again while it is
-    reaped keeps the connections not reaped yet."""
-    claimed = await processes.claim_dead_processes(alive)
+async def reap_dead_processes(shard: int, alive: str) -> list[str]:
+    """Disconnect every connection on `shard` of processes whose heartbeat expired there,
+    but `alive`'s (the caller's own); the processes this caller reaped. A process that beats
+    again while it is reaped keeps the connections not reaped yet."""
+    claimed = await processes.claim_dead_processes(shard, alive)
     for process, held in claimed.items():
-        pending = list(held)
-        for start in range(0, len(pending), REAP_CONCURRENCY):
-            batch = pending[start : start + REAP_CONCURRENCY]
-            await asyncio.gather(*(_apply(online.reap(a, c)) for a, c in batch))
-        await processes.forget(process)
+        await _release(held, shard, reaping=True)
+        await processes.forget(process, shard)
     return list(claimed)
+
+
+async def retire_process(process: str) -> int:
+    """Disconnect every connection Redis still counts for `process`, a process shutting
+    down once its grace period is over, then deregister it and send the changes still
+    waiting to be coalesced. Returns how many connections it disconnected."""
+
+    async def retire(shard: int) -> int:
+        held = await processes.held_by(process, shard)
+        await _release(held, shard)
+        await processes.retire(process, shard)
+        return len(held)
+
+    released = sum(await shards.each_shard(retire))
+    await publishing.flush()
+    return released
+
+
+async def _release(held: set[tuple[str, str]], shard: int, reaping: bool = False) -> None:
+    """Disconnect the (address, connection id) pairs `shard` counts for a process that is
+    gone, as many at once as the presence pool holds connections: a process may hold
+    thousands. `reaping`: the process's heartbeat expired, and it keeps what is left if it
+    beats again."""
+    step = presence_settings().redis_max_connections
+    pairs = list(held)
+    for start in range(0, len(pairs), step):
+        await asyncio.gather(
+            *(_release_one(*pair, shard, reaping) for pair in pairs[start : start + step])
+        )
+
+
+async def _release_one(address: str, connection: str, shard: int, reaping: bool) -> None:
+    if shards.shard_of(address) == shard:
+        await _apply((online.reap if reaping else online.disconnect)(address, connection))
+    else:
+        # The user is on another shard since the list changed: their presence is read there.
+        await online.disconnect_left_behind(address, connection, shard)
 
 
 def disconnect_user(address: str, reason: str = DEFAULT_DISCONNECT_REASON) -> int:

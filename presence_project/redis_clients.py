@@ -1,7 +1,10 @@
-"""The one place that makes Redis clients, from REDIS_URL or through Sentinel.
+"""The one place that makes Redis clients, from REDIS_URL or through Sentinel, per shard.
 
-With REDIS_SENTINELS set, every pool asks the sentinels for the current primary of
-REDIS_SENTINEL_MASTER before each new connection, so after a failover the next connection
+Shards are numbered from 0 in the order of REDIS_SHARDS (or of REDIS_SENTINEL_MASTER's
+names); without a list, shard 0 is REDIS_URL's server and the only one. What is not sharded
+(rate limits, throttling, the cache, used signatures) lives on shard 0, every pool's
+default. With REDIS_SENTINELS set, every pool asks the sentinels for the current primary of
+its shard's master before each new connection, so after a failover the next connection
 goes to the promoted server by itself; REDIS_URL then gives only the credentials and the
 database number. The channel layer builds its own pools from the same settings
 (settings.CHANNEL_LAYERS), as channels-redis does not take a client.
@@ -51,12 +54,22 @@ class _BlockingSentinelPool(AsyncSentinelPool, redis.asyncio.BlockingConnectionP
     """Sentinel's pool, waiting for a free connection like BlockingConnectionPool."""
 
 
-def description() -> str:
-    """Which Redis server the clients talk to, without credentials, for log lines."""
+def shard_count() -> int:
+    """How many Redis shards there are: one unless REDIS_SHARDS or REDIS_SENTINEL_MASTER
+    lists several."""
+    return len(settings.REDIS_SENTINEL_MASTERS or settings.REDIS_SHARDS)
+
+
+def description(shard: int = 0) -> str:
+    """Which Redis server `shard`'s clients talk to, without credentials, for log lines."""
+    which = f" (shard {shard})" if shard_count() > 1 else ""
     if not settings.REDIS_SENTINELS:
-        return f"Redis at {urlsplit(settings.REDIS_URL).hostname or 'a local socket'}"
+        target = urlsplit(settings.REDIS_SHARDS[shard])
+        where = f"{target.hostname}:{target.port or 6379}" if target.hostname else "a socket"
+        return f"Redis at {where}{which}"
     sentinels = ",".join(f"{host}:{port}" for host, port in settings.REDIS_SENTINELS)
-    return f"the Sentinel primary {settings.REDIS_SENTINEL_MASTER!r} (sentinels {sentinels})"
+    master = settings.REDIS_SENTINEL_MASTERS[shard]
+    return f"the Sentinel primary {master!r}{which} (sentinels {sentinels})"
 
 
 def _sentinel_kwargs(options: dict[str, Any], asynchronous: bool) -> dict[str, Any]:
@@ -76,9 +89,10 @@ def pool(
     asynchronous: bool,
     max_connections: int | None = None,
     wait: float | None = None,
+    shard: int = 0,
     **options: Any,
 ) -> AnyPool:
-    """A connection pool to the primary. `wait`: seconds a caller waits for a free
+    """A connection pool to `shard`'s primary. `wait`: seconds a caller waits for a free
     connection when all `max_connections` are busy (asyncio only); None fails at once."""
     if asynchronous and wait is not None:
         options["timeout"] = wait
@@ -86,28 +100,30 @@ def pool(
         options["max_connections"] = max_connections
     if settings.REDIS_SENTINELS:
         options = {**settings.REDIS_SENTINEL_CONNECTION, **options}
+        master = settings.REDIS_SENTINEL_MASTERS[shard]
         if not asynchronous:
             sentinel = Sentinel(
                 settings.REDIS_SENTINELS, sentinel_kwargs=_sentinel_kwargs(options, asynchronous)
             )
-            return SentinelConnectionPool(settings.REDIS_SENTINEL_MASTER, sentinel, **options)
+            return SentinelConnectionPool(master, sentinel, **options)
         pool_class = _BlockingSentinelPool if wait is not None else AsyncSentinelPool
         sentinels = AsyncSentinel(
             settings.REDIS_SENTINELS, sentinel_kwargs=_sentinel_kwargs(options, asynchronous)
         )
         return pool_class(
-            settings.REDIS_SENTINEL_MASTER,
+            master,
             sentinels,
             connection_class=_PackedSentinelConnection,
             **options,
         )
+    url = settings.REDIS_SHARDS[shard]
     if not asynchronous:
-        return redis.ConnectionPool.from_url(settings.REDIS_URL, **options)
+        return redis.ConnectionPool.from_url(url, **options)
     plain_class = (
         redis.asyncio.BlockingConnectionPool if wait is not None else redis.asyncio.ConnectionPool
     )
     # The URL's scheme picks the connection class for rediss:// and unix://.
-    return plain_class.from_url(settings.REDIS_URL, connection_class=_PackedConnection, **options)
+    return plain_class.from_url(url, connection_class=_PackedConnection, **options)
 
 
 def client(*, asynchronous: bool, **options: Any) -> AnyClient:

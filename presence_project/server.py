@@ -5,21 +5,26 @@
 Frames over PRESENCE_MAX_FRAME_BYTES are refused by daphne's WebSocket layer itself, which
 closes with 1009 (message too big) before buffering them; the application cannot send that
 code. Any other daphne option can be added to the command line.
+
+On SIGTERM (or SIGINT) the process drains before it exits (docs/scaling.md, "Deploys").
 """
 
+import asyncio
 import logging
 import os
 import sys
 from typing import Any
 
+from autobahn.util import encode_truncate
 from daphne.cli import CommandLineInterface
 from daphne.server import Server
 from daphne.ws_protocol import WebSocketProtocol
 from twisted.internet import defer
-from twisted.internet.task import deferLater
+from twisted.internet.interfaces import IListeningPort
 from twisted.internet.tcp import Connection
 
 from presence.conf import presence_settings
+from presence_project.shutdown import CLOSE_SERVICE_RESTART
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +58,13 @@ class PresenceWebSocketProtocol(WebSocketProtocol):
             return
         if kind == "websocket.close" and self.state != self.STATE_CONNECTING:
             code = message.get("code")
-            self.sendClose(code=1000 if code is None else code, reason=message.get("reason"))
+            reason = message.get("reason")
+            if code == CLOSE_SERVICE_RESTART:
+                # sendClose raises for codes an application may not choose (only 1000 and
+                # 3000-4999): 1012 is the server's own, and goes out a step below.
+                self.sendCloseFrame(code=code, reasonUtf8=encode_truncate(reason, 123))
+            else:
+                self.sendClose(code=1000 if code is None else code, reason=reason)
         else:
             super().handle_reply(message)
 
@@ -113,6 +124,7 @@ def access_log(protocol: str, action: str, details: dict[str, object]) -> None:
 class PresenceServer(Server):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.ports: list[IListeningPort] = []
         if self.action_logger is not None:
             # Through logging, as every other line (LOG_FORMAT), and without query strings.
             self.action_logger = access_log
@@ -124,24 +136,60 @@ class PresenceServer(Server):
         self.ws_factory.setProtocolOptions(failByDrop=False)
         PresenceWebSocketProtocol.take_options(self.ws_factory)
         self.ws_factory.protocol = PresenceWebSocketProtocol
+        self.ports.append(port)
         super().listen_success(port)
 
-    # Without it: SIGTERM closes every connection before the load balancer stops sending more.
+    # Without it: SIGTERM cuts every connection at once, before the load balancer stops
+    # sending more, and friends see each of their users go OFFLINE, then come back.
     def kill_all_applications(self) -> defer.Deferred:
-        """On shutdown (SIGTERM, SIGINT), drain first: /readyz answers 503 and everything is
-        served as before for PRESENCE_DRAIN_SECONDS, then the connections are closed."""
+        """On shutdown (SIGTERM, SIGINT), drain first; then daphne's own step cancels what
+        is left."""
+        drained = defer.Deferred.fromFuture(asyncio.ensure_future(self._drain()))
+        cancel_the_rest = super().kill_all_applications
+        drained.addCallback(lambda _: cancel_the_rest())
+        return drained
 
-        # The reactor daphne installed (asyncio's); importing it at the top could install
+    async def _drain(self) -> None:
+        """/readyz answers 503 and everything is served as before for
+        PRESENCE_DRAIN_SECONDS, so that load balancers stop sending clients; then the
+        process stops listening, closes its WebSockets with 1012 and lets its HTTP requests
+        in flight finish, keeps the closed connections counted in Redis for
+        PRESENCE_RESTART_GRACE_SECONDS, disconnects those whose users did not come back,
+        and returns."""
+        # After daphne installed its reactor: importing them at the top could install
         # Twisted's default one first.
-        from twisted.internet import reactor
+        from presence.delivery import process
+        from presence_project import shutdown
 
-        from presence_project import health
-
-        health.start_draining()
+        shutdown.enter(shutdown.Phase.DRAINING)
         seconds = presence_settings().drain_seconds
         if seconds > 0:
             logger.warning("shutting down: draining for %d s", seconds)
-        return deferLater(reactor, seconds, super().kill_all_applications)
+            await asyncio.sleep(seconds)
+        shutdown.enter(shutdown.Phase.REFUSING)
+        for port in self.ports:
+            port.stopListening()
+
+        async def connections() -> None:
+            closed = await process.restart(shutdown.REASON, self.application_close_timeout)
+            logger.warning("stopped listening; closed %d signed-in connections", closed)
+            await process.hand_over(presence_settings().restart_grace_seconds if closed else 0)
+
+        await asyncio.gather(connections(), self._requests_answered())
+
+    async def _requests_answered(self) -> None:
+        """Return once no HTTP request is in flight, or after daphne's
+        --application-close-timeout."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.application_close_timeout
+        while loop.time() < deadline:
+            if not any(
+                not isinstance(protocol, WebSocketProtocol) and "disconnected" not in details
+                for protocol, details in list(self.connections.items())
+            ):
+                return
+            await asyncio.sleep(0.1)
+        logger.warning("HTTP requests still in flight after %g s", self.application_close_timeout)
 
 
 class PresenceCommandLine(CommandLineInterface):

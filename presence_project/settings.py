@@ -2,6 +2,7 @@
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -163,6 +164,62 @@ def _redis_url() -> str:
 REDIS_URL = _redis_url()
 
 
+def _shard_url(entry: str) -> tuple[object, str]:
+    """(which server a shard's Redis URL names, however it is spelt; the URL without
+    credentials, for messages)."""
+    parts = urlsplit(entry)
+    shown = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if parts.scheme not in ("redis", "rediss", "unix") or port == -1:
+        raise ImproperlyConfigured(
+            f"REDIS_SHARDS: {entry.rpartition('@')[2]!r} is not a redis://, rediss:// or "
+            "unix:// URL"
+        )
+    # Databases of one server are no shards: they share its memory, CPU and pub/sub.
+    return (parts.hostname, port or 6379) if parts.hostname else parts.path, shown
+
+
+def _master_name(entry: str) -> tuple[object, str]:
+    return entry, entry
+
+
+def _shard_entries(
+    name: str, value: str, identify: Callable[[str], tuple[object, str]]
+) -> list[str]:
+    """One entry per shard from a comma-separated list: no empty entry, no two naming the
+    same server. `identify` gives an entry's identity and its form for messages."""
+    entries = [entry.strip() for entry in value.split(",")]
+    seen: dict[object, int] = {}
+    for number, entry in enumerate(entries, start=1):
+        if not entry:
+            raise ImproperlyConfigured(f"{name}: entry {number} of {len(entries)} is empty")
+        identity, shown = identify(entry)
+        if identity in seen:
+            raise ImproperlyConfigured(
+                f"{name}: entry {number} ({shown!r}) names the same server as entry "
+                f"{seen[identity]}: each shard must be a server of its own"
+            )
+        seen[identity] = number
+    return entries
+
+
+# Presence keys and channel-layer groups are spread over these Redis servers, one per
+# shard (docs/scaling.md, "Shards"). Unset: the one REDIS_URL. The first shard also keeps
+# what is not sharded: rate limits, DRF throttling, the cache, used signatures.
+REDIS_SHARDS = [REDIS_URL]
+if os.environ.get("REDIS_SHARDS", "").strip():
+    REDIS_SHARDS = _shard_entries("REDIS_SHARDS", os.environ["REDIS_SHARDS"], _shard_url)
+    if os.environ.get("REDIS_URL", "").strip() not in ("", REDIS_SHARDS[0]):
+        raise ImproperlyConfigured(
+            "REDIS_URL and REDIS_SHARDS disagree: with REDIS_SHARDS, leave REDIS_URL unset "
+            "or make it the first shard"
+        )
+    REDIS_URL = REDIS_SHARDS[0]
+
+
 def _sentinels(value: str) -> list[tuple[str, int]]:
     sentinels = []
     for entry in filter(None, (part.strip() for part in value.split(","))):
@@ -179,10 +236,20 @@ def _sentinels(value: str) -> list[tuple[str, int]]:
 # client asks these sentinels where REDIS_SENTINEL_MASTER is now. REDIS_URL then gives only
 # the primary's credentials and database number.
 REDIS_SENTINELS = _sentinels(os.environ.get("REDIS_SENTINELS", ""))
-REDIS_SENTINEL_MASTER = os.environ.get("REDIS_SENTINEL_MASTER", "").strip()
+# One master name per shard, all monitored by the same sentinels.
+REDIS_SENTINEL_MASTERS = (
+    _shard_entries("REDIS_SENTINEL_MASTER", os.environ["REDIS_SENTINEL_MASTER"], _master_name)
+    if os.environ.get("REDIS_SENTINEL_MASTER", "").strip()
+    else []
+)
 REDIS_SENTINEL_PASSWORD = os.environ.get("REDIS_SENTINEL_PASSWORD") or None
-if bool(REDIS_SENTINELS) != bool(REDIS_SENTINEL_MASTER):
+if bool(REDIS_SENTINELS) != bool(REDIS_SENTINEL_MASTERS):
     raise ImproperlyConfigured("REDIS_SENTINELS and REDIS_SENTINEL_MASTER go together: set both")
+if REDIS_SENTINELS and len(REDIS_SHARDS) > 1:
+    raise ImproperlyConfigured(
+        "REDIS_SHARDS and REDIS_SENTINELS do not mix: with Sentinel, name one master per "
+        "shard in REDIS_SENTINEL_MASTER (comma-separated)"
+    )
 REDIS_SENTINEL_CONNECTION: dict[str, str | int | None] = {}
 if REDIS_SENTINELS:
     _redis_target = urlsplit(REDIS_URL)
@@ -194,21 +261,24 @@ if REDIS_SENTINELS:
         "password": unquote(_redis_target.password) if _redis_target.password else None,
         "db": int(_db),
     }
-    _REDIS_HOST = {
-        "sentinels": REDIS_SENTINELS,
-        "master_name": REDIS_SENTINEL_MASTER,
-        # One try per sentinel, as presence_project/redis_clients.py says why.
-        "sentinel_kwargs": {
+    _REDIS_HOSTS = [
+        {
+            "sentinels": REDIS_SENTINELS,
+            "master_name": master,
+            # One try per sentinel, as presence_project/redis_clients.py says why.
+            "sentinel_kwargs": {
+                "socket_connect_timeout": 5,
+                "socket_timeout": 5,
+                "password": REDIS_SENTINEL_PASSWORD,
+                "retry": AsyncRetry(NoBackoff(), 0),
+            },
             "socket_connect_timeout": 5,
-            "socket_timeout": 5,
-            "password": REDIS_SENTINEL_PASSWORD,
-            "retry": AsyncRetry(NoBackoff(), 0),
-        },
-        "socket_connect_timeout": 5,
-        **REDIS_SENTINEL_CONNECTION,
-    }
+            **REDIS_SENTINEL_CONNECTION,
+        }
+        for master in REDIS_SENTINEL_MASTERS
+    ]
 else:
-    _REDIS_HOST = {"address": REDIS_URL, "socket_connect_timeout": 5}
+    _REDIS_HOSTS = [{"address": url, "socket_connect_timeout": 5} for url in REDIS_SHARDS]
 # "pubsub" pushes each message to the processes whose connections joined the group;
 # "core" stores messages in Redis lists that every process polls. docs/presence.md says
 # why pubsub is the default.
@@ -217,7 +287,7 @@ if CHANNEL_LAYER == "pubsub":
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [_REDIS_HOST], "prefix": "presence-layer"},
+            "CONFIG": {"hosts": _REDIS_HOSTS, "prefix": "presence-layer"},
         }
     }
 elif CHANNEL_LAYER == "core":
@@ -227,7 +297,7 @@ elif CHANNEL_LAYER == "core":
             "CONFIG": {
                 # The layer blocks on Redis for up to 5 s per receive: its socket timeout must
                 # be longer, or idle connections fail (redis-py's default is exactly 5 s).
-                "hosts": [{**_REDIS_HOST, "socket_timeout": 15}],
+                "hosts": [{**host, "socket_timeout": 15} for host in _REDIS_HOSTS],
                 "prefix": "presence-layer",
                 # Counted per process, not per connection: the process's one channel
                 # carries every friend's change and every connected user's friendship
@@ -364,6 +434,10 @@ PRESENCE = {
     # On SIGTERM the process keeps serving this many seconds with /readyz answering 503, so
     # that load balancers stop sending it clients, then closes its connections and exits.
     "DRAIN_SECONDS": env_int("PRESENCE_DRAIN_SECONDS", 0),
+    # Then the WebSockets close with 1012 (service restart), but stay counted in Redis for
+    # this many seconds: a user who reconnects to another process meanwhile never shows
+    # OFFLINE to friends. Those who do not are disconnected after it, and the process exits.
+    "RESTART_GRACE_SECONDS": env_int("PRESENCE_RESTART_GRACE_SECONDS", 5),
 }
 
 # Signing in (accounts/conf.py). The environment keeps the PRESENCE_ names it always had.

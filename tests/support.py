@@ -103,10 +103,17 @@ def test_database_url() -> str:
 
 
 def start_service(
-    tmp_dir: Path, extra_env: dict[str, str] | None = None, daphne_args: tuple[str, ...] = ()
+    tmp_dir: Path,
+    extra_env: dict[str, str] | None = None,
+    daphne_args: tuple[str, ...] = (),
+    port: int | None = None,
 ) -> Service:
-    port = free_port()
+    """A daphne process of this project on `port` (a free one if None), once it listens."""
+    port = port or free_port()
     log = tmp_dir / f"daphne-{port}.log"
+    if log.exists():
+        # A replacement on the port of a process that stopped: a log of its own.
+        log = tmp_dir / f"daphne-{port}-{secrets.token_hex(2)}.log"
     env = {
         **os.environ,
         "DATABASE_URL": test_database_url(),
@@ -154,6 +161,23 @@ def running_service(
         yield running
     finally:
         stop_service(running)
+
+
+@contextmanager
+def running_services(
+    tmp_dir: Path, count: int, extra_env: dict[str, str] | None = None
+) -> Iterator[list[Service]]:
+    """`count` services side by side for the block's duration; one a test killed is left as
+    it is."""
+    services: list[Service] = []
+    try:
+        for _ in range(count):
+            services.append(start_service(tmp_dir, extra_env))
+        yield services
+    finally:
+        for running in services:
+            if running.process.poll() is None:
+                stop_service(running)
 
 
 def service_with(env: dict[str, str]) -> Callable[..., Iterator[Service]]:
@@ -907,6 +931,26 @@ class SentinelCluster:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the sentinels did not see each other and the replica:\n{self}")
             time.sleep(0.2)
+
+    def add_primary(self, name: str) -> int:
+        """Start one more primary, without a replica, and have every sentinel watch it as
+        `name` (a second shard): its port."""
+        port = free_port()
+        self._start(port, [f"requirepass {self.password}", "appendonly no"])
+        deadline = time.monotonic() + 30
+        for sentinel_port in self.sentinel_ports:
+            sentinel = self.sentinel(sentinel_port)
+            while True:
+                try:
+                    sentinel.sentinel_monitor(name, "127.0.0.1", port, 2)
+                    break
+                except redis.RedisError:
+                    # The primary is still starting.
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.2)
+            sentinel.sentinel_set(name, "auth-pass", self.password)
+        return port
 
     def _ready(self) -> bool:
         try:

@@ -14,11 +14,13 @@ from dataclasses import dataclass, field
 from importlib.metadata import version
 
 import pytest
+from autobahn import util as autobahn_util
 from autobahn.twisted.websocket import WebSocketAdapterProtocol, WebSocketServerFactory
 from autobahn.websocket import protocol as autobahn_protocol
 from autobahn.websocket.protocol import WebSocketProtocol as AutobahnProtocol
 from channels.consumer import AsyncConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from daphne.http_protocol import WebRequest
 from daphne.server import Server
 from daphne.ws_protocol import WebSocketProtocol as DaphneProtocol
 from django.core.cache.backends.redis import RedisCacheClient
@@ -148,18 +150,33 @@ SEND_DATA = Override(
 )
 HANDLE_REPLY = Override(
     "presence_project.server (PresenceWebSocketProtocol.handle_reply)",
-    "daphne's WebSocketProtocol.handle_reply",
+    "daphne's WebSocketProtocol.handle_reply, and autobahn's sendCloseFrame for 1012",
     DAPHNE | AUTOBAHN,
     signatures={
         (DaphneProtocol, "handle_reply"): "(self, message)",
         (AutobahnProtocol, "sendClose"): (
             "(self, code: 'int | None' = None, reason: 'str | None' = None) -> 'None'"
         ),
+        (AutobahnProtocol, "sendCloseFrame"): (
+            "(self, code: 'int | None' = None, reasonUtf8: 'bytes | None' = None, "
+            "isReply: 'bool' = False) -> 'None'"
+        ),
     },
-    sources={(DaphneProtocol, "handle_reply"): "5331423b1cf2016a"},
-    fragments=tuple(
-        ((autobahn_protocol, "WebSocketProtocol"), f"{state} = ")
-        for state in ("STATE_CONNECTING", "STATE_CLOSING", "STATE_CLOSED")
+    sources={
+        (DaphneProtocol, "handle_reply"): "5331423b1cf2016a",
+        # 1012 (service restart) goes out through sendCloseFrame, its reason cut as
+        # sendClose cuts it.
+        (AutobahnProtocol, "sendCloseFrame"): "a511406d6b0d711e",
+        (autobahn_util, "encode_truncate"): "fd79f5669f739be5",
+    },
+    fragments=(
+        *(
+            ((autobahn_protocol, "WebSocketProtocol"), f"{state} = ")
+            for state in ("STATE_CONNECTING", "STATE_CLOSING", "STATE_CLOSED")
+        ),
+        # The codes sendClose refuses; when it takes 1012, the override's branch can go.
+        ((AutobahnProtocol, "sendClose"), "if code != 1000 and not (3000 <= code <= 4999):"),
+        ((AutobahnProtocol, "sendClose"), "reasonUtf8 = encode_truncate(reason, 123)"),
     ),
 )
 LISTEN_SUCCESS = Override(
@@ -172,17 +189,25 @@ LISTEN_SUCCESS = Override(
     fragments=(((WebSocketServerFactory, "setProtocolOptions"), "failByDrop"),),
 )
 KILL_ALL_APPLICATIONS = Override(
-    "presence_project.server (PresenceServer.kill_all_applications)",
-    "daphne's Server.kill_all_applications",
+    "presence_project.server (PresenceServer.kill_all_applications, _requests_answered)",
+    "daphne's Server.kill_all_applications, and reads Server.connections for HTTP requests",
     DAPHNE,
     resolves=((PresenceServer, "run", Server),),
     signatures={(Server, "kill_all_applications"): "(self)"},
-    sources={(Server, "kill_all_applications"): "4e1618c6f7871758"},
+    sources={
+        (Server, "kill_all_applications"): "4e1618c6f7871758",
+        # A request is in `connections` from its start, marked "disconnected" once answered.
+        (Server, "protocol_disconnected"): "c1f5fe8cdedc09dc",
+        (WebRequest, "finish"): "7e03ef03e35b5b66",
+        (WebRequest, "connectionLost"): "9276daf5807184c8",
+    },
     fragments=(
         (
             (Server, "run"),
             'addSystemEventTrigger("before", "shutdown", self.kill_all_applications)',
         ),
+        ((WebRequest, "__init__"), "self.server.protocol_connected(self)"),
+        ((Server, "__init__"), "self.application_close_timeout = application_close_timeout"),
     ),
 )
 HIREDIS_PACKING = Override(

@@ -25,6 +25,7 @@ from tests.support import (
     friend_ring,
     http_raw,
     manage,
+    running_services,
     start_service,
     stop_service,
 )
@@ -69,11 +70,8 @@ def housekeeping(request) -> dict[str, str]:
 def sentinel_services(tmp_path, cluster, housekeeping):
     # The churners change status faster than a user may in production.
     env = {**cluster.service_env, **housekeeping, "PRESENCE_STATUS_CHANGES_PER_MINUTE": "100000"}
-    services = [start_service(tmp_path, env), start_service(tmp_path, env)]
-    yield services
-    for running in services:
-        if running.process.poll() is None:
-            stop_service(running)
+    with running_services(tmp_path, 2, env) as services:
+        yield services
 
 
 @dataclass

@@ -5,7 +5,14 @@ alive, on a Redis connection of its own, so that no other work delays a beat: a 
 than the TTL gets a healthy process reaped. The other reaps processes whose heartbeat
 expired, renews the process channel's group memberships before channels-redis expires them,
 and rebuilds this process's share of presence from its live connections after a Redis
-outage, or after another process reaped it while its beat was late.
+outage, or after another process reaped it while its beat was late. With several Redis
+shards, the heartbeat, the reaping and the rebuild run on each shard on its own, all at
+once: a shard that fails or loses its data is rebuilt alone, from the connections of the
+users it holds.
+
+On shutdown, restart() closes every connection for a restart, and hand_over() keeps them
+counted in Redis for a grace period, then disconnects those that remain and deregisters the
+process.
 """
 
 import asyncio
@@ -16,6 +23,8 @@ import secrets
 import socket
 import time
 from collections import Counter
+from contextlib import suppress
+from dataclasses import dataclass
 from typing import Protocol
 
 from django.conf import settings
@@ -23,7 +32,7 @@ from django.conf import settings
 from presence import observability, services
 from presence.conf import presence_settings
 from presence.delivery import process_channel
-from presence.store import processes
+from presence.store import processes, shards
 from presence_project import redis_clients
 
 logger = logging.getLogger(__name__)
@@ -58,6 +67,8 @@ class LiveSession(Protocol):
 
     async def catch_up(self, from_scratch: bool) -> None: ...
 
+    def restart(self, reason: str) -> None: ...
+
 
 _live_sessions: set[LiveSession] = set()
 _tasks: list[asyncio.Task[None]] = []
@@ -66,13 +77,22 @@ _closed_since_collection = 0
 # time.monotonic() when Redis last took this process's heartbeat; None before the first.
 _last_beat: float | None = None
 _first_beat = asyncio.Event()
-# Set when a beat after the first finds this process unregistered: another process reaped
-# it, or Redis lost it.
-_reaped = asyncio.Event()
+# The shards where a beat after the first found this process unregistered: another process
+# reaped it there, or the shard lost it.
+_reaped_on: set[int] = set()
+# Why the process closed its connections (restart()); from then until hand_over() ends, a
+# connection that closes stays counted in Redis.
+_restart_reason: str | None = None
+_all_closed = asyncio.Event()
+# Set when hand_over() stops the housekeeping for good.
+_retiring = asyncio.Event()
 
 
 def track(session: LiveSession) -> None:
     _live_sessions.add(session)
+    if _restart_reason is not None:
+        # Its consumer was made just before the process stopped taking connections.
+        session.restart(_restart_reason)
 
 
 def untrack(session: LiveSession) -> None:
@@ -88,6 +108,8 @@ def untrack(session: LiveSession) -> None:
     """
     global _closed_since_collection
     _live_sessions.discard(session)
+    if not _live_sessions and _restart_reason is not None:
+        _all_closed.set()
     _closed_since_collection += 1
     if _closed_since_collection >= max(
         presence_settings().gc_every_closed, len(_live_sessions) // 2
@@ -143,8 +165,9 @@ async def update_gauges() -> None:
 
 
 def ensure_running() -> None:
-    """Start the heartbeat and housekeeping tasks in the running loop, once."""
-    if not _tasks or any(task.done() for task in _tasks):
+    """Start the heartbeat and housekeeping tasks in the running loop, once (and never after
+    hand_over)."""
+    if (not _tasks or any(task.done() for task in _tasks)) and not _retiring.is_set():
         for task in _tasks:
             task.cancel()
         loop = asyncio.get_running_loop()
@@ -152,24 +175,42 @@ def ensure_running() -> None:
 
 
 async def _beating() -> None:
-    global _last_beat
     interval = presence_settings().heartbeat_seconds
-    ttl = presence_settings().process_ttl_seconds
-    while True:
-        try:
-            added = await processes.heartbeat(INCARNATION, ttl, _published(await stats()))
-        except Exception:
-            # The housekeeping's own calls fail too, and log it.
-            observability.redis_failed("heartbeat")
-        else:
-            beat_at = time.monotonic()
-            if _last_beat is not None:
-                observability.heartbeat_interval(beat_at - _last_beat)
-                if added:
-                    _reaped.set()
-            _last_beat = beat_at
-            _first_beat.set()
-        await asyncio.sleep(interval)
+    while not _retiring.is_set():
+        beat = _published(await stats())
+        # A shard that hangs holds up no other shard's heartbeat.
+        await asyncio.gather(*(_beat(shard, beat) for shard in range(shards.count())))
+        with suppress(TimeoutError):
+            await asyncio.wait_for(_retiring.wait(), interval)
+
+
+async def _beat(shard: int, beat: dict[str, int]) -> None:
+    global _last_beat
+    try:
+        added = await processes.heartbeat(
+            INCARNATION, presence_settings().process_ttl_seconds, beat, shard
+        )
+    except Exception:
+        # The housekeeping's own calls fail too, and log it.
+        observability.redis_failed("heartbeat")
+        return
+    beat_at = time.monotonic()
+    if _last_beat is not None:
+        observability.heartbeat_interval(beat_at - _last_beat)
+        if added:
+            _reaped_on.add(shard)
+    _last_beat = beat_at
+    _first_beat.set()
+
+
+@dataclass
+class _ShardState:
+    """What housekeeping remembers of one shard between rounds."""
+
+    shard: int
+    epoch: str | None = None
+    failing: bool = False
+    catch_up_again: bool = False
 
 
 async def _housekeeping() -> None:
@@ -179,57 +220,78 @@ async def _housekeeping() -> None:
     renew_every = max(1.0, group_expiry / 3)
     loop = asyncio.get_running_loop()
     next_renewal = loop.time() + renew_every
-    known_epoch: str | None = None
-    failing = False
-    catch_up_again = False
-    while True:
-        try:
-            epoch = await processes.epoch()
-            data_lost = known_epoch is not None and epoch != known_epoch
-            reaped = _reaped.is_set()
-            _reaped.clear()
-            if failing:
-                observability.redis_recovered("housekeeping")
-            if failing or data_lost or reaped:
-                if reaped:
-                    logger.warning(
-                        "this live process was unregistered in Redis at its heartbeat: "
-                        "another process reaped it (a beat later than the TTL), or Redis "
-                        "lost it; rebuilding"
-                    )
-                await _rebuild(data_lost)
-                catch_up_again = True
-            elif catch_up_again:
-                # Changes published while the layer was still resubscribing were lost.
-                await _catch_up_all(from_scratch=False)
-                catch_up_again = False
-            known_epoch, failing = epoch, False
-            dead = await services.reap_dead_processes(alive=INCARNATION)
-            if dead:
-                observability.processes_reaped.inc(len(dead))
-                logger.warning("reaped dead server processes: %s", ", ".join(dead))
-            if loop.time() >= next_renewal:
-                next_renewal = loop.time() + renew_every
+    states = [_ShardState(shard) for shard in range(shards.count())]
+    while not _retiring.is_set():
+        # A shard that hangs holds up no other shard's housekeeping.
+        await asyncio.gather(*(_keep(state) for state in states))
+        if loop.time() >= next_renewal:
+            next_renewal = loop.time() + renew_every
+            try:
                 await process_channel.renew()
-        except Exception:
-            observability.redis_failed("housekeeping")
-            if not failing:
-                logger.exception(
-                    "presence housekeeping failed on %s; retrying", redis_clients.description()
+            except Exception:
+                # A failing shard's rebuild renews them again once it answers.
+                observability.redis_failed("housekeeping")
+                logger.exception("renewing the process channel's groups failed; retrying")
+        # A hand-over waits for the end of a pass, never interrupts one (a reaping half done).
+        with suppress(TimeoutError):
+            await asyncio.wait_for(_retiring.wait(), interval)
+
+
+async def _keep(state: _ShardState) -> None:
+    """One round of housekeeping on one shard: rebuild after a failure, a loss of data or a
+    reaping of this live process, reap dead processes."""
+    try:
+        epoch = await processes.epoch(state.shard)
+        data_lost = state.epoch is not None and epoch != state.epoch
+        reaped = state.shard in _reaped_on
+        _reaped_on.discard(state.shard)
+        if state.failing:
+            observability.redis_recovered("housekeeping")
+        if state.failing or data_lost or reaped:
+            if reaped:
+                logger.warning(
+                    "this live process was unregistered in Redis at its heartbeat on %s: "
+                    "another process reaped it (a beat later than the TTL), or the shard "
+                    "lost it; rebuilding",
+                    redis_clients.description(state.shard),
                 )
-            failing = True
-        await asyncio.sleep(interval)
+            outage = state.failing or data_lost
+            cause = "after a Redis outage" if outage else "after another process reaped it"
+            await _rebuild(state.shard, data_lost, cause)
+            state.catch_up_again = True
+        elif state.catch_up_again:
+            # Changes published while the layer was still resubscribing were lost.
+            await _catch_up_all(from_scratch=False)
+            state.catch_up_again = False
+        state.epoch, state.failing = epoch, False
+        dead = await services.reap_dead_processes(state.shard, alive=INCARNATION)
+        if dead:
+            observability.processes_reaped.inc(len(dead))
+            logger.warning("reaped dead server processes: %s", ", ".join(dead))
+    except Exception:
+        observability.redis_failed("housekeeping")
+        if not state.failing:
+            logger.exception(
+                "presence housekeeping failed on %s; retrying",
+                redis_clients.description(state.shard),
+            )
+        state.failing = True
 
 
-async def _rebuild(data_lost: bool) -> None:
-    """Make Redis agree with this process's live connections, then refresh every feed.
+async def _rebuild(shard: int, data_lost: bool, cause: str) -> None:
+    """Make `shard` agree with this process's live connections of the users it holds, then
+    refresh every feed (any subscriber may follow them); `cause` says why, for the log.
 
-    Connections that closed during the outage are disconnected; connections Redis lost (or
-    another process reaped) are restored with their chosen status; subscribers get the
+    Connections that closed during the outage are disconnected; connections the shard lost
+    (or another process reaped) are restored with their chosen status; subscribers get the
     current state of their friends.
     """
-    live = {(s.address, s.connection_id): s for s in list(_live_sessions) if s.address}
-    held = await processes.held_by(INCARNATION)
+    live = {
+        (s.address, s.connection_id): s
+        for s in list(_live_sessions)
+        if s.address and shards.shard_of(s.address) == shard
+    }
+    held = await processes.held_by(INCARNATION, shard)
     for address, connection in held - set(live):
         await services.disconnect(address, connection)
     for key, session in live.items():
@@ -239,9 +301,61 @@ async def _rebuild(data_lost: bool) -> None:
     # Only once every connection is back can a subscriber read its friends' true state.
     await _catch_up_all(from_scratch=data_lost)
     observability.rebuilds.inc()
-    logger.warning("rebuilt presence of %d live connections", len(live))
+    logger.warning(
+        "rebuilt presence of %d live connections on %s %s",
+        len(live),
+        redis_clients.description(shard),
+        cause,
+    )
 
 
 async def _catch_up_all(from_scratch: bool) -> None:
     for session in list(_live_sessions):
         await session.catch_up(from_scratch)
+
+
+def restarting() -> bool:
+    """Whether a connection that closes now stays counted in Redis: the process closed its
+    connections for a restart, and hand_over() will disconnect what remains."""
+    return _restart_reason is not None and not _retiring.is_set()
+
+
+async def restart(reason: str, within: float) -> int:
+    """Close every connection for a restart, with `reason`; once they are closed (or after
+    `within` seconds), return how many were signed in. Those stay counted in Redis until
+    hand_over(), so that friends see nothing of a reconnection elsewhere."""
+    global _restart_reason
+    _restart_reason = reason
+    sessions = list(_live_sessions)
+    for session in sessions:
+        session.restart(reason)
+    if _live_sessions:
+        try:
+            await asyncio.wait_for(_all_closed.wait(), within)
+        except TimeoutError:
+            logger.warning("%d connections did not close within %g s", len(_live_sessions), within)
+    return sum(1 for session in sessions if session.address is not None)
+
+
+async def hand_over(grace_seconds: float) -> None:
+    """After restart(): keep the heartbeat for `grace_seconds`, while users reconnect to
+    other processes, then stop the housekeeping, disconnect the connections Redis still
+    counts for this process (users who did not come back go OFFLINE) and deregister it.
+
+    Killed meanwhile, or with Redis away, the process is reaped as a dead one once its
+    heartbeat expires."""
+    if grace_seconds > 0:
+        logger.warning("keeping closed connections counted for %g s", grace_seconds)
+        await asyncio.sleep(grace_seconds)
+    _retiring.set()
+    await asyncio.gather(*_tasks, return_exceptions=True)
+    try:
+        released = await services.retire_process(INCARNATION)
+    except Exception:
+        # Redis's error names the server; with several shards, the others are done.
+        logger.exception(
+            "disconnecting this process's connections failed; other processes reap those "
+            "left once its heartbeat expires"
+        )
+        return
+    logger.warning("disconnected %d connections that did not come back", released)

@@ -75,12 +75,17 @@ class ClientSession:
     """One connection's user and subscriptions."""
 
     def __init__(
-        self, on_revoked: Callable[[], None], on_disconnected: Callable[[str], None]
+        self,
+        on_revoked: Callable[[], None],
+        on_disconnected: Callable[[str], None],
+        on_restart: Callable[[str], None],
     ) -> None:
         """`on_revoked` closes the connection: its user's access was revoked;
-        `on_disconnected` closes it with the reason an operator gave."""
+        `on_disconnected` closes it with the reason an operator gave; `on_restart` with the
+        reason the process restarts."""
         self._on_revoked = on_revoked
         self._on_disconnected = on_disconnected
+        self._on_restart = on_restart
         self._closed = False
         self.connection_id = keys.connection_id(process.INCARNATION)
         self.address: str | None = None
@@ -179,9 +184,17 @@ class ClientSession:
             return
         followed, self._followed = self._followed, set()
         try:
-            await services.disconnect(self.address, self.connection_id)
+            # Closed for a restart, it stays counted until process.hand_over(): the user's
+            # reconnection to another process meanwhile shows friends nothing.
+            if not process.restarting():
+                await services.disconnect(self.address, self.connection_id)
         finally:
             await process_channel.leave(self, self.address, followed)
+
+    def restart(self, reason: str) -> None:
+        """The process restarts: close the connection, saying why."""
+        if not self._closed:
+            self._on_restart(reason)
 
     async def restore(self) -> None:
         """Redis lost this connection (an outage): put it back; the feeds catch up after."""

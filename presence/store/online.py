@@ -6,8 +6,13 @@ change of that visible status gets a new version, so that a follower can drop a 
 arrives after a newer snapshot. Every transition is one Lua script, so concurrent
 connections of a user, on any process, never see a half-made change. A transition reports
 what it changed; telling friends is the caller's next step (presence.services).
+
+With several shards, every key of a user, and their entries in the shared hashes, live on
+the user's shard (presence.store.shards): a transition runs on that shard alone, and a read
+of many users is one round trip per shard that holds any of them, all shards at once.
 """
 
+import heapq
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -19,7 +24,7 @@ from redis.exceptions import RedisError
 from presence import observability
 from presence.conf import presence_settings
 from presence.events import STATUS_BY_NUMBER, Presence, Status
-from presence.store import keys
+from presence.store import keys, shards
 from presence_project import redis_clients
 from presence_project.loops import PerLoop
 
@@ -91,10 +96,11 @@ class _Client:
     transition: AsyncScript
 
 
-def _new_client() -> _Client:
+def _new_client(shard: int) -> _Client:
     # A burst waits up to 5 s for a free connection rather than failing at once.
     redis = redis_clients.client(
         asynchronous=True,
+        shard=shard,
         decode_responses=True,
         max_connections=presence_settings().redis_max_connections,
         wait=5,
@@ -105,12 +111,13 @@ def _new_client() -> _Client:
     return _Client(redis, redis.register_script(_TRANSITION))
 
 
-_clients = PerLoop(_new_client)
+_clients = PerLoop(lambda: [_new_client(shard) for shard in range(shards.count())])
 
 
-def redis() -> Redis:
-    """This event loop's client of the presence keys (presence.store.processes shares it)."""
-    return _clients.get().redis
+def redis(shard: int) -> Redis:
+    """This event loop's client of `shard`'s presence keys (presence.store.processes shares
+    it)."""
+    return _clients.get()[shard].redis
 
 
 def now_ms() -> int:
@@ -123,7 +130,12 @@ def _parse_visible(address: str, raw: str) -> Presence:
 
 
 async def _transition(
-    address: str, op: str, connection_id: str, wanted: Status | None, limit: int = 0
+    address: str,
+    op: str,
+    connection_id: str,
+    wanted: Status | None,
+    limit: int = 0,
+    shard: int | None = None,
 ) -> Change:
     script_keys = [
         keys.CONNECTIONS.format(address),
@@ -138,7 +150,8 @@ async def _transition(
     ]
     args = [address, op, connection_id, "" if wanted is None else int(wanted), now_ms(), limit]
     try:
-        result = await _clients.get().transition(keys=script_keys, args=args)
+        on = shards.shard_of(address) if shard is None else shard
+        result = await _clients.get()[on].transition(keys=script_keys, args=args)
     except RedisError:
         observability.redis_failed("presence")
         raise
@@ -179,18 +192,29 @@ async def reap(address: str, connection_id: str) -> Change:
     return await _transition(address, "reap", connection_id, None)
 
 
+async def disconnect_left_behind(address: str, connection_id: str, shard: int) -> Change:
+    """Forget a connection on `shard`, which no longer holds `address` (a process with
+    another shard list registered it there): nothing the user's friends see changes."""
+    return await _transition(address, "disconnect", connection_id, None, shard=shard)
+
+
 async def set_status(address: str, connection_id: str, status: Status) -> Change:
     """Apply the status a user chose, on all of their connections."""
     return await _transition(address, "status", connection_id, status)
 
 
 async def _visible_values(addresses: list[str]) -> list[str | None]:
-    """Each of `addresses`' visible state as stored, None if not visible: one HMGET."""
-    return await redis().hmget(keys.VISIBLE, addresses) if addresses else []
+    """Each of `addresses`' visible state as stored, None if not visible: one HMGET per
+    shard."""
+
+    async def read(shard: int, held: list[str]) -> list[str | None]:
+        return await redis(shard).hmget(keys.VISIBLE, held)
+
+    return await shards.by_shard(addresses, read) if addresses else []
 
 
 async def visible_among(addresses: Iterable[str]) -> dict[str, Presence]:
-    """The visible users among `addresses`, in one round trip: O(len(addresses))."""
+    """The visible users among `addresses`, in one round trip per shard: O(len(addresses))."""
     wanted = list(addresses)
     values = await _visible_values(wanted)
     return {
@@ -208,46 +232,70 @@ async def visible_addresses_among(addresses: Iterable[str]) -> list[str]:
     return [address for address, raw in zip(wanted, values, strict=True) if raw is not None]
 
 
+_Stored = tuple[str | None, str | None, str | None]
+
+
+async def _stored_presence(shard: int, addresses: list[str]) -> list[_Stored]:
+    """(visible state, version, last seen) of each of `addresses`, all on `shard`."""
+    # One transaction: a transition between the reads would pair a status with another version.
+    async with redis(shard).pipeline(transaction=True) as pipe:
+        pipe.hmget(keys.VISIBLE, addresses)
+        pipe.hmget(keys.VERSIONS, addresses)
+        pipe.hmget(keys.LAST_SEEN, addresses)
+        visible, versions, last_seen = await pipe.execute()
+    return list(zip(visible, versions, last_seen, strict=True))
+
+
 async def presence_of(addresses: Iterable[str]) -> list[Presence]:
     """Everyone in `addresses` as their friends see them, OFFLINE ones with their last_seen."""
     wanted = list(addresses)
     if not wanted:
         return []
-    # One transaction: a transition between the reads would pair a status with another version.
-    async with redis().pipeline(transaction=True) as pipe:
-        pipe.hmget(keys.VISIBLE, wanted)
-        pipe.hmget(keys.VERSIONS, wanted)
-        pipe.hmget(keys.LAST_SEEN, wanted)
-        visible, versions, last_seen = await pipe.execute()
+    stored = await shards.by_shard(wanted, _stored_presence)
     return [
         _parse_visible(address, raw)
         if raw is not None
         else Presence(address, Status.OFFLINE, int(version or 0), int(seen) if seen else None)
-        for address, raw, version, seen in zip(wanted, visible, versions, last_seen, strict=True)
+        for address, (raw, version, seen) in zip(wanted, stored, strict=True)
     ]
 
 
 async def visible_count() -> int:
-    """How many users are visible."""
-    return await redis().zcard(keys.VISIBLE_INDEX)
+    """How many users are visible, on every shard."""
+    return sum(await shards.each_shard(lambda shard: redis(shard).zcard(keys.VISIBLE_INDEX)))
 
 
 async def visible_page(offset: int, limit: int) -> list[Presence]:
-    """One page of the visible users by address, for operators."""
-    page = await redis().zrange(keys.VISIBLE_INDEX, offset, offset + limit - 1)
+    """One page of the visible users by address, for operators. Each shard's index is in
+    address order, so with several shards the page is cut from the merge of every shard's
+    first offset + limit."""
+    if shards.count() == 1:
+        page = await redis(0).zrange(keys.VISIBLE_INDEX, offset, offset + limit - 1)
+    else:
+        firsts = await shards.each_shard(
+            lambda shard: redis(shard).zrange(keys.VISIBLE_INDEX, 0, offset + limit - 1)
+        )
+        page = list(heapq.merge(*firsts))[offset : offset + limit]
     found = await visible_among(page)
     return [found[address] for address in page if address in found]
 
 
-async def visible_counts() -> tuple[int, int]:
-    """(how many users are ONLINE, how many AWAY) in one round trip."""
-    async with redis().pipeline(transaction=True) as pipe:
+async def _counts(shard: int) -> tuple[int, int]:
+    async with redis(shard).pipeline(transaction=True) as pipe:
         pipe.zcard(keys.VISIBLE_INDEX)
         pipe.scard(keys.AWAY)
         visible, away = await pipe.execute()
+    return visible, away
+
+
+async def visible_counts() -> tuple[int, int]:
+    """(how many users are ONLINE, how many AWAY), in one round trip per shard."""
+    counts = await shards.each_shard(_counts)
+    visible = sum(shard_visible for shard_visible, _ in counts)
+    away = sum(shard_away for _, shard_away in counts)
     return visible - away, away
 
 
 async def connections_of(address: str) -> list[str]:
     """The ids of `address`'s open connections, on every process."""
-    return sorted(await redis().smembers(keys.CONNECTIONS.format(address)))
+    return sorted(await redis(shards.shard_of(address)).smembers(keys.CONNECTIONS.format(address)))
