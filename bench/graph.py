@@ -73,6 +73,9 @@ class Sizes:
     conn_users: int = 5000
     conn_anchors: int = 100
     online_users: int = 100_000
+    # The reconnect storm's users (bench/storm.py): the largest burst, friends each.
+    storm_users: int = 5000
+    storm_friends: int = 50
 
 
 def build(sizes: Sizes) -> Graph:
@@ -93,8 +96,10 @@ def build(sizes: Sizes) -> Graph:
     graph.ring(mesh, sizes.mesh_friends // 2)
     conn = [address("conn", i) for i in range(sizes.conn_users)]
     anchors = [address("anchor", i) for i in range(sizes.conn_anchors)]
+    storm = [address("storm", i) for i in range(sizes.storm_users)]
     graph.ring(conn, 5)
-    for i, user in enumerate(conn):
+    graph.ring(storm, sizes.storm_friends // 2)
+    for i, user in enumerate([*conn, *storm]):
         graph.befriend(user, anchors[i % len(anchors)])
     graph.groups = {
         "actors": actors,
@@ -103,9 +108,10 @@ def build(sizes: Sizes) -> Graph:
         "mesh": mesh,
         "conn": conn,
         "anchors": anchors,
+        "storm": storm,
     }
     with transaction.atomic():
-        for user in [*actors, *fan_friends, *idle, *mesh, *conn, *anchors]:
+        for user in [*actors, *fan_friends, *idle, *mesh, *conn, *anchors, *storm]:
             graph.tokens[user] = issue_token(user)
         Friendship.objects.bulk_create(
             (

@@ -172,6 +172,11 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]
                 _mark(crash["last_s"] <= 10 and crash["reaped"] == 0),
             )
         )
+    if results.get("storm"):
+        from bench import storm
+
+        *row, met = storm.summary_row(results["storm"])
+        rows.append((*row, _mark(met)))
     return rows
 
 
@@ -515,6 +520,10 @@ def markdown(results: dict[str, Any], method: list[str], analysis: str) -> str:
         lines += _soak_section(results["soak"])
     if results.get("crash"):
         lines += _crash_section(results["crash"])
+    if results.get("storm"):
+        from bench import storm
+
+        lines += storm.section(results["storm"])
     if results.get("profiles"):
         lines += _profiles_section(results["profiles"])
     lines += ["## Method", "", *method, ""]

@@ -26,7 +26,7 @@ from bench import system
 
 # The 2-process run is left out of --quick.
 THROUGHPUT_SYSTEMS = (("pubsub", 1), ("core", 1), ("relay", 1), ("pubsub", 2))
-SCENARIOS = ("fanout", "throughput", "query", "connections", "soak", "crash")
+SCENARIOS = ("fanout", "throughput", "query", "connections", "soak", "crash", "storm")
 PACKAGES = (
     "Django",
     "channels",
@@ -143,6 +143,10 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
         "--profile", action="store_true", help="py-spy the server in an extra pass of each scenario"
     )
     parser.add_argument("--database-url", help="use this (empty) database instead of SQLite")
+    parser.add_argument(
+        "--storm-before",
+        help="a checkout of earlier code: the storm measures its server too, in pairs",
+    )
     parser.add_argument("--output", type=Path, default=system.BASE_DIR / "BENCHMARKS.md")
     arguments = parser.parse_args(argv)
     unknown = set(arguments.scenarios.split(",")) - set(SCENARIOS)
@@ -154,7 +158,7 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
 def _settings(arguments: argparse.Namespace) -> Any:
     from bench.scenarios import Settings
 
-    settings = Settings(profile=arguments.profile)
+    settings = Settings(profile=arguments.profile, storm_before=arguments.storm_before)
     if arguments.quick:
         settings = dataclasses.replace(
             settings,
@@ -292,6 +296,10 @@ def main(argv: list[str]) -> int:
         results["soak"] = step(f"soak, {settings.soak_minutes:g} min", scenarios.soak)
     if "crash" in chosen:
         results["crash"] = step("crash detection", scenarios.crash)
+    if "storm" in chosen:
+        from bench.storm import storm
+
+        results["storm"] = step("reconnect storms", storm)
     contention.stop()
     machine["load average at end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     results["profiles"] = [dataclasses.asdict(p) for p in ctx.profiles]

@@ -63,6 +63,8 @@ class Settings:
     crash_load_seconds: float = 60.0
     workers: int = 3
     profile: bool = False
+    # A checkout of earlier code for the storm's pairs (bench/storm.py), or None.
+    storm_before: str | None = None
 
 
 @dataclass

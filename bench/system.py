@@ -73,14 +73,20 @@ class Server:
     """A server process listening on 127.0.0.1:port, its output in a log file."""
 
     def __init__(
-        self, command: list[str], port: int, env: dict[str, str], cpus: set[int], log: Path
+        self,
+        command: list[str],
+        port: int,
+        env: dict[str, str],
+        cpus: set[int],
+        log: Path,
+        cwd: Path = BASE_DIR,
     ) -> None:
         self.port = port
         self.log = log
         with log.open("wb") as out:
             self.process = subprocess.Popen(
                 command,
-                cwd=BASE_DIR,
+                cwd=cwd,
                 env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -118,11 +124,13 @@ class Server:
                 self.process.wait()
 
 
-def daphne(index: int, env: dict[str, str], log_dir: Path) -> Server:
-    """The service exactly as users run it: presence_project.server, i.e. daphne."""
+def daphne(index: int, env: dict[str, str], log_dir: Path, code: Path = BASE_DIR) -> Server:
+    """The service exactly as users run it: presence_project.server, i.e. daphne; `code`
+    is the checkout whose service runs (another one, for a comparison)."""
     port = free_port()
     command = [sys.executable, "-m", "presence_project.server", "-b", "127.0.0.1", "-p", str(port)]
-    return Server(command, port, env, server_cores(index), log_dir / f"daphne-{index}-{port}.log")
+    log = log_dir / f"daphne-{index}-{port}.log"
+    return Server(command, port, env, server_cores(index), log, code)
 
 
 def relay(index: int, redis_url: str, graph_file: Path, log_dir: Path) -> Server:

@@ -14,6 +14,7 @@ class PresenceSettings:
     gc_every_closed: int
     page_size: int
     max_frame_bytes: int
+    listen_backlog: int
     max_concurrent_requests: int
     max_ports: int
     max_pending_events: int

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from autobahn.util import encode_truncate
@@ -121,10 +122,39 @@ def access_log(protocol: str, action: str, details: dict[str, object]) -> None:
         _access.info("%s %s %s", details.get("client"), kind, path)
 
 
+# Endpoint kinds whose description takes a listen backlog (Twisted's default is 50).
+_BACKLOG_KINDS = ("tcp", "tcp6", "ssl", "unix")
+_SOMAXCONN = Path("/proc/sys/net/core/somaxconn")
+
+
+def with_backlog(endpoint: str, backlog: int) -> str:
+    """A listening endpoint's description with `backlog`, unless it names one itself."""
+    kind = endpoint.partition(":")[0]
+    if kind not in _BACKLOG_KINDS or ":backlog=" in endpoint:
+        return endpoint
+    return f"{endpoint}:backlog={backlog}"
+
+
+def _warn_if_capped(backlog: int) -> None:
+    if _SOMAXCONN.exists() and int(_SOMAXCONN.read_text()) < backlog:
+        logger.warning(
+            "the kernel caps the listen backlog at net.core.somaxconn = %s, below "
+            "PRESENCE_LISTEN_BACKLOG = %d: in a reconnect storm, clients beyond it retry "
+            "after 1 s, 3 s, ...",
+            _SOMAXCONN.read_text().strip(),
+            backlog,
+        )
+
+
 class PresenceServer(Server):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.ports: list[IListeningPort] = []
+        # Without it: a reconnect storm overflows Twisted's listen queue of 50 while the
+        # process is idle, and the kernel drops the rest until the clients' SYNs retry.
+        backlog = presence_settings().listen_backlog
+        self.endpoints = [with_backlog(endpoint, backlog) for endpoint in self.endpoints]
+        _warn_if_capped(backlog)
         if self.action_logger is not None:
             # Through logging, as every other line (LOG_FORMAT), and without query strings.
             self.action_logger = access_log

@@ -384,6 +384,10 @@ PRESENCE = {
     "PAGE_SIZE": env_int("PRESENCE_PAGE_SIZE", 100),
     # A WebSocket frame larger than this closes the connection with 1009.
     "MAX_FRAME_BYTES": env_int("PRESENCE_MAX_FRAME_BYTES", 64 * 1024),
+    # Connections the kernel queues for the process before it accepts them (the listen
+    # backlog; Linux caps it at net.core.somaxconn). Twisted's default of 50 drops the
+    # rest of a reconnect storm's SYNs, and clients retry only after 1, 3, 7... s.
+    "LISTEN_BACKLOG": env_int("PRESENCE_LISTEN_BACKLOG", 4096),
     # Requests one connection may have in flight at once, open streams included.
     "MAX_CONCURRENT_REQUESTS": env_int("PRESENCE_MAX_CONCURRENT_REQUESTS", 64),
     # Ports one connection may open.

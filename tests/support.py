@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import secrets
+import selectors
 import shutil
 import socket
 import sqlite3
@@ -384,10 +385,13 @@ def addresses(pages: list[pb.UsersResponse]) -> list[str]:
 
 @asynccontextmanager
 async def connect(
-    url: str, token: str | None = None, query_token: bool = False
+    url: str, token: str | None = None, query_token: bool = False, sock: socket.socket | None = None
 ) -> AsyncIterator[FriendsClient]:
+    """A FriendsClient on a new connection, or on `sock`, a TCP connection already made to
+    `url`'s server (its opening handshake then waits as long as the server takes)."""
     target = f"{url}?access_token={token}" if query_token and token else url
-    async with websockets.connect(target, max_size=None) as ws:
+    timeout = None if sock else 10
+    async with websockets.connect(target, max_size=None, sock=sock, open_timeout=timeout) as ws:
         rpc = RpcClient(ws)
         try:
             yield await FriendsClient(ws, rpc, None if query_token else token).load()
@@ -1178,3 +1182,32 @@ async def within_one_window(seconds: float) -> None:
     left = 60 - time.time() % 60
     if left < seconds:
         await asyncio.sleep(left + 0.05)
+
+
+def open_tcp_connections(port: int, count: int, wait: float) -> tuple[list[socket.socket], int]:
+    """Start `count` TCP connections to 127.0.0.1:`port` at once, and wait up to `wait`
+    seconds for the kernel to complete their handshakes: (the connected sockets, how many
+    did not connect). A connection the kernel has no room to queue for the server is not
+    handshaken (its SYN is dropped) until the server accepts others."""
+    pending: dict[int, socket.socket] = {}
+    for _ in range(count):
+        sock = socket.socket()
+        sock.setblocking(False)
+        sock.connect_ex(("127.0.0.1", port))
+        pending[sock.fileno()] = sock
+    connected = []
+    deadline = time.monotonic() + wait
+    with selectors.DefaultSelector() as selector:
+        for sock in pending.values():
+            selector.register(sock, selectors.EVENT_WRITE)
+        while pending and time.monotonic() < deadline:
+            for key, _ in selector.select(timeout=max(0.0, deadline - time.monotonic())):
+                sock = pending.pop(key.fd)
+                selector.unregister(sock)
+                if sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
+                    sock.close()
+                    continue
+                connected.append(sock)
+    for sock in pending.values():
+        sock.close()
+    return connected, count - len(connected)

@@ -29,7 +29,7 @@ from redis.asyncio import connection as async_connection
 from redis.asyncio.connection import AbstractConnection, BlockingConnectionPool
 from redis.asyncio.sentinel import SentinelConnectionPool
 from redis.connection import HiredisRespSerializer
-from twisted.internet import abstract, tcp
+from twisted.internet import abstract, endpoints, tcp
 
 from presence.consumers import RpcConsumer
 from presence_project import redis_clients
@@ -210,6 +210,20 @@ KILL_ALL_APPLICATIONS = Override(
         ((Server, "__init__"), "self.application_close_timeout = application_close_timeout"),
     ),
 )
+LISTEN_BACKLOG = Override(
+    "presence_project.server (PresenceServer.__init__, with_backlog)",
+    "daphne's Server.endpoints, each description given a backlog in Twisted's syntax",
+    DAPHNE | TWISTED,
+    signatures={
+        (endpoints, "_parseTCP"): "(factory, port, interface='', backlog=50)",
+        (endpoints, "_parseUNIX"): "(factory, address, mode='666', backlog=50, lockfile=True)",
+    },
+    # daphne listens on exactly the descriptions in self.endpoints, after __init__.
+    fragments=(
+        ((Server, "run"), "for socket_description in self.endpoints:"),
+        ((Server, "run"), "serverFromString(reactor, str(socket_description))"),
+    ),
+)
 HIREDIS_PACKING = Override(
     "presence_project.redis_clients (_HiredisPacking, _PackedConnection)",
     "redis-py's asyncio AbstractConnection.pack_command with its HiredisRespSerializer",
@@ -273,6 +287,7 @@ OVERRIDES = [
     HANDLE_REPLY,
     LISTEN_SUCCESS,
     KILL_ALL_APPLICATIONS,
+    LISTEN_BACKLOG,
     HIREDIS_PACKING,
     BLOCKING_SENTINEL_POOL,
     CACHE_POOL,
