@@ -80,7 +80,12 @@ async def reap_dead_processes(shard: int, alive: str) -> list[str]:
     again while it is reaped keeps the connections not reaped yet."""
     claimed = await processes.claim_dead_processes(shard, alive)
     for process, held in claimed.items():
-        await _release(held, shard, reaping=True)
+        try:
+            await _release(held, shard, reaping=True)
+        except Exception:
+            # The next check, by any process, claims it again with what is left.
+            await processes.unclaim(process, shard)
+            raise
         await processes.forget(process, shard)
     return list(claimed)
 

@@ -115,6 +115,12 @@ async def claim_dead_processes(shard: int, alive: str) -> dict[str, set[tuple[st
     return claimed
 
 
+async def unclaim(process: str, shard: int) -> None:
+    """Give back a claimed process whose reaping failed half way: its list holds the
+    connections not reaped yet, and its heartbeat is still gone."""
+    await redis(shard).sadd(keys.PROCESSES, process)
+
+
 async def forget(process: str, shard: int) -> None:
     """Drop a reaped process's list of connections on `shard`, unless it beats again."""
     await redis(shard).eval(
