@@ -159,6 +159,20 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]
                 ),
             )
         )
+    crash = results.get("crash")
+    if crash:
+        rows.append(
+            (
+                "crash detection",
+                f"kill -9 of one of 2 processes, after {crash['runs'][0]['load_seconds']:g} s "
+                "at 10,000 updates/s offered",
+                "friends see OFFLINE within 10 s; no live process reaped",
+                f"last friend read OFFLINE after {crash['last_s']:.2f} s; longest heartbeat "
+                f"interval {crash['longest_beat_interval_s']:.2f} s (TTL "
+                f"{crash['ttl_seconds']} s); {crash['reaped']:g} reaped under load",
+                _mark(crash["last_s"] <= 10 and crash["reaped"] == 0),
+            )
+        )
     if results.get("storm"):
         from bench import storm
 
@@ -369,6 +383,54 @@ def _soak_section(soak: dict[str, Any]) -> list[str]:
         f"{soak['rss_last_kib'] / 1024:.1f} MiB in the last third "
         f"({soak['rss_change'] * 100:+.1f} %).",
         f"- RSS (MiB) over time: {curve}.",
+        f"- Heartbeat: the longest interval between two beats Redis took was "
+        f"{soak['heartbeat']['longest_beat_interval_s']:.2f} s; processes reaped: "
+        f"{soak['heartbeat']['reaped']:g}, rebuilds: {soak['heartbeat']['rebuilds']:g}.",
+        "",
+    ]
+
+
+def _crash_section(crash: dict[str, Any]) -> list[str]:
+    rows = [
+        [
+            str(i),
+            f"{r['changes'] / r['load_seconds'] * crash['friends']:,.0f}",
+            f"{r['server_cores']:.2f}",
+            ", ".join(f"{p['longest_beat_interval_s']:.2f}" for p in r["processes"]),
+            f"{sum(p['reaped'] for p in r['processes']):g}",
+            f"{sum(p['rebuilds'] for p in r['processes']):g}",
+            f"{r['offline_seen']:,} of {r['offline_expected']:,}",
+            f"{r['first_s']:.2f}",
+            f"{r['last_s']:.2f}",
+        ]
+        for i, r in enumerate(crash["runs"], 1)
+    ]
+    return [
+        "## Crash detection",
+        "",
+        f"Heartbeat every {crash['heartbeat_seconds']} s, TTL {crash['ttl_seconds']} s (the "
+        f"defaults); {crash['users']:,} users with {crash['friends']} friends on two processes. "
+        "Under load: updates per second the clients' status changes made (changes x "
+        "friends), both servers' cores, each process's longest interval between two "
+        "heartbeats Redis took (a live process is reaped past "
+        "the TTL), processes reaped and rebuilds. Then the kill: friends' OFFLINE updates "
+        "read of the dead process's users, and seconds from the kill to the first and the "
+        "last.",
+        "",
+        *_table(
+            [
+                "run",
+                "updates /s sent",
+                "server cores",
+                "longest beat interval s",
+                "reaped",
+                "rebuilds",
+                "OFFLINE read",
+                "first s",
+                "last s",
+            ],
+            rows,
+        ),
         "",
     ]
 
@@ -452,6 +514,8 @@ def markdown(
         lines += _connections_section(results["connections"])
     if results.get("soak"):
         lines += _soak_section(results["soak"])
+    if results.get("crash"):
+        lines += _crash_section(results["crash"])
     lines += capacity_report.sections(results)
     if results.get("storm"):
         from bench import storm

@@ -32,6 +32,7 @@ SCENARIOS = (
     "query",
     "connections",
     "soak",
+    "crash",
     "storm",
     # How cost grows with work (bench/capacity.py).
     "fanout-curve",
@@ -59,7 +60,7 @@ PACKAGES = (
 
 def method(sizes: Any, settings: Any) -> list[str]:
     """How the figures were made, with this run's sizes."""
-    from bench.scenarios import ROUND_GAP_SECONDS
+    from bench.scenarios import ROUND_GAP_SECONDS, TARGET_RATE
 
     return [
         "- One command, `bash bench/run.sh`, installs the dev requirements, starts a local "
@@ -122,6 +123,13 @@ def method(sizes: Any, settings: Any) -> list[str]:
         "the server is idle every connected client's view of each friend is compared with "
         "what that friend last did, and Redis too. VmRSS is sampled every 5 s; the mean of "
         "the last third of the time is compared with the middle third.",
+        f"- Crash detection ({settings.crash_runs} runs): two daphne processes with the "
+        f"default timings share the {sizes.mesh_users:,} users of the throughput scenario "
+        f"(alternately), which change statuses at {TARGET_RATE:,} updates/s offered for "
+        f"{settings.crash_load_seconds:g} s; then each process's /metrics gives its longest "
+        "interval between two heartbeats Redis took and the processes it reaped. Once idle, "
+        "one process gets SIGKILL; from then until the clients on the other process read each "
+        "of its users OFFLINE (every friend's subscription), on the runner's monotonic clock.",
         "- Sign-ins beside a slow page, a command of its own: `bash bench/sign_in.sh` (prints a "
         "table, writes nothing). A throwaway PostgreSQL cluster (initdb, pg_ctl, durability off) "
         "and the service started with bench.sign_in_settings: the product's settings plus one "
@@ -176,6 +184,8 @@ def _settings(arguments: argparse.Namespace) -> Any:
             query_count=50,
             connection_runs=1,
             soak_minutes=1.0,
+            crash_runs=2,
+            crash_load_seconds=10.0,
         )
     if arguments.soak_minutes is not None:
         settings = dataclasses.replace(settings, soak_minutes=arguments.soak_minutes)
@@ -302,6 +312,8 @@ def main(argv: list[str]) -> int:
         results["connections"] = step("connection cost", scenarios.connections)
     if "soak" in chosen:
         results["soak"] = step(f"soak, {settings.soak_minutes:g} min", scenarios.soak)
+    if "crash" in chosen:
+        results["crash"] = step("crash detection", scenarios.crash)
     if "storm" in chosen:
         from bench.storm import storm
 

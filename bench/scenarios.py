@@ -6,7 +6,9 @@ import contextlib
 import math
 import multiprocessing
 import os
+import signal
 import time
+import urllib.request
 from collections import defaultdict
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -57,6 +59,8 @@ class Settings:
     connection_runs: int = 2
     soak_minutes: float = 15.0
     soak_pause: float = 20.0
+    crash_runs: int = 5
+    crash_load_seconds: float = 60.0
     workers: int = 3
     profile: bool = False
     # A checkout of earlier code for the storm's pairs (bench/storm.py), or None.
@@ -79,8 +83,11 @@ class Context:
     def redis(self) -> redis.Redis:
         return redis.Redis.from_url(self.redis_url, decode_responses=True)
 
-    def start(self, kind: str, processes: int = 1) -> list[system.Server]:
-        """Fresh servers of `kind` (pubsub, core or relay) on a flushed Redis."""
+    def start(
+        self, kind: str, processes: int = 1, extra: dict[str, str] | None = None
+    ) -> list[system.Server]:
+        """Fresh servers of `kind` (pubsub, core or relay) on a flushed Redis, with `extra`
+        added to the service's environment."""
         with self.redis() as client:
             client.flushdb()
         if kind == "relay":
@@ -93,6 +100,7 @@ class Context:
             "DATABASE_URL": self.database_url,
             "REDIS_URL": self.redis_url,
             "CHANNEL_LAYER": kind,
+            **(extra or {}),
         }
         return [system.daphne(i, env, self.work_dir) for i in range(processes)]
 
@@ -705,7 +713,7 @@ def soak(ctx: Context) -> dict[str, Any]:
     settings = ctx.settings
     mesh = ctx.graph.groups["mesh"]
     seconds = settings.soak_minutes * 60
-    servers = ctx.start("pubsub")
+    servers = ctx.start("pubsub", extra=_METRICS_FROM_RUNNER)
     load_ = Load(settings.workers)
     try:
         shares = _split(_users(ctx, mesh, [servers[0].port]), settings.workers)
@@ -728,6 +736,7 @@ def soak(ctx: Context) -> dict[str, Any]:
         truth = {a: s for answer in answers.values() for a, s in answer["truth"].items()}
         history = {a: h for answer in answers.values() for a, h in answer["history"].items()}
         settle_seconds = _settle_all([servers[0].pid])
+        beats = _heartbeat_figures(servers[0])
         views = load_.all("views")
         checked = wrong = 0
         examples = []
@@ -772,6 +781,7 @@ def soak(ctx: Context) -> dict[str, Any]:
             "rss_middle_kib": middle_mean,
             "rss_last_kib": last_mean,
             "rss_change": last_mean / middle_mean - 1 if middle_mean else math.nan,
+            "heartbeat": beats,
         }
     finally:
         _stop(servers, load_)
@@ -790,3 +800,99 @@ async def _redis_mismatches(truth: dict[str, int]) -> int:
         for address, status in truth.items()
         if (visible[address].status if address in visible else OFFLINE) != status
     )
+
+
+# --- Crash detection ------------------------------------------------------------------------
+
+# The runner reads each process's /metrics from this address.
+_METRICS_FROM_RUNNER = {"PRESENCE_METRICS_ALLOW": "127.0.0.1"}
+
+
+def _heartbeat_figures(server: system.Server) -> dict[str, float]:
+    """A process's heartbeat metrics: the longest interval between two beats Redis took,
+    the processes it reaped and its rebuilds."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/metrics", timeout=10) as answer:
+        text = answer.read().decode()
+    wanted = {
+        "presence_heartbeat_interval_max_seconds": "longest_beat_interval_s",
+        "presence_processes_reaped_total": "reaped",
+        "presence_rebuilds_total": "rebuilds",
+    }
+    figures = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in wanted:
+            figures[wanted[name]] = float(value)
+    return figures
+
+
+def crash(ctx: Context) -> dict[str, Any]:
+    """Two processes with the default timings share the mesh's users (alternately). Under the
+    throughput scenario's load at its target rate (10,000 updates/s offered, more than two
+    processes deliver on this machine), no process may be reaped: each process's longest
+    interval between heartbeats shows the margin. Then, idle, one process is killed with
+    SIGKILL: the time from the kill until friends on the other process read each of its
+    users OFFLINE (the first and the last of them)."""
+    from presence.conf import presence_settings
+
+    settings = ctx.settings
+    mesh = ctx.graph.groups["mesh"]
+    friends = ctx.sizes.mesh_friends
+    runs = []
+    for _ in range(settings.crash_runs):
+        servers = ctx.start("pubsub", 2, _METRICS_FROM_RUNNER)
+        load_ = Load(settings.workers)
+        try:
+            users = _users(ctx, mesh, [s.port for s in servers])
+            _open(load_, _split(users, settings.workers))
+            load_.all("set_all", status=ONLINE)
+            load_.all("wait_views", status=ONLINE, timeout=60)
+            cpu = system.CpuMeter([s.pid for s in servers])
+            answers = load_.all(
+                "changes",
+                rate=TARGET_RATE / friends / settings.workers,
+                duration=settings.crash_load_seconds,
+            )
+            server_cores = cpu.read()
+            changes = sum(len(a["sent"]) for a in answers)
+            _settle_all([s.pid for s in servers])
+            beats = [_heartbeat_figures(s) for s in servers]
+            survivor, doomed = servers
+            dead = {u.address: u.friends for u in users if u.port == doomed.port}
+            alive = {u.address for u in users if u.port == survivor.port}
+            expected = sum(len(f & alive) for f in dead.values())
+            load_.all("record", on=True)
+            killed_ns = time.monotonic_ns()
+            os.kill(doomed.pid, signal.SIGKILL)
+            wait = presence_settings().process_ttl_seconds + presence_settings().heartbeat_seconds
+            time.sleep(wait + 10)
+            load_.all("record", on=False)
+            receipts = [r for a in load_.all("take_receipts") for r in a["receipts"]]
+            # Idle: the only updates of the dead process's users are their OFFLINE.
+            seen = sorted((at - killed_ns) / 1e9 for friend, _, at in receipts if friend in dead)
+            runs.append(
+                {
+                    "load_seconds": settings.crash_load_seconds,
+                    "changes": changes,
+                    "server_cores": server_cores,
+                    "processes": beats,
+                    "offline_expected": expected,
+                    "offline_seen": len(seen),
+                    "first_s": seen[0] if seen else math.nan,
+                    "last_s": seen[-1] if seen else math.nan,
+                }
+            )
+        finally:
+            _stop(servers, load_)
+    return {
+        "heartbeat_seconds": presence_settings().heartbeat_seconds,
+        "ttl_seconds": presence_settings().process_ttl_seconds,
+        "users": len(mesh),
+        "friends": friends,
+        "runs": runs,
+        "last_s": median(r["last_s"] for r in runs),
+        "longest_beat_interval_s": max(
+            p["longest_beat_interval_s"] for r in runs for p in r["processes"]
+        ),
+        "reaped": sum(p["reaped"] for r in runs for p in r["processes"]),
+    }
