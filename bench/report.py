@@ -417,7 +417,7 @@ def _crash_section(crash: dict[str, Any]) -> list[str]:
         "read of the dead process's users, and seconds from the kill to the first and the "
         "last.",
         "",
-        *_table(
+        *table(
             [
                 "run",
                 "updates /s sent",
