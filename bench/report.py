@@ -8,7 +8,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from bench.stats import ms
+from bench import capacity_report
+from bench.stats import ms, table
 
 TARGETS = {
     "fanout": 50_000,
@@ -180,14 +181,6 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]
     return rows
 
 
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    return [
-        "| " + " | ".join(header) + " |",
-        "|" + "---|" * len(header),
-        *("| " + " | ".join(row) + " |" for row in rows),
-    ]
-
-
 def console(results: dict[str, Any]) -> str:
     return "\n".join(
         f"{figure:<26} {verdict:<12} {measured}"
@@ -204,9 +197,7 @@ def _fanout_section(fanouts: list[dict[str, Any]]) -> list[str]:
             rows.append(
                 [item["label"], size, ms(f["p50_us"]), ms(f["p99_us"]), str(f["lost_rounds"]), runs]
             )
-    lines += _table(
-        ["system", "F", "p50 ms", "p99 ms", "lost rounds", "each run: p50/p99 ms"], rows
-    )
+    lines += table(["system", "F", "p50 ms", "p99 ms", "lost rounds", "each run: p50/p99 ms"], rows)
     lines += [
         "",
         "Subscribers whose view still missed a friend's ONLINE 60 s after everyone went "
@@ -234,7 +225,7 @@ def _throughput_section(items: list[dict[str, Any]]) -> list[str]:
                 f"{at['client_cores']:.2f}",
             ]
         )
-    lines += _table(
+    lines += table(
         [
             "system",
             "processes",
@@ -282,7 +273,7 @@ def _throughput_section(items: list[dict[str, Any]]) -> list[str]:
                         f"{s.get('updates_per_item', math.nan):.2f}",
                     ]
                 )
-    lines += _table(
+    lines += table(
         [
             "system",
             "procs",
@@ -316,7 +307,7 @@ def _query_section(query: dict[str, Any]) -> list[str]:
         rows.append(
             [name, ms(f["p50_us"]), ms(f["p99_us"]), "" if cpu is None else f"{cpu:.2f}", runs]
         )
-    lines += _table(
+    lines += table(
         ["query", "p50 ms", "p99 ms", "server CPU ms per query", "each run: p50/p99 ms"], rows
     )
     lines += [
@@ -331,7 +322,7 @@ def _query_section(query: dict[str, Any]) -> list[str]:
         "heartbeat runs beside them):",
         "",
     ]
-    lines += _table(
+    lines += table(
         ["command", "per query", "µs per call in Redis"],
         [
             [name, f"{v['per_query']:.2f}", f"{v['usec_per_call']:.1f}"]
@@ -343,7 +334,7 @@ def _query_section(query: dict[str, Any]) -> list[str]:
 
 def _connections_section(conn: dict[str, Any]) -> list[str]:
     lines = ["## Connection cost", ""]
-    lines += _table(
+    lines += table(
         [
             "run",
             "connections",
@@ -426,7 +417,7 @@ def _crash_section(crash: dict[str, Any]) -> list[str]:
         "read of the dead process's users, and seconds from the kill to the first and the "
         "last.",
         "",
-        *_table(
+        *table(
             [
                 "run",
                 "updates /s sent",
@@ -461,13 +452,13 @@ def _profiles_section(profiles: list[dict[str, Any]]) -> list[str]:
     for p in profiles:
         lines += [f"### {p['name']} (busy {p['busy'] * 100:.0f} %, {p['samples']:,} samples)", ""]
         pairs = zip(p["own"], p["inclusive"], strict=False)
-        lines += _table(
+        lines += table(
             ["own %", "function", "inclusive %", "function"],
             [[f"{o[1]:.1f}", f"`{o[0]}`", f"{i[1]:.1f}", f"`{i[0]}`"] for o, i in pairs],
         )
         lines.append("")
         if p.get("layers"):
-            lines += _table(
+            lines += table(
                 ["layer", "% of working samples"],
                 [[name, f"{share:.1f}"] for name, share in p["layers"]],
             )
@@ -475,7 +466,11 @@ def _profiles_section(profiles: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def markdown(results: dict[str, Any], method: list[str], analysis: str) -> str:
+def markdown(
+    results: dict[str, Any], method: list[str], analysis: str, plots: list[str] | None = None
+) -> str:
+    """The whole file; `plots` (markdown showing the curves' images) come first, so that a
+    reader sees the shape before the tables."""
     info = results["info"]
     lines = [
         "# Benchmarks",
@@ -483,16 +478,17 @@ def markdown(results: dict[str, Any], method: list[str], analysis: str) -> str:
         f"Measured {info['date']} with `{info['command']}` ({info['mode']}, "
         f"{info['minutes']:.0f} minutes), commit {info['commit']}.",
         "",
+        *(plots or []),
         "## Machine",
         "",
-        *_table(["", ""], [[k, v] for k, v in info["machine"].items()]),
+        *table(["", ""], [[k, v] for k, v in info["machine"].items()]),
         "",
         "Packages: " + ", ".join(f"{k} {v}" for k, v in info["packages"].items()) + ".",
         "",
         "CPU used by other processes on the machine while each scenario ran (in cores, of "
         f"{info['machine']['nproc']}); the figures below are only as clean as this:",
         "",
-        *_table(
+        *table(
             ["scenario", "seconds", "other processes, cores"],
             [
                 [name, f"{c['seconds']:.0f}", f"{c['other_cores']:.2f}"]
@@ -502,7 +498,7 @@ def markdown(results: dict[str, Any], method: list[str], analysis: str) -> str:
         "",
         "## Against the targets",
         "",
-        *_table(
+        *table(
             ["figure", "scenario", "target", "measured (medians of runs)", ""],
             [list(r) for r in summary_rows(results)],
         ),
@@ -520,6 +516,7 @@ def markdown(results: dict[str, Any], method: list[str], analysis: str) -> str:
         lines += _soak_section(results["soak"])
     if results.get("crash"):
         lines += _crash_section(results["crash"])
+    lines += capacity_report.sections(results)
     if results.get("storm"):
         from bench import storm
 

@@ -3,6 +3,7 @@
 # Redis-protocol server (REDIS_URL's, if set). Writes BENCHMARKS.md; see bench/run.py.
 #
 #   bash bench/run.sh [--quick] [--scenarios fanout,throughput,query,connections,soak,crash,storm]
+#                     [--scenarios fanout-curve,connection-curve,query-curve,shards]
 #                     [--soak-minutes N] [--runs N] [--profile] [--database-url URL]
 #                     [--storm-before DIR]
 set -euo pipefail

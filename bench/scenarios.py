@@ -77,6 +77,8 @@ class Context:
     work_dir: Path
     relay_file: Path
     profiles: list[Profile] = field(default_factory=list)
+    # The Redis-protocol servers' processes, when local: their CPU is read beside the server's.
+    redis_pids: list[int] = field(default_factory=list)
 
     def redis(self) -> redis.Redis:
         return redis.Redis.from_url(self.redis_url, decode_responses=True)
@@ -279,7 +281,9 @@ def fanout(ctx: Context, kind: str) -> dict[str, Any]:
     load_ = Load(1 + receivers)
     try:
         actors = _users(ctx, groups["actors"], ports)
-        audience = _users(ctx, groups["fan-friends"] + groups["idle"], ports)
+        # The graph may hold friends for larger F than this run's (bench/capacity.py).
+        largest = max(ctx.sizes.fanout_friends)
+        audience = _users(ctx, groups["fan-friends"][:largest] + groups["idle"], ports)
         _opened(
             load_.all(
                 "open",
@@ -328,14 +332,9 @@ def fanout(ctx: Context, kind: str) -> dict[str, Any]:
                 time.sleep(ROUND_GAP_SECONDS)
             return histogram, lost
 
-        per_size = ctx.sizes.actors_per_size
         plan = [
-            (
-                size,
-                groups["actors"][i * per_size : (i + 1) * per_size],
-                groups["fan-friends"][:size],
-            )
-            for i, size in enumerate(ctx.sizes.fanout_friends)
+            (size, bench_graph.actors_of(size, ctx.sizes), groups["fan-friends"][:size])
+            for size in ctx.sizes.fanout_friends
         ]
         by_size: dict[int, list[Histogram]] = defaultdict(list)
         lost: dict[int, int] = defaultdict(int)
@@ -425,9 +424,14 @@ def throughput(ctx: Context, kind: str, processes: int = 1) -> dict[str, Any]:
             per_worker = rate / friends / settings.workers
             load_.all("record", on=True)
             server_cpu, client_cpu = system.CpuMeter(server_pids), system.CpuMeter(load_.pids)
+            redis_cpu = system.CpuMeter(ctx.redis_pids)
             started = time.monotonic_ns()
             answers = load_.all("changes", rate=per_worker, duration=settings.step_seconds)
-            cpu = {"server_cores": server_cpu.read(), "client_cores": client_cpu.read()}
+            cpu = {
+                "server_cores": server_cpu.read(),
+                "client_cores": client_cpu.read(),
+                "redis_cores": redis_cpu.read(),
+            }
             time.sleep(1.0)
             load_.all("record", on=False)
             taken = load_.all("take_receipts")
@@ -518,11 +522,17 @@ def query(ctx: Context) -> dict[str, Any]:
     them online) among 100,000 online users, one request at a time over loopback, 40 per
     second, taking turns among 10 such users: each stays within the service's frame budget
     and REST rate, which would otherwise answer instead of the query."""
+    size = max(ctx.sizes.fanout_friends)
+    return query_sizes(ctx, (size,), profile=True)[size]
+
+
+def query_sizes(
+    ctx: Context, friend_counts: tuple[int, ...], profile: bool = False
+) -> dict[int, dict[str, Any]]:
+    """The online-friends query for users with each of `friend_counts` friends (every other
+    one online), on one server and one seeding of the online users."""
     settings, groups = ctx.settings, ctx.graph.groups
-    per_size = ctx.sizes.actors_per_size
-    askers = groups["actors"][-per_size:]
-    friends = groups["fan-friends"]
-    online_friends = friends[: len(friends) // 2]
+    online_friends = groups["fan-friends"][: max(friend_counts) : 2]
     servers = ctx.start("pubsub")
     port = servers[0].port
     filler = [
@@ -532,16 +542,21 @@ def query(ctx: Context) -> dict[str, Any]:
     started = time.monotonic()
     visible = asyncio.run(_seed(online_friends + filler))
     seed_seconds = time.monotonic() - started
-    tokens = [ctx.graph.tokens[a] for a in askers]
-    pace = {"count": settings.query_count, "interval": 0.025}
     load_ = Load(1)
-    try:
+
+    def measure(size: int) -> dict[str, Any]:
+        askers = bench_graph.actors_of(size, ctx.sizes)
+        tokens = [ctx.graph.tokens[a] for a in askers]
+        # 40 per second up to 1,000 friends; fewer beyond, where each answer is more
+        # frames, so that no asker exceeds the frame budget (PRESENCE_FRAMES_PER_SECOND).
+        interval = 0.025 * max(1.0, size / 1000)
+        pace = {"count": settings.query_count, "interval": interval}
         _open(load_, [_users(ctx, askers, [port])], subscribe=False)
-        load_.call(0, "query_rpc", addresses=askers, count=20, interval=0.025)
-        load_.call(0, "query_rest", port=port, tokens=tokens, count=20, interval=0.025)
+        load_.call(0, "query_rpc", addresses=askers, count=20, interval=interval)
+        load_.call(0, "query_rest", port=port, tokens=tokens, count=20, interval=interval)
         with ctx.redis() as client:
             before = client.info("commandstats")
-            found = load_.call(0, "query_rpc", addresses=askers, count=100, interval=0.025)
+            found = load_.call(0, "query_rpc", addresses=askers, count=100, interval=interval)
             after = client.info("commandstats")
         redis_work = _commands_per_call(before, after, 100)
         rpc, rest = [], []
@@ -566,21 +581,25 @@ def query(ctx: Context) -> dict[str, Any]:
             ("GetOnlineFriends", "query_rpc", {"addresses": askers}),
             ("GET /api/v1/friends/online/", "query_rest", {"port": port, "tokens": tokens}),
         ]
-        for name, command, arguments in profiled:
-            sampler = ctx.profile(servers[0], f"{name}, 1000 friends")
+        for name, command, arguments in profiled if profile else ():
+            sampler = ctx.profile(servers[0], f"{name}, {size} friends")
             if sampler is not None:
                 load_.call(0, command, **arguments, **pace)
                 ctx.keep(sampler)
+        load_.call(0, "close_all")
         return {
             "online_users": visible,
             "seed_seconds": seed_seconds,
-            "friends": len(friends),
+            "friends": size,
             "online_friends_returned": {"rpc": found["found"], "rest": found_rest},
             "rpc": _summary(rpc),
             "rest": _summary(rest),
             "redis_per_query": redis_work,
             "server_cpu_ms": {kind: median(values) for kind, values in cpu_ms.items()},
         }
+
+    try:
+        return {size: measure(size) for size in friend_counts}
     finally:
         _stop(servers, load_)
 
