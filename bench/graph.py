@@ -73,9 +73,16 @@ class Sizes:
     conn_users: int = 5000
     conn_anchors: int = 100
     online_users: int = 100_000
+    # Users of the capacity curves' connection levels (bench/capacity.py); none unless it runs.
+    crowd_users: int = 0
     # The reconnect storm's users (bench/storm.py): the largest burst, friends each.
     storm_users: int = 5000
     storm_friends: int = 50
+
+
+def actors_of(size: int, sizes: Sizes) -> list[str]:
+    """The users who take turns changing status before the same `size` friends."""
+    return [address("actor", f"{size}-{k}") for k in range(sizes.actors_per_size)]
 
 
 def build(sizes: Sizes) -> Graph:
@@ -85,8 +92,7 @@ def build(sizes: Sizes) -> Graph:
     fan_friends = [address("fan-friend", i) for i in range(biggest)]
     actors = []
     for count in sizes.fanout_friends:
-        for k in range(sizes.actors_per_size):
-            actor = address("actor", f"{count}-{k}")
+        for actor in actors_of(count, sizes):
             actors.append(actor)
             for friend in fan_friends[:count]:
                 graph.befriend(actor, friend)
@@ -96,10 +102,13 @@ def build(sizes: Sizes) -> Graph:
     graph.ring(mesh, sizes.mesh_friends // 2)
     conn = [address("conn", i) for i in range(sizes.conn_users)]
     anchors = [address("anchor", i) for i in range(sizes.conn_anchors)]
+    crowd = [address("crowd", i) for i in range(sizes.crowd_users)]
     storm = [address("storm", i) for i in range(sizes.storm_users)]
     graph.ring(conn, 5)
+    graph.ring(crowd, 5)
     graph.ring(storm, sizes.storm_friends // 2)
-    for i, user in enumerate([*conn, *storm]):
+    # And one anchor each, whose ONLINE is each subscription's first item.
+    for i, user in enumerate([*conn, *crowd, *storm]):
         graph.befriend(user, anchors[i % len(anchors)])
     graph.groups = {
         "actors": actors,
@@ -108,10 +117,11 @@ def build(sizes: Sizes) -> Graph:
         "mesh": mesh,
         "conn": conn,
         "anchors": anchors,
+        "crowd": crowd,
         "storm": storm,
     }
     with transaction.atomic():
-        for user in [*actors, *fan_friends, *idle, *mesh, *conn, *anchors, *storm]:
+        for user in [*actors, *fan_friends, *idle, *mesh, *conn, *anchors, *crowd, *storm]:
             graph.tokens[user] = issue_token(user)
         Friendship.objects.bulk_create(
             (

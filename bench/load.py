@@ -209,7 +209,11 @@ class Worker:
 
     # --- Presence ------------------------------------------------------------------------
 
-    async def set_all(self, status: int) -> dict[str, Any]:
+    async def set_all(self, status: int, addresses: list[str] | None = None) -> dict[str, Any]:
+        """Set `status` on every connection, or on those of `addresses`."""
+        peers = list(self.peers.values())
+        if addresses is not None:
+            peers = [self.peers[a] for a in addresses if a in self.peers]
         failures = 0
 
         async def one(peer: Peer) -> None:
@@ -219,7 +223,7 @@ class Worker:
             except Exception:
                 failures += 1
 
-        await _bounded(list(self.peers.values()), one, 100)
+        await _bounded(peers, one, 100)
         return {"failed": failures}
 
     async def wait_views(self, status: int, timeout: float) -> dict[str, Any]:

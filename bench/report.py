@@ -8,7 +8,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from bench.stats import ms
+from bench import capacity_report
+from bench.stats import ms, table
 
 TARGETS = {
     "fanout": 50_000,
@@ -158,20 +159,26 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]
                 ),
             )
         )
+    crash = results.get("crash")
+    if crash:
+        rows.append(
+            (
+                "crash detection",
+                f"kill -9 of one of 2 processes, after {crash['runs'][0]['load_seconds']:g} s "
+                "at 10,000 updates/s offered",
+                "friends see OFFLINE within 10 s; no live process reaped",
+                f"last friend read OFFLINE after {crash['last_s']:.2f} s; longest heartbeat "
+                f"interval {crash['longest_beat_interval_s']:.2f} s (TTL "
+                f"{crash['ttl_seconds']} s); {crash['reaped']:g} reaped under load",
+                _mark(crash["last_s"] <= 10 and crash["reaped"] == 0),
+            )
+        )
     if results.get("storm"):
         from bench import storm
 
         *row, met = storm.summary_row(results["storm"])
         rows.append((*row, _mark(met)))
     return rows
-
-
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    return [
-        "| " + " | ".join(header) + " |",
-        "|" + "---|" * len(header),
-        *("| " + " | ".join(row) + " |" for row in rows),
-    ]
 
 
 def console(results: dict[str, Any]) -> str:
@@ -190,9 +197,7 @@ def _fanout_section(fanouts: list[dict[str, Any]]) -> list[str]:
             rows.append(
                 [item["label"], size, ms(f["p50_us"]), ms(f["p99_us"]), str(f["lost_rounds"]), runs]
             )
-    lines += _table(
-        ["system", "F", "p50 ms", "p99 ms", "lost rounds", "each run: p50/p99 ms"], rows
-    )
+    lines += table(["system", "F", "p50 ms", "p99 ms", "lost rounds", "each run: p50/p99 ms"], rows)
     lines += [
         "",
         "Subscribers whose view still missed a friend's ONLINE 60 s after everyone went "
@@ -220,7 +225,7 @@ def _throughput_section(items: list[dict[str, Any]]) -> list[str]:
                 f"{at['client_cores']:.2f}",
             ]
         )
-    lines += _table(
+    lines += table(
         [
             "system",
             "processes",
@@ -268,7 +273,7 @@ def _throughput_section(items: list[dict[str, Any]]) -> list[str]:
                         f"{s.get('updates_per_item', math.nan):.2f}",
                     ]
                 )
-    lines += _table(
+    lines += table(
         [
             "system",
             "procs",
@@ -302,7 +307,7 @@ def _query_section(query: dict[str, Any]) -> list[str]:
         rows.append(
             [name, ms(f["p50_us"]), ms(f["p99_us"]), "" if cpu is None else f"{cpu:.2f}", runs]
         )
-    lines += _table(
+    lines += table(
         ["query", "p50 ms", "p99 ms", "server CPU ms per query", "each run: p50/p99 ms"], rows
     )
     lines += [
@@ -317,7 +322,7 @@ def _query_section(query: dict[str, Any]) -> list[str]:
         "heartbeat runs beside them):",
         "",
     ]
-    lines += _table(
+    lines += table(
         ["command", "per query", "µs per call in Redis"],
         [
             [name, f"{v['per_query']:.2f}", f"{v['usec_per_call']:.1f}"]
@@ -329,7 +334,7 @@ def _query_section(query: dict[str, Any]) -> list[str]:
 
 def _connections_section(conn: dict[str, Any]) -> list[str]:
     lines = ["## Connection cost", ""]
-    lines += _table(
+    lines += table(
         [
             "run",
             "connections",
@@ -378,6 +383,54 @@ def _soak_section(soak: dict[str, Any]) -> list[str]:
         f"{soak['rss_last_kib'] / 1024:.1f} MiB in the last third "
         f"({soak['rss_change'] * 100:+.1f} %).",
         f"- RSS (MiB) over time: {curve}.",
+        f"- Heartbeat: the longest interval between two beats Redis took was "
+        f"{soak['heartbeat']['longest_beat_interval_s']:.2f} s; processes reaped: "
+        f"{soak['heartbeat']['reaped']:g}, rebuilds: {soak['heartbeat']['rebuilds']:g}.",
+        "",
+    ]
+
+
+def _crash_section(crash: dict[str, Any]) -> list[str]:
+    rows = [
+        [
+            str(i),
+            f"{r['changes'] / r['load_seconds'] * crash['friends']:,.0f}",
+            f"{r['server_cores']:.2f}",
+            ", ".join(f"{p['longest_beat_interval_s']:.2f}" for p in r["processes"]),
+            f"{sum(p['reaped'] for p in r['processes']):g}",
+            f"{sum(p['rebuilds'] for p in r['processes']):g}",
+            f"{r['offline_seen']:,} of {r['offline_expected']:,}",
+            f"{r['first_s']:.2f}",
+            f"{r['last_s']:.2f}",
+        ]
+        for i, r in enumerate(crash["runs"], 1)
+    ]
+    return [
+        "## Crash detection",
+        "",
+        f"Heartbeat every {crash['heartbeat_seconds']} s, TTL {crash['ttl_seconds']} s (the "
+        f"defaults); {crash['users']:,} users with {crash['friends']} friends on two processes. "
+        "Under load: updates per second the clients' status changes made (changes x "
+        "friends), both servers' cores, each process's longest interval between two "
+        "heartbeats Redis took (a live process is reaped past "
+        "the TTL), processes reaped and rebuilds. Then the kill: friends' OFFLINE updates "
+        "read of the dead process's users, and seconds from the kill to the first and the "
+        "last.",
+        "",
+        *table(
+            [
+                "run",
+                "updates /s sent",
+                "server cores",
+                "longest beat interval s",
+                "reaped",
+                "rebuilds",
+                "OFFLINE read",
+                "first s",
+                "last s",
+            ],
+            rows,
+        ),
         "",
     ]
 
@@ -399,13 +452,13 @@ def _profiles_section(profiles: list[dict[str, Any]]) -> list[str]:
     for p in profiles:
         lines += [f"### {p['name']} (busy {p['busy'] * 100:.0f} %, {p['samples']:,} samples)", ""]
         pairs = zip(p["own"], p["inclusive"], strict=False)
-        lines += _table(
+        lines += table(
             ["own %", "function", "inclusive %", "function"],
             [[f"{o[1]:.1f}", f"`{o[0]}`", f"{i[1]:.1f}", f"`{i[0]}`"] for o, i in pairs],
         )
         lines.append("")
         if p.get("layers"):
-            lines += _table(
+            lines += table(
                 ["layer", "% of working samples"],
                 [[name, f"{share:.1f}"] for name, share in p["layers"]],
             )
@@ -413,7 +466,11 @@ def _profiles_section(profiles: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def markdown(results: dict[str, Any], method: list[str], analysis: str) -> str:
+def markdown(
+    results: dict[str, Any], method: list[str], analysis: str, plots: list[str] | None = None
+) -> str:
+    """The whole file; `plots` (markdown showing the curves' images) come first, so that a
+    reader sees the shape before the tables."""
     info = results["info"]
     lines = [
         "# Benchmarks",
@@ -421,16 +478,17 @@ def markdown(results: dict[str, Any], method: list[str], analysis: str) -> str:
         f"Measured {info['date']} with `{info['command']}` ({info['mode']}, "
         f"{info['minutes']:.0f} minutes), commit {info['commit']}.",
         "",
+        *(plots or []),
         "## Machine",
         "",
-        *_table(["", ""], [[k, v] for k, v in info["machine"].items()]),
+        *table(["", ""], [[k, v] for k, v in info["machine"].items()]),
         "",
         "Packages: " + ", ".join(f"{k} {v}" for k, v in info["packages"].items()) + ".",
         "",
         "CPU used by other processes on the machine while each scenario ran (in cores, of "
         f"{info['machine']['nproc']}); the figures below are only as clean as this:",
         "",
-        *_table(
+        *table(
             ["scenario", "seconds", "other processes, cores"],
             [
                 [name, f"{c['seconds']:.0f}", f"{c['other_cores']:.2f}"]
@@ -440,7 +498,7 @@ def markdown(results: dict[str, Any], method: list[str], analysis: str) -> str:
         "",
         "## Against the targets",
         "",
-        *_table(
+        *table(
             ["figure", "scenario", "target", "measured (medians of runs)", ""],
             [list(r) for r in summary_rows(results)],
         ),
@@ -456,6 +514,9 @@ def markdown(results: dict[str, Any], method: list[str], analysis: str) -> str:
         lines += _connections_section(results["connections"])
     if results.get("soak"):
         lines += _soak_section(results["soak"])
+    if results.get("crash"):
+        lines += _crash_section(results["crash"])
+    lines += capacity_report.sections(results)
     if results.get("storm"):
         from bench import storm
 

@@ -26,7 +26,21 @@ from bench import system
 
 # The 2-process run is left out of --quick.
 THROUGHPUT_SYSTEMS = (("pubsub", 1), ("core", 1), ("relay", 1), ("pubsub", 2))
-SCENARIOS = ("fanout", "throughput", "query", "connections", "soak", "storm")
+SCENARIOS = (
+    "fanout",
+    "throughput",
+    "query",
+    "connections",
+    "soak",
+    "crash",
+    "storm",
+    # How cost grows with work (bench/capacity.py).
+    "fanout-curve",
+    "connection-curve",
+    "query-curve",
+    "shards",
+)
+CURVES = {"fanout-curve", "connection-curve", "query-curve", "shards"}
 PACKAGES = (
     "Django",
     "channels",
@@ -46,7 +60,7 @@ PACKAGES = (
 
 def method(sizes: Any, settings: Any) -> list[str]:
     """How the figures were made, with this run's sizes."""
-    from bench.scenarios import ROUND_GAP_SECONDS
+    from bench.scenarios import ROUND_GAP_SECONDS, TARGET_RATE
 
     return [
         "- One command, `bash bench/run.sh`, installs the dev requirements, starts a local "
@@ -109,6 +123,13 @@ def method(sizes: Any, settings: Any) -> list[str]:
         "the server is idle every connected client's view of each friend is compared with "
         "what that friend last did, and Redis too. VmRSS is sampled every 5 s; the mean of "
         "the last third of the time is compared with the middle third.",
+        f"- Crash detection ({settings.crash_runs} runs): two daphne processes with the "
+        f"default timings share the {sizes.mesh_users:,} users of the throughput scenario "
+        f"(alternately), which change statuses at {TARGET_RATE:,} updates/s offered for "
+        f"{settings.crash_load_seconds:g} s; then each process's /metrics gives its longest "
+        "interval between two heartbeats Redis took and the processes it reaped. Once idle, "
+        "one process gets SIGKILL; from then until the clients on the other process read each "
+        "of its users OFFLINE (every friend's subscription), on the runner's monotonic clock.",
         "- Sign-ins beside a slow page, a command of its own: `bash bench/sign_in.sh` (prints a "
         "table, writes nothing). A throwaway PostgreSQL cluster (initdb, pg_ctl, durability off) "
         "and the service started with bench.sign_in_settings: the product's settings plus one "
@@ -163,6 +184,8 @@ def _settings(arguments: argparse.Namespace) -> Any:
             query_count=50,
             connection_runs=1,
             soak_minutes=1.0,
+            crash_runs=2,
+            crash_load_seconds=10.0,
         )
     if arguments.soak_minutes is not None:
         settings = dataclasses.replace(settings, soak_minutes=arguments.soak_minutes)
@@ -192,19 +215,21 @@ def _packages() -> dict[str, str]:
     return found
 
 
-def _prepare_redis(url: str) -> str:
-    """Pin a local Redis-protocol server to the load cores; returns its name and version."""
+def _prepare_redis(url: str) -> tuple[str, int | None]:
+    """Pin a local Redis-protocol server to the load cores; returns its name and version,
+    and its process when it runs on this machine."""
     import redis
 
     with redis.Redis.from_url(url, decode_responses=True) as client:
         info = client.info("server")
     pid = int(info.get("process_id", 0))
     cmdline = Path(f"/proc/{pid}/cmdline")
-    if pid and cmdline.exists() and any(n in cmdline.read_bytes() for n in (b"valkey", b"redis")):
+    local = bool(pid) and cmdline.exists()
+    if local and any(n in cmdline.read_bytes() for n in (b"valkey", b"redis")):
         system.pin(pid, system.load_cores())
     if "valkey_version" in info:
-        return f"Valkey {info['valkey_version']}"
-    return f"Redis {info.get('redis_version', '?')}"
+        return f"Valkey {info['valkey_version']}", pid if local else None
+    return f"Redis {info.get('redis_version', '?')}", pid if local else None
 
 
 def main(argv: list[str]) -> int:
@@ -237,7 +262,7 @@ def main(argv: list[str]) -> int:
     import django
 
     django.setup()
-    from bench import graph, report, scenarios
+    from bench import capacity, capacity_report, graph, report, scenarios
 
     settings = _settings(arguments)
     sizes = (
@@ -245,7 +270,8 @@ def main(argv: list[str]) -> int:
         if arguments.quick
         else graph.Sizes()
     )
-    built = graph.build(sizes)
+    curves = capacity.QUICK if arguments.quick else capacity.Curves()
+    built = graph.build(capacity.graph_sizes(sizes, curves) if CURVES & set(chosen) else sizes)
     relay_file = work_dir / "graph.json"
     built.write_relay_file(relay_file)
     print(
@@ -254,9 +280,10 @@ def main(argv: list[str]) -> int:
         flush=True,
     )
     machine = system.machine()
-    machine["Redis-protocol server"] = _prepare_redis(redis_url)
+    machine["Redis-protocol server"], redis_pid = _prepare_redis(redis_url)
     machine["database"] = database_url.split(":", 1)[0]
     ctx = scenarios.Context(built, sizes, settings, database_url, redis_url, work_dir, relay_file)
+    ctx.redis_pids = [redis_pid] if redis_pid else []
     results: dict[str, Any] = {"contention": {}}
     contention = system.Contention(os.getppid())
 
@@ -285,10 +312,23 @@ def main(argv: list[str]) -> int:
         results["connections"] = step("connection cost", scenarios.connections)
     if "soak" in chosen:
         results["soak"] = step(f"soak, {settings.soak_minutes:g} min", scenarios.soak)
+    if "crash" in chosen:
+        results["crash"] = step("crash detection", scenarios.crash)
     if "storm" in chosen:
         from bench.storm import storm
 
         results["storm"] = step("reconnect storms", storm)
+    if "fanout-curve" in chosen:
+        results["fanout_curve"] = step("fan-out against F", capacity.fanout_curve, curves)
+    if "connection-curve" in chosen:
+        results["connection_curve"] = [
+            step(f"connections against count, {kind}", capacity.connection_curve, curves, kind)
+            for kind in ("pubsub", "relay")
+        ]
+    if "query-curve" in chosen:
+        results["query_curve"] = step("query against friends", capacity.query_curve, curves)
+    if "shards" in chosen:
+        results["shards"] = step("throughput, 1 and 2 Redis shards", capacity.shards, curves)
     contention.stop()
     machine["load average at end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     results["profiles"] = [dataclasses.asdict(p) for p in ctx.profiles]
@@ -308,7 +348,9 @@ def main(argv: list[str]) -> int:
     }
     (work_dir / "results.json").write_text(json.dumps(results, indent=1, default=str))
     analysis = report.carried_analysis(arguments.output)
-    arguments.output.write_text(report.markdown(results, method(sizes, settings), analysis))
+    plots = capacity_report.draw(results, arguments.output.parent)
+    described = method(sizes, settings) + capacity_report.method(curves, CURVES & set(chosen))
+    arguments.output.write_text(report.markdown(results, described, analysis, plots))
     print(report.console(results))
     print(f"wrote {arguments.output} and {work_dir / 'results.json'}")
     return 0

@@ -2,7 +2,8 @@
 # Installs the dev requirements into .venv and runs the benchmarks against a local
 # Redis-protocol server (REDIS_URL's, if set). Writes BENCHMARKS.md; see bench/run.py.
 #
-#   bash bench/run.sh [--quick] [--scenarios fanout,throughput,query,connections,soak,storm]
+#   bash bench/run.sh [--quick] [--scenarios fanout,throughput,query,connections,soak,crash,storm]
+#                     [--scenarios fanout-curve,connection-curve,query-curve,shards]
 #                     [--soak-minutes N] [--runs N] [--profile] [--database-url URL]
 #                     [--storm-before DIR]
 set -euo pipefail

@@ -6,7 +6,9 @@ import contextlib
 import math
 import multiprocessing
 import os
+import signal
 import time
+import urllib.request
 from collections import defaultdict
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -57,6 +59,8 @@ class Settings:
     connection_runs: int = 2
     soak_minutes: float = 15.0
     soak_pause: float = 20.0
+    crash_runs: int = 5
+    crash_load_seconds: float = 60.0
     workers: int = 3
     profile: bool = False
     # A checkout of earlier code for the storm's pairs (bench/storm.py), or None.
@@ -73,12 +77,17 @@ class Context:
     work_dir: Path
     relay_file: Path
     profiles: list[Profile] = field(default_factory=list)
+    # The Redis-protocol servers' processes, when local: their CPU is read beside the server's.
+    redis_pids: list[int] = field(default_factory=list)
 
     def redis(self) -> redis.Redis:
         return redis.Redis.from_url(self.redis_url, decode_responses=True)
 
-    def start(self, kind: str, processes: int = 1) -> list[system.Server]:
-        """Fresh servers of `kind` (pubsub, core or relay) on a flushed Redis."""
+    def start(
+        self, kind: str, processes: int = 1, extra: dict[str, str] | None = None
+    ) -> list[system.Server]:
+        """Fresh servers of `kind` (pubsub, core or relay) on a flushed Redis, with `extra`
+        added to the service's environment."""
         with self.redis() as client:
             client.flushdb()
         if kind == "relay":
@@ -91,6 +100,7 @@ class Context:
             "DATABASE_URL": self.database_url,
             "REDIS_URL": self.redis_url,
             "CHANNEL_LAYER": kind,
+            **(extra or {}),
         }
         return [system.daphne(i, env, self.work_dir) for i in range(processes)]
 
@@ -271,7 +281,9 @@ def fanout(ctx: Context, kind: str) -> dict[str, Any]:
     load_ = Load(1 + receivers)
     try:
         actors = _users(ctx, groups["actors"], ports)
-        audience = _users(ctx, groups["fan-friends"] + groups["idle"], ports)
+        # The graph may hold friends for larger F than this run's (bench/capacity.py).
+        largest = max(ctx.sizes.fanout_friends)
+        audience = _users(ctx, groups["fan-friends"][:largest] + groups["idle"], ports)
         _opened(
             load_.all(
                 "open",
@@ -320,14 +332,9 @@ def fanout(ctx: Context, kind: str) -> dict[str, Any]:
                 time.sleep(ROUND_GAP_SECONDS)
             return histogram, lost
 
-        per_size = ctx.sizes.actors_per_size
         plan = [
-            (
-                size,
-                groups["actors"][i * per_size : (i + 1) * per_size],
-                groups["fan-friends"][:size],
-            )
-            for i, size in enumerate(ctx.sizes.fanout_friends)
+            (size, bench_graph.actors_of(size, ctx.sizes), groups["fan-friends"][:size])
+            for size in ctx.sizes.fanout_friends
         ]
         by_size: dict[int, list[Histogram]] = defaultdict(list)
         lost: dict[int, int] = defaultdict(int)
@@ -417,9 +424,14 @@ def throughput(ctx: Context, kind: str, processes: int = 1) -> dict[str, Any]:
             per_worker = rate / friends / settings.workers
             load_.all("record", on=True)
             server_cpu, client_cpu = system.CpuMeter(server_pids), system.CpuMeter(load_.pids)
+            redis_cpu = system.CpuMeter(ctx.redis_pids)
             started = time.monotonic_ns()
             answers = load_.all("changes", rate=per_worker, duration=settings.step_seconds)
-            cpu = {"server_cores": server_cpu.read(), "client_cores": client_cpu.read()}
+            cpu = {
+                "server_cores": server_cpu.read(),
+                "client_cores": client_cpu.read(),
+                "redis_cores": redis_cpu.read(),
+            }
             time.sleep(1.0)
             load_.all("record", on=False)
             taken = load_.all("take_receipts")
@@ -510,11 +522,17 @@ def query(ctx: Context) -> dict[str, Any]:
     them online) among 100,000 online users, one request at a time over loopback, 40 per
     second, taking turns among 10 such users: each stays within the service's frame budget
     and REST rate, which would otherwise answer instead of the query."""
+    size = max(ctx.sizes.fanout_friends)
+    return query_sizes(ctx, (size,), profile=True)[size]
+
+
+def query_sizes(
+    ctx: Context, friend_counts: tuple[int, ...], profile: bool = False
+) -> dict[int, dict[str, Any]]:
+    """The online-friends query for users with each of `friend_counts` friends (every other
+    one online), on one server and one seeding of the online users."""
     settings, groups = ctx.settings, ctx.graph.groups
-    per_size = ctx.sizes.actors_per_size
-    askers = groups["actors"][-per_size:]
-    friends = groups["fan-friends"]
-    online_friends = friends[: len(friends) // 2]
+    online_friends = groups["fan-friends"][: max(friend_counts) : 2]
     servers = ctx.start("pubsub")
     port = servers[0].port
     filler = [
@@ -524,16 +542,21 @@ def query(ctx: Context) -> dict[str, Any]:
     started = time.monotonic()
     visible = asyncio.run(_seed(online_friends + filler))
     seed_seconds = time.monotonic() - started
-    tokens = [ctx.graph.tokens[a] for a in askers]
-    pace = {"count": settings.query_count, "interval": 0.025}
     load_ = Load(1)
-    try:
+
+    def measure(size: int) -> dict[str, Any]:
+        askers = bench_graph.actors_of(size, ctx.sizes)
+        tokens = [ctx.graph.tokens[a] for a in askers]
+        # 40 per second up to 1,000 friends; fewer beyond, where each answer is more
+        # frames, so that no asker exceeds the frame budget (PRESENCE_FRAMES_PER_SECOND).
+        interval = 0.025 * max(1.0, size / 1000)
+        pace = {"count": settings.query_count, "interval": interval}
         _open(load_, [_users(ctx, askers, [port])], subscribe=False)
-        load_.call(0, "query_rpc", addresses=askers, count=20, interval=0.025)
-        load_.call(0, "query_rest", port=port, tokens=tokens, count=20, interval=0.025)
+        load_.call(0, "query_rpc", addresses=askers, count=20, interval=interval)
+        load_.call(0, "query_rest", port=port, tokens=tokens, count=20, interval=interval)
         with ctx.redis() as client:
             before = client.info("commandstats")
-            found = load_.call(0, "query_rpc", addresses=askers, count=100, interval=0.025)
+            found = load_.call(0, "query_rpc", addresses=askers, count=100, interval=interval)
             after = client.info("commandstats")
         redis_work = _commands_per_call(before, after, 100)
         rpc, rest = [], []
@@ -558,21 +581,25 @@ def query(ctx: Context) -> dict[str, Any]:
             ("GetOnlineFriends", "query_rpc", {"addresses": askers}),
             ("GET /api/v1/friends/online/", "query_rest", {"port": port, "tokens": tokens}),
         ]
-        for name, command, arguments in profiled:
-            sampler = ctx.profile(servers[0], f"{name}, 1000 friends")
+        for name, command, arguments in profiled if profile else ():
+            sampler = ctx.profile(servers[0], f"{name}, {size} friends")
             if sampler is not None:
                 load_.call(0, command, **arguments, **pace)
                 ctx.keep(sampler)
+        load_.call(0, "close_all")
         return {
             "online_users": visible,
             "seed_seconds": seed_seconds,
-            "friends": len(friends),
+            "friends": size,
             "online_friends_returned": {"rpc": found["found"], "rest": found_rest},
             "rpc": _summary(rpc),
             "rest": _summary(rest),
             "redis_per_query": redis_work,
             "server_cpu_ms": {kind: median(values) for kind, values in cpu_ms.items()},
         }
+
+    try:
+        return {size: measure(size) for size in friend_counts}
     finally:
         _stop(servers, load_)
 
@@ -686,7 +713,7 @@ def soak(ctx: Context) -> dict[str, Any]:
     settings = ctx.settings
     mesh = ctx.graph.groups["mesh"]
     seconds = settings.soak_minutes * 60
-    servers = ctx.start("pubsub")
+    servers = ctx.start("pubsub", extra=_METRICS_FROM_RUNNER)
     load_ = Load(settings.workers)
     try:
         shares = _split(_users(ctx, mesh, [servers[0].port]), settings.workers)
@@ -709,6 +736,7 @@ def soak(ctx: Context) -> dict[str, Any]:
         truth = {a: s for answer in answers.values() for a, s in answer["truth"].items()}
         history = {a: h for answer in answers.values() for a, h in answer["history"].items()}
         settle_seconds = _settle_all([servers[0].pid])
+        beats = _heartbeat_figures(servers[0])
         views = load_.all("views")
         checked = wrong = 0
         examples = []
@@ -753,6 +781,7 @@ def soak(ctx: Context) -> dict[str, Any]:
             "rss_middle_kib": middle_mean,
             "rss_last_kib": last_mean,
             "rss_change": last_mean / middle_mean - 1 if middle_mean else math.nan,
+            "heartbeat": beats,
         }
     finally:
         _stop(servers, load_)
@@ -771,3 +800,99 @@ async def _redis_mismatches(truth: dict[str, int]) -> int:
         for address, status in truth.items()
         if (visible[address].status if address in visible else OFFLINE) != status
     )
+
+
+# --- Crash detection ------------------------------------------------------------------------
+
+# The runner reads each process's /metrics from this address.
+_METRICS_FROM_RUNNER = {"PRESENCE_METRICS_ALLOW": "127.0.0.1"}
+
+
+def _heartbeat_figures(server: system.Server) -> dict[str, float]:
+    """A process's heartbeat metrics: the longest interval between two beats Redis took,
+    the processes it reaped and its rebuilds."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/metrics", timeout=10) as answer:
+        text = answer.read().decode()
+    wanted = {
+        "presence_heartbeat_interval_max_seconds": "longest_beat_interval_s",
+        "presence_processes_reaped_total": "reaped",
+        "presence_rebuilds_total": "rebuilds",
+    }
+    figures = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in wanted:
+            figures[wanted[name]] = float(value)
+    return figures
+
+
+def crash(ctx: Context) -> dict[str, Any]:
+    """Two processes with the default timings share the mesh's users (alternately). Under the
+    throughput scenario's load at its target rate (10,000 updates/s offered, more than two
+    processes deliver on this machine), no process may be reaped: each process's longest
+    interval between heartbeats shows the margin. Then, idle, one process is killed with
+    SIGKILL: the time from the kill until friends on the other process read each of its
+    users OFFLINE (the first and the last of them)."""
+    from presence.conf import presence_settings
+
+    settings = ctx.settings
+    mesh = ctx.graph.groups["mesh"]
+    friends = ctx.sizes.mesh_friends
+    runs = []
+    for _ in range(settings.crash_runs):
+        servers = ctx.start("pubsub", 2, _METRICS_FROM_RUNNER)
+        load_ = Load(settings.workers)
+        try:
+            users = _users(ctx, mesh, [s.port for s in servers])
+            _open(load_, _split(users, settings.workers))
+            load_.all("set_all", status=ONLINE)
+            load_.all("wait_views", status=ONLINE, timeout=60)
+            cpu = system.CpuMeter([s.pid for s in servers])
+            answers = load_.all(
+                "changes",
+                rate=TARGET_RATE / friends / settings.workers,
+                duration=settings.crash_load_seconds,
+            )
+            server_cores = cpu.read()
+            changes = sum(len(a["sent"]) for a in answers)
+            _settle_all([s.pid for s in servers])
+            beats = [_heartbeat_figures(s) for s in servers]
+            survivor, doomed = servers
+            dead = {u.address: u.friends for u in users if u.port == doomed.port}
+            alive = {u.address for u in users if u.port == survivor.port}
+            expected = sum(len(f & alive) for f in dead.values())
+            load_.all("record", on=True)
+            killed_ns = time.monotonic_ns()
+            os.kill(doomed.pid, signal.SIGKILL)
+            wait = presence_settings().process_ttl_seconds + presence_settings().heartbeat_seconds
+            time.sleep(wait + 10)
+            load_.all("record", on=False)
+            receipts = [r for a in load_.all("take_receipts") for r in a["receipts"]]
+            # Idle: the only updates of the dead process's users are their OFFLINE.
+            seen = sorted((at - killed_ns) / 1e9 for friend, _, at in receipts if friend in dead)
+            runs.append(
+                {
+                    "load_seconds": settings.crash_load_seconds,
+                    "changes": changes,
+                    "server_cores": server_cores,
+                    "processes": beats,
+                    "offline_expected": expected,
+                    "offline_seen": len(seen),
+                    "first_s": seen[0] if seen else math.nan,
+                    "last_s": seen[-1] if seen else math.nan,
+                }
+            )
+        finally:
+            _stop(servers, load_)
+    return {
+        "heartbeat_seconds": presence_settings().heartbeat_seconds,
+        "ttl_seconds": presence_settings().process_ttl_seconds,
+        "users": len(mesh),
+        "friends": friends,
+        "runs": runs,
+        "last_s": median(r["last_s"] for r in runs),
+        "longest_beat_interval_s": max(
+            p["longest_beat_interval_s"] for r in runs for p in r["processes"]
+        ),
+        "reaped": sum(p["reaped"] for r in runs for p in r["processes"]),
+    }

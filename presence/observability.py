@@ -91,9 +91,23 @@ redis_errors = Counter("presence_redis_errors", "Failed Redis operations, by whe
 redis_reconnects = Counter(
     "presence_redis_reconnects", "Recoveries after a failed Redis operation, by where", ["where"]
 )
-rebuilds = Counter("presence_rebuilds", "Rebuilds of this process's presence after a Redis outage")
+rebuilds = Counter(
+    "presence_rebuilds",
+    "Rebuilds of this process's presence after a Redis outage, or after another process "
+    "reaped it while it lived",
+)
 processes_reaped = Counter(
     "presence_processes_reaped", "Dead server processes whose connections this process reaped"
+)
+heartbeat_intervals = Histogram(
+    "presence_heartbeat_interval_seconds",
+    "Time between two heartbeats of this process that Redis took: PRESENCE_HEARTBEAT_SECONDS "
+    "plus how late the beat was; beyond PRESENCE_PROCESS_TTL_SECONDS other processes reap it",
+    buckets=(0.5, 1.0, 1.5, 2.0, 2.25, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0, 20.0, 30.0),
+)
+heartbeat_interval_max = Gauge(
+    "presence_heartbeat_interval_max_seconds",
+    "The longest time between two heartbeats of this process that Redis took",
 )
 http_requests = Counter(
     "presence_http_requests", "HTTP requests answered, by view and status", ["view", "status"]
@@ -148,6 +162,18 @@ def redis_failed(where: str) -> None:
 
 def redis_recovered(where: str) -> None:
     redis_reconnects.labels(where).inc()
+
+
+_longest_heartbeat_interval = 0.0
+
+
+def heartbeat_interval(seconds: float) -> None:
+    """Redis took a heartbeat `seconds` after the one before."""
+    global _longest_heartbeat_interval
+    heartbeat_intervals.observe(seconds)
+    if seconds > _longest_heartbeat_interval:
+        _longest_heartbeat_interval = seconds
+        heartbeat_interval_max.set(seconds)
 
 
 def connection_opened() -> None:

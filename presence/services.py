@@ -74,12 +74,18 @@ async def disconnect(address: str, connection_id: str) -> Presence:
     return await _apply(online.disconnect(address, connection_id))
 
 
-async def reap_dead_processes(shard: int) -> list[str]:
-    """Disconnect every connection on `shard` of processes whose heartbeat expired there;
-    the processes this caller reaped."""
-    claimed = await processes.claim_dead_processes(shard)
+async def reap_dead_processes(shard: int, alive: str) -> list[str]:
+    """Disconnect every connection on `shard` of processes whose heartbeat expired there,
+    but `alive`'s (the caller's own); the processes this caller reaped. A process that beats
+    again while it is reaped keeps the connections not reaped yet."""
+    claimed = await processes.claim_dead_processes(shard, alive)
     for process, held in claimed.items():
-        await _release(held, shard)
+        try:
+            await _release(held, shard, reaping=True)
+        except Exception:
+            # The next check, by any process, claims it again with what is left.
+            await processes.unclaim(process, shard)
+            raise
         await processes.forget(process, shard)
     return list(claimed)
 
@@ -100,19 +106,22 @@ async def retire_process(process: str) -> int:
     return released
 
 
-async def _release(held: set[tuple[str, str]], shard: int) -> None:
+async def _release(held: set[tuple[str, str]], shard: int, reaping: bool = False) -> None:
     """Disconnect the (address, connection id) pairs `shard` counts for a process that is
     gone, as many at once as the presence pool holds connections: a process may hold
-    thousands."""
+    thousands. `reaping`: the process's heartbeat expired, and it keeps what is left if it
+    beats again."""
     step = presence_settings().redis_max_connections
     pairs = list(held)
     for start in range(0, len(pairs), step):
-        await asyncio.gather(*(_release_one(*pair, shard) for pair in pairs[start : start + step]))
+        await asyncio.gather(
+            *(_release_one(*pair, shard, reaping) for pair in pairs[start : start + step])
+        )
 
 
-async def _release_one(address: str, connection: str, shard: int) -> None:
+async def _release_one(address: str, connection: str, shard: int, reaping: bool) -> None:
     if shards.shard_of(address) == shard:
-        await disconnect(address, connection)
+        await _apply((online.reap if reaping else online.disconnect)(address, connection))
     else:
         # The user is on another shard since the list changed: their presence is read there.
         await online.disconnect_left_behind(address, connection, shard)

@@ -401,10 +401,12 @@ PRESENCE = {
     # This process's name in Redis (default: host:pid). A restart gets a new incarnation.
     "PROCESS_NAME": os.environ.get("PRESENCE_PROCESS_NAME", ""),
     # How often a process renews its heartbeat and looks for dead processes.
-    "HEARTBEAT_SECONDS": env_int("PRESENCE_HEARTBEAT_SECONDS", 5),
+    "HEARTBEAT_SECONDS": env_int("PRESENCE_HEARTBEAT_SECONDS", 1),
     # A process whose heartbeat is this old is dead: its users go OFFLINE. Worst case until
-    # friends are told is PROCESS_TTL_SECONDS + HEARTBEAT_SECONDS (20 s by default).
-    "PROCESS_TTL_SECONDS": env_int("PRESENCE_PROCESS_TTL_SECONDS", 15),
+    # friends are told is PROCESS_TTL_SECONDS + HEARTBEAT_SECONDS (8 s by default); a live
+    # process is reaped if a beat comes PROCESS_TTL_SECONDS - HEARTBEAT_SECONDS late (6 s;
+    # docs/presence.md, "Timings").
+    "PROCESS_TTL_SECONDS": env_int("PRESENCE_PROCESS_TTL_SECONDS", 7),
     # Redis connections this process's presence code may hold at once (a pool it waits on).
     "REDIS_MAX_CONNECTIONS": env_int("PRESENCE_REDIS_MAX_CONNECTIONS", 50),
     # Channel-layer calls in flight at once per process; the layer's own pool holds 100.

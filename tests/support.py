@@ -402,6 +402,21 @@ async def connect(
 # --- SocialService (v2): signed in by the first frame -----------------------------------
 
 
+@asynccontextmanager
+async def friend_online(
+    viewer_url: str, viewer: User, friend_url: str, friend: User
+) -> AsyncIterator[tuple[Subscription, FriendsClient]]:
+    """`viewer` subscribed to presence on `viewer_url`, and `friend` (already a friend)
+    connected and ONLINE on `friend_url`, seen so: the viewer's updates and the friend's
+    client."""
+    async with connect(viewer_url, viewer.token) as watcher:
+        updates = await watcher.subscribe_presence()
+        async with connect(friend_url, friend.token) as client:
+            await client.set_status(ONLINE)
+            await updates.presence_until(friend.address, ONLINE)
+            yield updates, client
+
+
 def paginated(request: Message, limit: int, offset: int) -> Message:
     """`request` with a page of `limit` from `offset`, or without any when both are 0 (the
     service's default page)."""

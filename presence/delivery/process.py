@@ -1,11 +1,14 @@
 """This server process as Redis knows it: its name, its heartbeat, its housekeeping.
 
-One asyncio task per process, started by the first ASGI call, keeps the heartbeat alive,
-reaps processes whose heartbeat expired, renews the process channel's group memberships
-before channels-redis expires them, and after a Redis outage rebuilds this process's share
-of presence from its live connections. With several Redis shards, the heartbeat, the
-reaping and the rebuild run on each shard on its own, all at once: a shard that fails or
-loses its data is rebuilt alone, from the connections of the users it holds.
+Two asyncio tasks per process, started by the first ASGI call. One keeps the heartbeat
+alive, on a Redis connection of its own, so that no other work delays a beat: a beat later
+than the TTL gets a healthy process reaped. The other reaps processes whose heartbeat
+expired, renews the process channel's group memberships before channels-redis expires them,
+and rebuilds this process's share of presence from its live connections after a Redis
+outage, or after another process reaped it while its beat was late. With several Redis
+shards, the heartbeat, the reaping and the rebuild run on each shard on its own, all at
+once: a shard that fails or loses its data is rebuilt alone, from the connections of the
+users it holds.
 
 On shutdown, restart() closes every connection for a restart, and hand_over() keeps them
 counted in Redis for a grace period, then disconnects those that remain and deregisters the
@@ -68,12 +71,15 @@ class LiveSession(Protocol):
 
 
 _live_sessions: set[LiveSession] = set()
-_task: asyncio.Task[None] | None = None
+_tasks: list[asyncio.Task[None]] = []
 # Connections closed since the last full garbage collection.
 _closed_since_collection = 0
 # time.monotonic() when Redis last took this process's heartbeat; None before the first.
 _last_beat: float | None = None
 _first_beat = asyncio.Event()
+# The shards where a beat after the first found this process unregistered: another process
+# reaped it there, or the shard lost it.
+_reaped_on: set[int] = set()
 # Why the process closed its connections (restart()); from then until hand_over() ends, a
 # connection that closes stays counted in Redis.
 _restart_reason: str | None = None
@@ -159,10 +165,42 @@ async def update_gauges() -> None:
 
 
 def ensure_running() -> None:
-    """Start the housekeeping task in the running loop, once (and never after hand_over)."""
-    global _task
-    if (_task is None or _task.done()) and not _retiring.is_set():
-        _task = asyncio.get_running_loop().create_task(_housekeeping())
+    """Start the heartbeat and housekeeping tasks in the running loop, once (and never after
+    hand_over)."""
+    if (not _tasks or any(task.done() for task in _tasks)) and not _retiring.is_set():
+        for task in _tasks:
+            task.cancel()
+        loop = asyncio.get_running_loop()
+        _tasks[:] = [loop.create_task(_beating()), loop.create_task(_housekeeping())]
+
+
+async def _beating() -> None:
+    interval = presence_settings().heartbeat_seconds
+    while not _retiring.is_set():
+        beat = _published(await stats())
+        # A shard that hangs holds up no other shard's heartbeat.
+        await asyncio.gather(*(_beat(shard, beat) for shard in range(shards.count())))
+        with suppress(TimeoutError):
+            await asyncio.wait_for(_retiring.wait(), interval)
+
+
+async def _beat(shard: int, beat: dict[str, int]) -> None:
+    global _last_beat
+    try:
+        added = await processes.heartbeat(
+            INCARNATION, presence_settings().process_ttl_seconds, beat, shard
+        )
+    except Exception:
+        # The housekeeping's own calls fail too, and log it.
+        observability.redis_failed("heartbeat")
+        return
+    beat_at = time.monotonic()
+    if _last_beat is not None:
+        observability.heartbeat_interval(beat_at - _last_beat)
+        if added:
+            _reaped_on.add(shard)
+    _last_beat = beat_at
+    _first_beat.set()
 
 
 @dataclass
@@ -184,9 +222,8 @@ async def _housekeeping() -> None:
     next_renewal = loop.time() + renew_every
     states = [_ShardState(shard) for shard in range(shards.count())]
     while not _retiring.is_set():
-        beat = _published(await stats())
-        # A shard that hangs holds up no other shard's heartbeat.
-        await asyncio.gather(*(_keep(state, beat) for state in states))
+        # A shard that hangs holds up no other shard's housekeeping.
+        await asyncio.gather(*(_keep(state) for state in states))
         if loop.time() >= next_renewal:
             next_renewal = loop.time() + renew_every
             try:
@@ -200,32 +237,37 @@ async def _housekeeping() -> None:
             await asyncio.wait_for(_retiring.wait(), interval)
 
 
-async def _keep(state: _ShardState, beat: dict[str, int]) -> None:
-    """One round of housekeeping on one shard: beat, rebuild after a failure or a loss of
-    data, reap dead processes."""
-    global _last_beat
+async def _keep(state: _ShardState) -> None:
+    """One round of housekeeping on one shard: rebuild after a failure, a loss of data or a
+    reaping of this live process, reap dead processes."""
     try:
         epoch = await processes.epoch(state.shard)
-        await processes.heartbeat(
-            INCARNATION, presence_settings().process_ttl_seconds, beat, state.shard
-        )
-        _last_beat = time.monotonic()
-        _first_beat.set()
         data_lost = state.epoch is not None and epoch != state.epoch
+        reaped = state.shard in _reaped_on
+        _reaped_on.discard(state.shard)
         if state.failing:
             observability.redis_recovered("housekeeping")
-        if state.failing or data_lost:
-            await _rebuild(state.shard, data_lost)
+        if state.failing or data_lost or reaped:
+            if reaped:
+                logger.warning(
+                    "this live process was unregistered in Redis at its heartbeat on %s: "
+                    "another process reaped it (a beat later than the TTL), or the shard "
+                    "lost it; rebuilding",
+                    redis_clients.description(state.shard),
+                )
+            outage = state.failing or data_lost
+            cause = "after a Redis outage" if outage else "after another process reaped it"
+            await _rebuild(state.shard, data_lost, cause)
             state.catch_up_again = True
         elif state.catch_up_again:
             # Changes published while the layer was still resubscribing were lost.
             await _catch_up_all(from_scratch=False)
             state.catch_up_again = False
         state.epoch, state.failing = epoch, False
-        reaped = await services.reap_dead_processes(state.shard)
-        if reaped:
-            observability.processes_reaped.inc(len(reaped))
-            logger.warning("reaped dead server processes: %s", ", ".join(reaped))
+        dead = await services.reap_dead_processes(state.shard, alive=INCARNATION)
+        if dead:
+            observability.processes_reaped.inc(len(dead))
+            logger.warning("reaped dead server processes: %s", ", ".join(dead))
     except Exception:
         observability.redis_failed("housekeeping")
         if not state.failing:
@@ -236,13 +278,13 @@ async def _keep(state: _ShardState, beat: dict[str, int]) -> None:
         state.failing = True
 
 
-async def _rebuild(shard: int, data_lost: bool) -> None:
+async def _rebuild(shard: int, data_lost: bool, cause: str) -> None:
     """Make `shard` agree with this process's live connections of the users it holds, then
-    refresh every feed (any subscriber may follow them).
+    refresh every feed (any subscriber may follow them); `cause` says why, for the log.
 
     Connections that closed during the outage are disconnected; connections the shard lost
-    are restored with their chosen status; subscribers get the current state of their
-    friends.
+    (or another process reaped) are restored with their chosen status; subscribers get the
+    current state of their friends.
     """
     live = {
         (s.address, s.connection_id): s
@@ -260,9 +302,10 @@ async def _rebuild(shard: int, data_lost: bool) -> None:
     await _catch_up_all(from_scratch=data_lost)
     observability.rebuilds.inc()
     logger.warning(
-        "rebuilt presence of %d live connections on %s after a Redis outage",
+        "rebuilt presence of %d live connections on %s %s",
         len(live),
         redis_clients.description(shard),
+        cause,
     )
 
 
@@ -305,8 +348,7 @@ async def hand_over(grace_seconds: float) -> None:
         logger.warning("keeping closed connections counted for %g s", grace_seconds)
         await asyncio.sleep(grace_seconds)
     _retiring.set()
-    if _task is not None:
-        await asyncio.gather(_task, return_exceptions=True)
+    await asyncio.gather(*_tasks, return_exceptions=True)
     try:
         released = await services.retire_process(INCARNATION)
     except Exception:

@@ -32,11 +32,15 @@ _TRANSITION = """
 local address, op, connection, wanted, now, limit =
   ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6])
 local held = address .. ' ' .. connection
+if op == 'reap' then
+  -- The connection's process beats again: it is alive after all, and keeps it.
+  if redis.call('EXISTS', KEYS[9]) == 1 then op = 'keep' else op = 'disconnect' end
+end
 if op == 'disconnect' then
   redis.call('SREM', KEYS[1], connection)
   redis.call('SREM', KEYS[7], held)
   if redis.call('SCARD', KEYS[1]) == 0 then redis.call('HDEL', KEYS[2], address) end
-else
+elseif op ~= 'keep' then
   if op == 'connect' and redis.call('SISMEMBER', KEYS[1], connection) == 0
       and redis.call('SCARD', KEYS[1]) >= limit then
     return {-1}
@@ -142,6 +146,7 @@ async def _transition(
         keys.LAST_SEEN,
         keys.PROCESS_CONNECTIONS.format(keys.process_of(connection_id)),
         keys.AWAY,
+        keys.HEARTBEAT.format(keys.process_of(connection_id)),
     ]
     args = [address, op, connection_id, "" if wanted is None else int(wanted), now_ms(), limit]
     try:
@@ -179,6 +184,12 @@ async def choose_unless_chosen(address: str, connection_id: str, status: Status)
 async def disconnect(address: str, connection_id: str) -> Change:
     """Forget a connection; with the last one gone, the user is OFFLINE for their friends."""
     return await _transition(address, "disconnect", connection_id, None)
+
+
+async def reap(address: str, connection_id: str) -> Change:
+    """Disconnect a connection of a process whose heartbeat expired, unless the process beat
+    again meanwhile: a late process is alive, and puts back what was reaped before."""
+    return await _transition(address, "reap", connection_id, None)
 
 
 async def disconnect_left_behind(address: str, connection_id: str, shard: int) -> Change:

@@ -12,18 +12,50 @@ import json
 import uuid
 from dataclasses import dataclass
 
+from redis.asyncio import Redis
+
 from presence.store import keys, shards
 from presence.store.online import now_ms, redis
+from presence_project import redis_clients
+from presence_project.loops import PerLoop
+
+# A reaped process's list of connections goes only while the process stays silent: one that
+# beat again may have put its connections back in it.
+_FORGET = """
+if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('DEL', KEYS[2]) end
+"""
 
 
-async def heartbeat(process: str, ttl_seconds: int, stats: dict[str, int], shard: int) -> None:
+def _new_beat_client(shard: int) -> Redis:
+    # The heartbeat's own connection: a beat never queues for the shared pool, whose
+    # connections a burst of calls may hold for seconds.
+    return redis_clients.client(
+        asynchronous=True,
+        shard=shard,
+        decode_responses=True,
+        max_connections=1,
+        socket_timeout=5,
+        socket_connect_timeout=3,
+    )
+
+
+_beat_clients = PerLoop(lambda: [_new_beat_client(shard) for shard in range(shards.count())])
+
+
+async def heartbeat(process: str, ttl_seconds: int, stats: dict[str, int], shard: int) -> bool:
     """Say on `shard` that `process` is alive for `ttl_seconds` more, and publish its
-    `stats` for operators."""
+    `stats` for operators.
+
+    True if `process` was not registered there: its first beat, or another process reaped
+    it (its heartbeat expired while it lived) or the shard lost it; then it puts its
+    connections back.
+    """
     beat = json.dumps({"at_ms": now_ms(), "stats": stats})
-    async with redis(shard).pipeline(transaction=False) as pipe:
+    async with _beat_clients.get()[shard].pipeline(transaction=False) as pipe:
         pipe.set(keys.HEARTBEAT.format(process), beat, ex=ttl_seconds)
         pipe.sadd(keys.PROCESSES, process)
-        await pipe.execute()
+        _, added = await pipe.execute()
+    return bool(added)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,24 +98,34 @@ async def process_beats() -> list[ProcessBeat]:
     return [latest[process] for process in sorted(latest)]
 
 
-async def claim_dead_processes(shard: int) -> dict[str, set[tuple[str, str]]]:
+async def claim_dead_processes(shard: int, alive: str) -> dict[str, set[tuple[str, str]]]:
     """The processes whose heartbeat expired on `shard`, each with the (address, connection
     id) pairs it held there, claimed by this caller: removing a process from the shard's set
-    is the claim, so of several claimants one wins each. The caller disconnects them, then
-    calls `forget`."""
+    is the claim, so of several claimants one wins each. The caller reaps them, then calls
+    `forget`. `alive` is the caller's own process, which is never dead to itself even when
+    its beat is late."""
     client = redis(shard)
+    others = [p for p in await client.smembers(keys.PROCESSES) if p != alive]
+    # One round trip for every heartbeat, as every process checks them once an interval.
+    beats = await client.mget([keys.HEARTBEAT.format(p) for p in others]) if others else []
     claimed = {}
-    for process in await client.smembers(keys.PROCESSES):
-        if await client.exists(keys.HEARTBEAT.format(process)):
-            continue
-        if await client.srem(keys.PROCESSES, process):
+    for process, beat in zip(others, beats, strict=True):
+        if beat is None and await client.srem(keys.PROCESSES, process):
             claimed[process] = await held_by(process, shard)
     return claimed
 
 
+async def unclaim(process: str, shard: int) -> None:
+    """Give back a claimed process whose reaping failed half way: its list holds the
+    connections not reaped yet, and its heartbeat is still gone."""
+    await redis(shard).sadd(keys.PROCESSES, process)
+
+
 async def forget(process: str, shard: int) -> None:
-    """Drop a reaped process's list of connections on `shard`."""
-    await redis(shard).delete(keys.PROCESS_CONNECTIONS.format(process))
+    """Drop a reaped process's list of connections on `shard`, unless it beats again."""
+    await redis(shard).eval(
+        _FORGET, 2, keys.HEARTBEAT.format(process), keys.PROCESS_CONNECTIONS.format(process)
+    )
 
 
 async def retire(process: str, shard: int) -> None:
