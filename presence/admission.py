@@ -3,6 +3,10 @@
 import fnmatch
 import time
 
+# The ASGI scope extension (from presence_project.server) a WebSocket's application calls
+# once its connection is set up, signed in or closed: the server then accepts another.
+SET_UP = "presence.set_up"
+
 
 def origin_allowed(origin: str | None, allowed: list[str], allow_missing: bool) -> bool:
     """Match the Origin header against patterns like "https://*.example.org" or "*".

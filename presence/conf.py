@@ -15,6 +15,7 @@ class PresenceSettings:
     page_size: int
     max_frame_bytes: int
     listen_backlog: int
+    max_connecting: int
     max_concurrent_requests: int
     max_ports: int
     max_pending_events: int

@@ -13,7 +13,7 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from presence import observability, signed_auth
-from presence.admission import FrameBudget, origin_allowed
+from presence.admission import SET_UP, FrameBudget, origin_allowed
 from presence.conf import presence_settings
 from presence.delivery.sessions import ClientSession
 from presence.errors import ServiceError, TooManyRequests
@@ -97,6 +97,8 @@ class RpcConsumer(AsyncWebsocketConsumer):
             on_revoked=self._revoked,
             on_disconnected=partial(self._close_soon, CLOSE_BY_OPERATOR),
             on_restart=partial(self._close_soon, CLOSE_SERVICE_RESTART),
+            # The server accepts more connections as earlier ones sign in (or close).
+            on_signed_in=self.scope.get("extensions", {}).get(SET_UP),
         )
         # Log records of this task and of the calls it starts name the connection.
         observability.current_connection.set(session)

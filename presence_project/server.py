@@ -13,17 +13,20 @@ import asyncio
 import logging
 import os
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from autobahn.util import encode_truncate
 from daphne.cli import CommandLineInterface
+from daphne.http_protocol import WebRequest
 from daphne.server import Server
 from daphne.ws_protocol import WebSocketProtocol
-from twisted.internet import defer
+from twisted.internet import defer, tcp
 from twisted.internet.interfaces import IListeningPort
-from twisted.internet.tcp import Connection
+from twisted.internet.tcp import Connection, Port
 
+from presence.admission import SET_UP
 from presence.conf import presence_settings
 from presence_project.shutdown import CLOSE_SERVICE_RESTART
 
@@ -146,6 +149,71 @@ def _warn_if_capped(backlog: int) -> None:
         )
 
 
+class AdmissionPacing:
+    """Accept connections only as fast as they are set up.
+
+    Twisted accepts every queued connection at once, so in a reconnect storm every
+    per-connection deadline (daphne's accept timeout, the sign-in deadline, Redis reads)
+    starts for all of them together, and a process starved by the lot misses them all. At
+    `limit` TCP connections accepted but not yet set up (a WebSocket signed in, an HTTP
+    request answered, or the connection gone), the ports stop reading: the rest wait in the
+    kernel's listen queue, where no deadline runs. A connection holds its place for
+    `hold_seconds` at most, so that clients that never sign in cannot keep the process from
+    accepting."""
+
+    def __init__(self, limit: int, hold_seconds: float) -> None:
+        self.limit = limit
+        self.batch = max(1, limit // 10)
+        self.hold_seconds = hold_seconds
+        self.ports: list[Port] = []
+        self.pending: dict[object, asyncio.TimerHandle] = {}
+        self.paused = False
+        pacing = self
+
+        class PacedConnection(tcp.Server):
+            """A connection a port accepted, counted from its accept to its end."""
+
+            def __init__(self, *args: Any) -> None:
+                super().__init__(*args)
+                pacing.enter(self)
+
+            def connectionLost(self, reason: Any) -> None:
+                pacing.leave(self)
+                super().connectionLost(reason)
+
+        self.connection_class = PacedConnection
+
+    def pace(self, port: Port) -> None:
+        """Count the connections `port` accepts (a TCP port's; others are left alone)."""
+        if port.transport is tcp.Server:
+            port.transport = self.connection_class
+            self.ports.append(port)
+
+    def enter(self, connection: tcp.Server) -> None:
+        hold = asyncio.get_running_loop().call_later(self.hold_seconds, self.leave, connection)
+        self.pending[connection] = hold
+        if not self.paused and len(self.pending) >= self.limit:
+            self.paused = True
+            for port in self.ports:
+                port.stopReading()
+
+    def leave(self, connection: object) -> None:
+        hold = self.pending.pop(connection, None)
+        if hold is None:
+            return
+        hold.cancel()
+        # Resuming when a tenth of the places are free, not one: accepts come in batches,
+        # not one for each pass of the reactor with the port added and removed each time.
+        if self.paused and len(self.pending) <= self.limit - self.batch:
+            self.paused = False
+            for port in self.ports:
+                # A port that stopped listening (drain) stays stopped.
+                if port.connected and not port.disconnecting:
+                    # Twisted accepts up to numberAccepts in one pass, and grows it.
+                    port.numberAccepts = self.limit - len(self.pending)
+                    port.startReading()
+
+
 class PresenceServer(Server):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -155,6 +223,12 @@ class PresenceServer(Server):
         backlog = presence_settings().listen_backlog
         self.endpoints = [with_backlog(endpoint, backlog) for endpoint in self.endpoints]
         _warn_if_capped(backlog)
+        limit = presence_settings().max_connecting
+        # With no accept timeout (-1), a place is held as long as the sign-in deadline.
+        hold = self.websocket_handshake_timeout
+        if hold <= 0:
+            hold = presence_settings().auth_timeout_seconds
+        self.pacing = AdmissionPacing(limit, hold) if limit else None
         if self.action_logger is not None:
             # Through logging, as every other line (LOG_FORMAT), and without query strings.
             self.action_logger = access_log
@@ -167,7 +241,25 @@ class PresenceServer(Server):
         PresenceWebSocketProtocol.take_options(self.ws_factory)
         self.ws_factory.protocol = PresenceWebSocketProtocol
         self.ports.append(port)
+        if self.pacing is not None and isinstance(port, Port):
+            self.pacing.pace(port)
         super().listen_success(port)
+
+    # Without it: an HTTP connection holds its place in admission pacing until it closes.
+    def protocol_disconnected(self, protocol: Any) -> None:
+        """An HTTP request answered or handed over to a WebSocket, or a WebSocket gone: an
+        answered request's connection is set up (a handed-over one has no transport left)."""
+        super().protocol_disconnected(protocol)
+        if self.pacing is not None and isinstance(protocol, WebRequest):
+            self.pacing.leave(protocol.transport)
+
+    # Without it: a reconnect storm is accepted whole, and its deadlines all run at once.
+    def create_application(self, protocol: Any, scope: dict[str, Any]) -> Any:
+        """A WebSocket's application gets a call for when its connection is set up."""
+        if self.pacing is not None and scope["type"] == "websocket":
+            set_up = partial(self.pacing.leave, protocol.transport)
+            scope = {**scope, "extensions": {**scope.get("extensions", {}), SET_UP: set_up}}
+        return super().create_application(protocol, scope)
 
     # Without it: SIGTERM cuts every connection at once, before the load balancer stops
     # sending more, and friends see each of their users go OFFLINE, then come back.

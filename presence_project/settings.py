@@ -388,6 +388,10 @@ PRESENCE = {
     # backlog; Linux caps it at net.core.somaxconn). Twisted's default of 50 drops the
     # rest of a reconnect storm's SYNs, and clients retry only after 1, 3, 7... s.
     "LISTEN_BACKLOG": env_int("PRESENCE_LISTEN_BACKLOG", 4096),
+    # TCP connections accepted but not yet set up (signed in, answered, or gone) at once; at
+    # this many, the process stops accepting and the rest wait in the listen queue, where no
+    # deadline runs (docs/scaling.md, "Reconnect storms"). 0 accepts all at once.
+    "MAX_CONNECTING": env_int("PRESENCE_MAX_CONNECTING", 1000),
     # Requests one connection may have in flight at once, open streams included.
     "MAX_CONCURRENT_REQUESTS": env_int("PRESENCE_MAX_CONCURRENT_REQUESTS", 64),
     # Ports one connection may open.

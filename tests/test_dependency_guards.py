@@ -30,6 +30,7 @@ from redis.asyncio.connection import AbstractConnection, BlockingConnectionPool
 from redis.asyncio.sentinel import SentinelConnectionPool
 from redis.connection import HiredisRespSerializer
 from twisted.internet import abstract, endpoints, tcp
+from twisted.web import http
 
 from presence.consumers import RpcConsumer
 from presence_project import redis_clients
@@ -224,6 +225,40 @@ LISTEN_BACKLOG = Override(
         ((Server, "run"), "serverFromString(reactor, str(socket_description))"),
     ),
 )
+ADMISSION_PACING = Override(
+    "presence_project.server (AdmissionPacing; PresenceServer.protocol_disconnected, "
+    "create_application)",
+    "Twisted's tcp.Server (a subclass as each TCP port's transport class), Port.numberAccepts, "
+    "stopReading and startReading; daphne's Server.protocol_disconnected and "
+    "create_application",
+    DAPHNE | TWISTED,
+    signatures={
+        (tcp.Server, "__init__"): (
+            "(self, sock: 'socket.socket', protocol: 'IProtocol', client: 'tuple[object, ...]', "
+            "server: 'Port', sessionno: 'int', reactor: 'IReactorFDSet') -> 'None'"
+        ),
+        (Server, "protocol_disconnected"): "(self, protocol)",
+        (Server, "create_application"): "(self, protocol, scope)",
+    },
+    sources={
+        (tcp.Server, "__init__"): "fbf83f6f693d6860",
+        (tcp.Connection, "connectionLost"): "dd7a9a87035a2084",
+        # A port accepts while it is a reader of the reactor's, up to numberAccepts a pass.
+        (tcp.Port, "doRead"): "d240fc123090ee23",
+        (abstract.FileDescriptor, "stopReading"): "d6dc9ec5ee8d7cf5",
+        (abstract.FileDescriptor, "startReading"): "21aaf12bba935445",
+        (Server, "create_application"): "f1e300b4ecf636c8",
+    },
+    fragments=(
+        ((tcp.Port, "doRead"), "transport = self.transport("),
+        ((tcp, "Port"), "transport = Server"),
+        # A request handed over to a WebSocket has no transport when daphne lets it go.
+        ((WebRequest, "process"), "transport, self.transport = self.transport, None"),
+        ((WebRequest, "finish"), "self.server.protocol_disconnected(self)"),
+        ((http.Request, "__init__"), "self.transport = self.channel.transport"),
+        ((Server, "__init__"), "self.websocket_handshake_timeout = websocket_handshake_timeout"),
+    ),
+)
 HIREDIS_PACKING = Override(
     "presence_project.redis_clients (_HiredisPacking, _PackedConnection)",
     "redis-py's asyncio AbstractConnection.pack_command with its HiredisRespSerializer",
@@ -288,6 +323,7 @@ OVERRIDES = [
     LISTEN_SUCCESS,
     KILL_ALL_APPLICATIONS,
     LISTEN_BACKLOG,
+    ADMISSION_PACING,
     HIREDIS_PACKING,
     BLOCKING_SENTINEL_POOL,
     CACHE_POOL,

@@ -13,7 +13,14 @@ import signal
 
 import pytest
 
-from tests.support import addresses, connect, open_tcp_connections, running_service
+from tests.support import (
+    Service,
+    User,
+    addresses,
+    connect,
+    open_tcp_connections,
+    running_service,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -23,32 +30,50 @@ CLIENTS = 2000
 HANDSHAKE_WAIT_SECONDS = 5
 
 
+async def storm(service: Service, users: list[User]) -> None:
+    """Queue a connection of each of `users` in the kernel while the process is stopped, as
+    while busy, then let it serve them all: each signs in and asks for its online friends."""
+    async with connect(service.ws_url, users[0].token) as first:
+        assert addresses(await first.online_friends()) == []
+    os.kill(service.process.pid, signal.SIGSTOP)
+    try:
+        sockets, not_connected = await asyncio.to_thread(
+            open_tcp_connections, service.port, len(users), HANDSHAKE_WAIT_SECONDS
+        )
+    finally:
+        os.kill(service.process.pid, signal.SIGCONT)
+    assert not_connected == 0, f"{not_connected} of {len(users)} clients were not queued"
+
+    async def served(sock, user) -> list[str]:
+        async with connect(service.ws_url, user.token, sock=sock) as client:
+            return addresses(await client.online_friends())
+
+    outcomes = await asyncio.gather(
+        *(served(sock, user) for sock, user in zip(sockets, users, strict=True)),
+        return_exceptions=True,
+    )
+    refused = [repr(o) for o in outcomes if isinstance(o, BaseException)]
+    assert not refused, f"{len(refused)} of {len(users)} refused, e.g. {refused[:3]}"
+    assert outcomes == [[]] * len(users)
+
+
 async def test_a_storm_arriving_while_the_process_is_busy_is_queued_whole_and_all_served(
     tmp_path, redis_client, make_user
 ):
     users = [make_user() for _ in range(CLIENTS)]
     with running_service(tmp_path) as service:
-        async with connect(service.ws_url, users[0].token) as first:
-            assert addresses(await first.online_friends()) == []
-        # The process accepts nothing while stopped, as while busy: every client of the
-        # storm must wait in the kernel's queue for it.
-        os.kill(service.process.pid, signal.SIGSTOP)
-        try:
-            sockets, not_connected = await asyncio.to_thread(
-                open_tcp_connections, service.port, CLIENTS, HANDSHAKE_WAIT_SECONDS
-            )
-        finally:
-            os.kill(service.process.pid, signal.SIGCONT)
-        assert not_connected == 0, f"{not_connected} of {CLIENTS} clients were not queued"
+        await storm(service, users)
 
-        async def served(sock, user) -> list[str]:
-            async with connect(service.ws_url, user.token, sock=sock) as client:
-                return addresses(await client.online_friends())
 
-        outcomes = await asyncio.gather(
-            *(served(sock, user) for sock, user in zip(sockets, users, strict=True)),
-            return_exceptions=True,
-        )
-        refused = [repr(o) for o in outcomes if isinstance(o, BaseException)]
-        assert not refused, f"{len(refused)} of {CLIENTS} refused, e.g. {refused[:3]}"
-        assert outcomes == [[]] * CLIENTS
+async def test_a_storm_is_accepted_as_fast_as_it_is_set_up_so_no_deadline_passes(
+    tmp_path, redis_client, make_user
+):
+    """Accepted whole, the storm's sign-in deadlines and daphne's accept timeouts would all
+    start together, and the process, busy with every connection at once, would miss them:
+    it accepts only PRESENCE_MAX_CONNECTING at a time, the rest waiting in the kernel."""
+    users = [make_user() for _ in range(CLIENTS)]
+    short_deadlines = {"PRESENCE_AUTH_TIMEOUT_SECONDS": "1", "PRESENCE_MAX_CONNECTING": "50"}
+    with running_service(
+        tmp_path, short_deadlines, ("--websocket_connect_timeout", "1")
+    ) as service:
+        await storm(service, users)

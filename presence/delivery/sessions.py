@@ -79,10 +79,13 @@ class ClientSession:
         on_revoked: Callable[[], None],
         on_disconnected: Callable[[str], None],
         on_restart: Callable[[str], None],
+        on_signed_in: Callable[[], None] | None = None,
     ) -> None:
         """`on_revoked` closes the connection: its user's access was revoked;
         `on_disconnected` closes it with the reason an operator gave; `on_restart` with the
-        reason the process restarts."""
+        reason the process restarts; `on_signed_in` is called once the connection is its
+        user's."""
+        self._on_signed_in = on_signed_in
         self._on_revoked = on_revoked
         self._on_disconnected = on_disconnected
         self._on_restart = on_restart
@@ -149,6 +152,8 @@ class ClientSession:
                 self.signed_in_by = method
                 observability.signed_in(method)
                 await process_channel.join_own_group(self, address)
+                if self._on_signed_in is not None:
+                    self._on_signed_in()
             elif address != self.address:
                 raise _refused(
                     observability.OTHER_USER, Forbidden("this connection belongs to another user")
