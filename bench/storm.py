@@ -19,9 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import system
-from bench.report import _table
 from bench.scenarios import Context, _seed, _settle_all
-from bench.stats import Histogram, median
+from bench.stats import Histogram, median, table
 
 LEVELS = (1, 10, 100, 1000)
 CLIENTS = 1000
@@ -294,7 +293,7 @@ def section(result: dict[str, Any]) -> list[str]:
     header = ["storm", *(f"{code}: set-up rate per s" for code in codes)]
     header += [*(f"{code}: all served in s" for code in codes)]
     header += [*(f"{code}: failed" for code in codes)]
-    lines += _table(
+    lines += table(
         header,
         [
             [
@@ -330,7 +329,7 @@ def section(result: dict[str, Any]) -> list[str]:
                         f"{r['load_1min']:.2f}",
                     ]
                 )
-    lines += _table(
+    lines += table(
         [
             "run",
             "storm",
