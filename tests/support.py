@@ -89,9 +89,21 @@ class Service:
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    (port,) = free_ports(1)
+    return port
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct free ports: each socket stays bound until all are chosen, as the
+    kernel may hand out a port again once its socket is closed."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def test_database_url() -> str:
@@ -890,8 +902,7 @@ class SentinelCluster:
         self.directory = directory
         self.password = secrets.token_hex(12)
         self.sentinel_password = secrets.token_hex(12)
-        self.primary_port, self.replica_port = free_port(), free_port()
-        self.sentinel_ports = [free_port() for _ in range(sentinels)]
+        self.primary_port, self.replica_port, *self.sentinel_ports = free_ports(2 + sentinels)
         self.processes: dict[int, subprocess.Popen[bytes]] = {}
 
     @property

@@ -38,6 +38,7 @@ from tests.support import (
     connect,
     eventually,
     free_port,
+    free_ports,
     friend_ring,
     http_raw,
     manage,
@@ -101,7 +102,7 @@ def test_a_users_own_group_goes_with_their_presence_group_and_is_plain_on_one_ho
 
 @pytest.fixture
 def shard_servers() -> Iterator[list[OwnRedis]]:
-    servers = [OwnRedis(free_port(), secrets.token_hex(12)) for _ in range(SHARDS)]
+    servers = [OwnRedis(port, secrets.token_hex(12)) for port in free_ports(SHARDS)]
     try:
         for server in servers:
             server.start()
