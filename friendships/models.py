@@ -2,6 +2,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
+from friendships.sharing import LocationAudience, PresenceAudience
+
 
 class FriendshipState(models.TextChoices):
     REQUESTED = "requested"
@@ -96,3 +98,57 @@ class Block(models.Model):
 
     def __str__(self) -> str:
         return f"{self.blocker_id} blocks {self.blocked_id}"
+
+
+# --- Who may see a user's presence (issue 18, point 2) ------------------------------------
+
+
+class SharingList(models.TextChoices):
+    PRESENCE = "presence"
+    LOCATION = "location"
+
+
+class PresenceSharing(models.Model):
+    """A user's choice of who sees their presence and location; no row means all friends."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="presence_sharing",
+    )
+    presence = models.CharField(
+        max_length=8, choices=PresenceAudience.choices, default=PresenceAudience.ALL
+    )
+    location = models.CharField(
+        max_length=8, choices=LocationAudience.choices, default=LocationAudience.ALL
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "presence sharing"
+        verbose_name_plural = "presence sharing"
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: presence {self.presence}, location {self.location}"
+
+
+class SharingListEntry(models.Model):
+    """A friend on one of a user's sharing lists. An entry outlives the friendship: it
+    applies again if they become friends again."""
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sharing_entries"
+    )
+    member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    list = models.CharField(max_length=8, choices=SharingList.choices)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner", "list", "member"], name="one_sharing_entry_per_list"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.owner_id} {self.list}: {self.member_id}"

@@ -9,7 +9,11 @@ from friendships.models import (
     FriendshipAction,
     FriendshipEvent,
     FriendshipState,
+    PresenceSharing,
+    SharingList,
+    SharingListEntry,
 )
+from friendships.sharing import LocationAudience, PresenceAudience, Sharing
 
 
 def _involving(address: str) -> Q:
@@ -105,3 +109,44 @@ def with_blocks(friendships: QuerySet[Friendship]) -> QuerySet[Friendship]:
             Block.objects.filter(blocker_id=OuterRef("user_b_id"), blocked_id=OuterRef("user_a_id"))
         ),
     )
+
+
+# --- Who may see a user's presence --------------------------------------------------------
+
+
+def _stored_sharing(address: str, members: set[str] | None) -> Sharing:
+    row = PresenceSharing.objects.filter(user_id=address).first()
+    if row is None:
+        return Sharing()
+    lists: dict[str, list[str]] = {SharingList.PRESENCE: [], SharingList.LOCATION: []}
+    for entry_list, member in SharingListEntry.objects.filter(owner_id=address).values_list(
+        "list", "member_id"
+    ):
+        if members is None or member in members:
+            lists[entry_list].append(member)
+    return Sharing(
+        presence=row.presence,
+        presence_list=tuple(sorted(lists[SharingList.PRESENCE])),
+        location=row.location,
+        location_list=tuple(sorted(lists[SharingList.LOCATION])),
+    )
+
+
+def sharing_of(address: str) -> Sharing:
+    """`address`'s sharing as they see it: list entries of former friends are left out
+    (they apply again if the friendship comes back)."""
+    return _stored_sharing(address, set(friend_addresses(address)))
+
+
+def stored_sharing(address: str) -> Sharing:
+    """`address`'s sharing as stored, former friends' entries included: what delivery
+    applies (a former friend follows nobody, so their entry changes nothing until then)."""
+    return _stored_sharing(address, None)
+
+
+def restricted_sharers() -> list[str]:
+    """Every user who shares their presence or location with fewer than all friends."""
+    restricted = PresenceSharing.objects.exclude(
+        presence=PresenceAudience.ALL, location=LocationAudience.ALL
+    )
+    return list(restricted.values_list("user_id", flat=True))

@@ -1,5 +1,8 @@
 """Friendship and block writes, with the rules of Decentraland's social service."""
 
+from collections.abc import Iterable
+
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from accounts.addresses import normalize_address
@@ -11,8 +14,12 @@ from friendships.models import (
     FriendshipAction,
     FriendshipEvent,
     FriendshipState,
+    PresenceSharing,
+    SharingList,
+    SharingListEntry,
 )
-from friendships.selectors import blockers_between
+from friendships.selectors import blockers_between, friend_addresses, stored_sharing
+from friendships.sharing import LocationAudience, PresenceAudience, Sharing
 from friendships.signals import friendship_changed
 from presence_project.ratelimits import Limit, seconds_until_reset, within_limits
 
@@ -165,3 +172,55 @@ def apply_action(
             lambda: friendship_changed.send(sender=FriendshipEvent, event=event), robust=True
         )
     return event
+
+
+# --- Who may see a user's presence --------------------------------------------------------
+
+
+def _friends_only(address: str, wanted: Iterable[str], friends: set[str], name: str) -> set[str]:
+    """`wanted` normalized; ValidationError naming every address that is not a friend."""
+    members = {normalize_address(member) for member in wanted}
+    strangers = sorted(members - friends)
+    if strangers:
+        raise ValidationError(
+            f"the {name} list holds friends only; not a friend of yours: {', '.join(strangers)}",
+            code="not_a_friend",
+        )
+    return members
+
+
+def set_sharing(address: str, wanted: Sharing) -> Sharing:
+    """Make `wanted` `address`'s sharing and return it as stored (selectors.stored_sharing).
+
+    The lists replace the current friends' entries; entries of former friends stay, and
+    apply again if the friendship comes back. A bad mode, or a list naming anyone but a
+    friend, raises ValidationError and changes nothing.
+    """
+    address = normalize_address(address)
+    if wanted.presence not in PresenceAudience.values:
+        raise ValidationError(
+            f"presence must be one of {', '.join(PresenceAudience.values)}", code="invalid"
+        )
+    if wanted.location not in LocationAudience.values:
+        raise ValidationError(
+            f"location must be one of {', '.join(LocationAudience.values)}", code="invalid"
+        )
+    friends = set(friend_addresses(address))
+    lists = {
+        SharingList.PRESENCE: _friends_only(address, wanted.presence_list, friends, "presence"),
+        SharingList.LOCATION: _friends_only(address, wanted.location_list, friends, "location"),
+    }
+    with transaction.atomic():
+        get_or_create_user(address)
+        PresenceSharing.objects.update_or_create(
+            user_id=address,
+            defaults={"presence": wanted.presence, "location": wanted.location},
+        )
+        entries = SharingListEntry.objects.filter(owner_id=address)
+        entries.filter(member_id__in=friends).delete()
+        SharingListEntry.objects.bulk_create(
+            SharingListEntry(owner_id=address, member_id=member, list=kind)
+            for kind, members in lists.items()
+            for member in sorted(members)
+        )
+    return stored_sharing(address)

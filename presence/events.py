@@ -26,6 +26,15 @@ STATUS_BY_NUMBER = tuple(sorted(Status, key=int))
 
 
 @dataclass(frozen=True, slots=True)
+class Location:
+    """Where a user is: a realm (a world is a realm named like `name.dcl.eth`) and a parcel."""
+
+    realm: str
+    x: int
+    y: int
+
+
+@dataclass(frozen=True, slots=True)
 class Presence:
     """A user as their friends see them."""
 
@@ -36,8 +45,13 @@ class Presence:
     # When the last visible change happened; for a published change, its transition time,
     # the time delivery is measured from.
     last_seen_ms: int | None
+    location: Location | None = None
     # A change as published, rather than a state read (a snapshot, a catch-up).
     live: bool = field(default=False, compare=False)
+    # [privacy] Who may see this user, as the store mirrors it (presence.sharing); "" for
+    # every friend. Never on the wire: each viewer is shown what presence.sharing.shown
+    # makes of it.
+    audience: str = field(default="", compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +111,8 @@ def encode_presence(change: PresenceChanged) -> dict[str, Any]:
         "status": int(presence.status),
         "version": presence.version,
         "last_seen_ms": presence.last_seen_ms,
+        # [privacy] Receivers filter per follower with it, without asking Redis.
+        **({"audience": presence.audience} if presence.audience else {}),
     }
 
 
@@ -118,6 +134,7 @@ def decode(message: dict[str, Any]) -> tuple[Event, str | None]:
             message["version"],
             message["last_seen_ms"],
             live=True,
+            audience=message.get("audience", ""),
         )
         return PresenceChanged(presence), None
     fields = {k: v for k, v in message.items() if k not in ("type", _RECIPIENT)}

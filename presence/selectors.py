@@ -7,27 +7,29 @@ from asgiref.sync import async_to_sync
 
 from accounts.addresses import normalize_address
 from accounts.models import User
-from friendships.selectors import friend_addresses
+from friendships.selectors import friend_addresses, sharing_of
+from friendships.sharing import Sharing
 from presence.events import Presence
 from presence.store import online
 from presence.store.processes import process_beats
 
 
 def visible_friends(address: str) -> list[Presence]:
-    """`address`'s friends that are visible (ONLINE or AWAY), by address."""
+    """`address`'s friends that are visible (ONLINE or AWAY) to them, by address."""
     friends = friend_addresses(address)
-    visible = async_to_sync(online.visible_among)(friends)
+    visible = async_to_sync(online.visible_among)(friends, viewer=address)
     return [visible[friend] for friend in friends if friend in visible]
 
 
-def presence_of(addresses: list[str]) -> list[Presence]:
-    """Each of `addresses` as a friend sees them, offline ones included."""
-    return async_to_sync(online.presence_of)(addresses)
+def presence_of(addresses: list[str], viewer: str | None = None) -> list[Presence]:
+    """Each of `addresses` as a friend who sees them sees them, offline ones included; with
+    a `viewer`, as they are shown to that friend of theirs."""
+    return async_to_sync(online.presence_of)(addresses, viewer)
 
 
 def friends_presence(address: str) -> list[Presence]:
-    """Every friend of `address` with their status, by address."""
-    return presence_of(friend_addresses(address))
+    """Every friend of `address` with their status as shown to them, by address."""
+    return presence_of(friend_addresses(address), viewer=address)
 
 
 class FriendsPresence:
@@ -35,13 +37,14 @@ class FriendsPresence:
     presence is read for the one slice asked for."""
 
     def __init__(self, address: str) -> None:
+        self._viewer = address
         self._friends = friend_addresses(address)
 
     def __len__(self) -> int:
         return len(self._friends)
 
     def __getitem__(self, window: slice) -> list[Presence]:
-        return presence_of(self._friends[window])
+        return presence_of(self._friends[window], viewer=self._viewer)
 
 
 class VisibleUsers:
@@ -148,3 +151,8 @@ def user_presence(address: str) -> UserPresence | None:
         connections=async_to_sync(online.connections_of)(address),
         online_friends=visible_friends(address),
     )
+
+
+def sharing(address: str) -> Sharing:
+    """[privacy] Who sees `address`'s presence and location, as they chose it."""
+    return sharing_of(address)

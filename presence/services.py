@@ -15,12 +15,14 @@ from django.core.exceptions import ValidationError
 from redis.exceptions import RedisError
 
 from accounts.addresses import normalize_address
-from presence import publishing
+from friendships.sharing import Sharing
+from presence import publishing, sharing
 from presence.conf import presence_settings
 from presence.events import Presence, SessionDisconnect, Status
-from presence.store import online, processes, shards
+from presence.store import audiences, online, processes, shards
 from presence.store.online import TooManyConnections
 from presence_project import redis_clients
+from presence_project.db import database_sync_to_async
 from presence_project.ratelimits import Limit, within_limits_async
 
 __all__ = ["TooManyConnections", "TooManyStatusChanges"]
@@ -163,3 +165,54 @@ def disconnect_user(address: str, reason: str = DEFAULT_DISCONNECT_REASON) -> in
     open_connections = async_to_sync(online.connections_of)(address)
     async_to_sync(publishing.to_user)(address, SessionDisconnect(reason))
     return len(open_connections)
+
+
+# --- [privacy] Who may see a user ---------------------------------------------------------
+
+
+async def share(address: str, wanted: Sharing) -> Sharing:
+    """Make `wanted` who sees `address` (ValidationError if it names anyone but friends),
+    then mirror it on their shard and tell their followers, on every process, what each may
+    see now. Returns the sharing as stored."""
+    # Imported here: the log formatter imports this module before the app registry is ready.
+    from friendships.services import set_sharing
+
+    saved = await database_sync_to_async(set_sharing)(address, wanted)
+    address = normalize_address(address)
+    while True:
+        previous, visible, last_seen = await audiences.current(address)
+        # Hiding starts now for whoever the new rule hides: they see what they would had the
+        # user gone offline now.
+        hide_at = online.now_ms() if visible else last_seen
+        audience = sharing.following(previous, saved, hide_at)
+        replaced = await audiences.replace(address, previous, audience)
+        if replaced is not None:
+            break
+    status, version, seen = replaced
+    presence = Presence(address, Status(status), version, seen, audience=audience)
+    await asyncio.shield(publishing.presence_changed(presence))
+    return saved
+
+
+def share_sync(address: str, wanted: Sharing) -> Sharing:
+    """`share` for the synchronous side (REST views)."""
+    return async_to_sync(share)(address, wanted)
+
+
+def _restricted_audiences(shard: int) -> dict[str, str]:
+    # Imported here: the log formatter imports this module before the app registry is ready.
+    from friendships.selectors import restricted_sharers, stored_sharing
+
+    return {
+        address: sharing.following("", stored_sharing(address), None)
+        for address in restricted_sharers()
+        if shards.shard_of(address) == shard
+    }
+
+
+async def restore_sharing(shard: int) -> None:
+    """Fill `shard`'s sharing mirror from the database if Redis lost it (or never had it).
+    The last_seen frozen for hidden viewers is lost with it, as the truly offline users'
+    last_seen is: both read as never seen."""
+    if not await audiences.loaded(shard):
+        await audiences.load(shard, await database_sync_to_async(_restricted_audiences)(shard))

@@ -742,9 +742,16 @@ def http_raw(
     token: str | None = None,
     headers: dict[str, str] | None = None,
     timeout: float = 10,
+    json_body: object = None,
 ) -> tuple[int, dict[str, str], bytes]:
-    """(status, headers, body) of a real HTTP request, error statuses included."""
-    request = urllib.request.Request(url, method=method, headers=headers or {})
+    """(status, headers, body) of a real HTTP request, error statuses included; `json_body`,
+    if given, is sent as JSON."""
+    headers = dict(headers or {})
+    data = None
+    if json_body is not None:
+        data = json.dumps(json_body).encode()
+        headers["Content-Type"] = "application/json"
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
     if token is not None:
         request.add_header("Authorization", f"Bearer {token}")
     try:

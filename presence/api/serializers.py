@@ -4,6 +4,7 @@ from functools import cached_property
 
 from rest_framework import serializers
 
+from friendships.sharing import LocationAudience, PresenceAudience
 from presence.events import Status
 
 
@@ -61,4 +62,24 @@ class ProcessStatsSerializer(serializers.Serializer):
     presence_subscriptions = serializers.IntegerField(help_text="open presence streams")
     peak_presence_backlog = serializers.IntegerField(
         help_text="the most updates any presence subscriber has had waiting"
+    )
+
+
+class SharingSerializer(serializers.Serializer):
+    """[privacy] Who sees the caller's presence and location. The lists name friends only;
+    a PUT replaces them."""
+
+    presence = serializers.ChoiceField(
+        choices=PresenceAudience.choices,
+        help_text="all friends, only those in presence_list, or all except them",
+    )
+    presence_list = serializers.ListField(
+        child=serializers.CharField(max_length=42), default=list, max_length=10_000
+    )
+    location = serializers.ChoiceField(
+        choices=LocationAudience.choices,
+        help_text="among those who see the presence: all, only those in location_list, nobody",
+    )
+    location_list = serializers.ListField(
+        child=serializers.CharField(max_length=42), default=list, max_length=10_000
     )

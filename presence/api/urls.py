@@ -5,6 +5,7 @@ from presence.api.views import (
     OnlineFriendsView,
     OnlineUsersView,
     ProcessStatsView,
+    SharingView,
 )
 
 urlpatterns = [
@@ -12,4 +13,5 @@ urlpatterns = [
     path("friends/online/", OnlineFriendsView.as_view(), name="online-friends"),
     path("presence/online/", OnlineUsersView.as_view(), name="online-users"),
     path("presence/process/", ProcessStatsView.as_view(), name="process-stats"),
+    path("presence/sharing/", SharingView.as_view(), name="presence-sharing"),
 ]

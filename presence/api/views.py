@@ -2,14 +2,16 @@ from collections.abc import Callable
 
 from asgiref.sync import async_to_sync
 from drf_spectacular.utils import extend_schema
-from rest_framework.generics import ListAPIView
+from rest_framework.generics import ListAPIView, RetrieveUpdateAPIView
 from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
 from rest_framework.views import APIView
 
-from presence import selectors
-from presence.api.serializers import PresenceSerializer, ProcessStatsSerializer
+from friendships.sharing import Sharing
+from presence import selectors, services
+from presence.api.serializers import PresenceSerializer, ProcessStatsSerializer, SharingSerializer
 from presence.delivery import process
 from presence.events import Presence
 from presence_project.openapi import error_responses
@@ -64,3 +66,28 @@ class ProcessStatsView(APIView):
     )
     def get(self, request: Request) -> Response:
         return Response(ProcessStatsSerializer(async_to_sync(process.stats)()).data)
+
+
+@extend_schema(responses={200: SharingSerializer, **error_responses(400, 401, 429)})
+class SharingView(RetrieveUpdateAPIView):
+    """[privacy] Who sees the caller's presence and location; a PUT takes effect at once
+    for friends watching."""
+
+    serializer_class = SharingSerializer
+    http_method_names = ["get", "put", "head", "options"]
+
+    def get_object(self) -> Sharing:
+        return selectors.sharing(self.request.user.address)
+
+    def perform_update(self, serializer: BaseSerializer) -> None:
+        wanted = serializer.validated_data
+        services.share_sync(
+            self.request.user.address,
+            Sharing(
+                presence=wanted["presence"],
+                presence_list=tuple(wanted["presence_list"]),
+                location=wanted["location"],
+                location_list=tuple(wanted["location_list"]),
+            ),
+        )
+        serializer.instance = selectors.sharing(self.request.user.address)

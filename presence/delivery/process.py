@@ -247,6 +247,8 @@ async def _keep(state: _ShardState) -> None:
         _reaped_on.discard(state.shard)
         if state.failing:
             observability.redis_recovered("housekeeping")
+        # [privacy] Before anyone is restored or read: who may see whom.
+        await services.restore_sharing(state.shard)
         if state.failing or data_lost or reaped:
             if reaped:
                 logger.warning(

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from accounts.selectors import token_holder
 from friendships.selectors import friend_addresses
-from presence import observability, services
+from presence import observability, services, sharing
 from presence.delivery import process, process_channel
 from presence.errors import Forbidden, ServiceError, TooManyRequests, Unauthorized
 from presence.events import (
@@ -225,7 +225,7 @@ class ClientSession:
             self._subscriptions.add(subscription)
             followed = list(self._followed)
         feed.on_close(partial(self._unsubscribe, subscription))
-        for presence in (await online.visible_among(followed)).values():
+        for presence in (await online.visible_among(followed, viewer=address)).values():
             await subscription.offer(presence)
         return feed
 
@@ -238,6 +238,9 @@ class ClientSession:
 
     async def presence_changed(self, presence: Presence) -> None:
         if presence.address in self._followed:
+            assert self.address is not None, "only a bound session follows friends"
+            # [privacy] The one place a friend's change is shown to this viewer.
+            presence = sharing.shown(presence, self.address)
             for subscription in list(self._subscriptions):
                 await subscription.offer(presence)
 
@@ -246,7 +249,9 @@ class ClientSession:
 
         After Redis lost its data, versions start again, so the subscriptions forget theirs.
         """
-        current = await online.presence_of(list(self._followed))
+        if self.address is None:
+            return
+        current = await online.presence_of(list(self._followed), viewer=self.address)
         for subscription in list(self._subscriptions):
             if from_scratch:
                 subscription.forget_versions()
@@ -259,7 +264,7 @@ class ClientSession:
                 return
             await process_channel.follow(self, [friend])
             self._followed.add(friend)
-        for presence in (await online.visible_among([friend])).values():
+        for presence in (await online.visible_among([friend], viewer=self.address)).values():
             await self.presence_changed(presence)
 
     async def _friend_removed(self, friend: str) -> None:

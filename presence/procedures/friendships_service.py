@@ -9,7 +9,9 @@ from google.protobuf.message import Message
 from accounts.addresses import normalize_address
 from friendships import selectors, services
 from friendships.models import Friendship, FriendshipAction
+from friendships.sharing import LocationAudience, PresenceAudience, Sharing
 from presence import observability
+from presence import services as presence_services
 from presence.conf import presence_settings
 from presence.delivery.sessions import ClientSession, EventFeed, PresenceFeed
 from presence.errors import BadRequest
@@ -107,7 +109,7 @@ async def _friends(
     address = await session.authenticate(_token(request))
     friends = await database_sync_to_async(selectors.friend_addresses)(address)
     if online_only:
-        friends = await online.visible_addresses_among(friends)
+        friends = await online.visible_addresses_among(friends, viewer=address)
     for page in _users_pages(friends):
         yield page
 
@@ -217,6 +219,60 @@ async def subscribe_presence(session: ClientSession, request: pb.Payload) -> Pre
     return await session.subscribe_presence(Feed(_presence_updates))
 
 
+# --- [privacy] Who may see the caller -----------------------------------------------------
+
+_PRESENCE_AUDIENCES = {
+    PresenceAudience.ALL: pb.PresenceSharing.PRESENCE_ALL_FRIENDS,
+    PresenceAudience.ONLY: pb.PresenceSharing.PRESENCE_ONLY_LISTED,
+    PresenceAudience.EXCEPT: pb.PresenceSharing.PRESENCE_EXCEPT_LISTED,
+}
+_LOCATION_AUDIENCES = {
+    LocationAudience.ALL: pb.PresenceSharing.LOCATION_ALL_FRIENDS,
+    LocationAudience.ONLY: pb.PresenceSharing.LOCATION_ONLY_LISTED,
+    LocationAudience.NOBODY: pb.PresenceSharing.LOCATION_NOBODY,
+}
+
+
+def _sharing_message(sharing: Sharing) -> pb.PresenceSharing:
+    return pb.PresenceSharing(
+        presence=_PRESENCE_AUDIENCES[PresenceAudience(sharing.presence)],
+        presence_list=[pb.User(address=a) for a in sharing.presence_list],
+        location=_LOCATION_AUDIENCES[LocationAudience(sharing.location)],
+        location_list=[pb.User(address=a) for a in sharing.location_list],
+    )
+
+
+def _by_number(audiences: dict[str, int], number: int, name: str) -> str:
+    for audience, wire in audiences.items():
+        if wire == number:
+            return audience
+    raise BadRequest(f"unknown {name} audience {number}")
+
+
+async def get_presence_sharing(
+    session: ClientSession, request: pb.Payload
+) -> pb.PresenceSharingResponse:
+    address = await session.authenticate(_token(request))
+    sharing = await database_sync_to_async(selectors.sharing_of)(address)
+    return pb.PresenceSharingResponse(sharing=_sharing_message(sharing))
+
+
+async def set_presence_sharing(
+    session: ClientSession, request: pb.SetPresenceSharingPayload
+) -> pb.PresenceSharingResponse:
+    address = await session.authenticate(_token(request))
+    wanted = request.sharing
+    sharing = Sharing(
+        presence=_by_number(_PRESENCE_AUDIENCES, wanted.presence, "presence"),
+        presence_list=tuple(normalize_address(u.address) for u in wanted.presence_list),
+        location=_by_number(_LOCATION_AUDIENCES, wanted.location, "location"),
+        location_list=tuple(normalize_address(u.address) for u in wanted.location_list),
+    )
+    await presence_services.share(address, sharing)
+    saved = await database_sync_to_async(selectors.sharing_of)(address)
+    return pb.PresenceSharingResponse(sharing=_sharing_message(saved))
+
+
 MODULE = RpcModule(
     MODULE_NAME,
     (
@@ -259,6 +315,18 @@ MODULE = RpcModule(
             pb.Payload,
             subscribe_presence,
             answered_in(pb.SubscribeFriendshipPresenceUpdatesResponse),
+        ),
+        unary(
+            "GetPresenceSharing",
+            pb.Payload,
+            get_presence_sharing,
+            answered_in(pb.PresenceSharingResponse),
+        ),
+        unary(
+            "SetPresenceSharing",
+            pb.SetPresenceSharingPayload,
+            set_presence_sharing,
+            answered_in(pb.PresenceSharingResponse),
         ),
     ),
 )

@@ -346,3 +346,55 @@ class SubscribeFriendshipPresenceUpdatesResponse(_message.Message):
     forbidden_error: ForbiddenError
     too_many_requests_error: TooManyRequestsError
     def __init__(self, updates: _Optional[_Union[FriendshipPresenceUpdates, _Mapping]] = ..., internal_server_error: _Optional[_Union[InternalServerError, _Mapping]] = ..., unauthorized_error: _Optional[_Union[UnauthorizedError, _Mapping]] = ..., forbidden_error: _Optional[_Union[ForbiddenError, _Mapping]] = ..., too_many_requests_error: _Optional[_Union[TooManyRequestsError, _Mapping]] = ...) -> None: ...
+
+class PresenceSharing(_message.Message):
+    __slots__ = ("presence", "presence_list", "location", "location_list")
+    class PresenceAudience(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        PRESENCE_ALL_FRIENDS: _ClassVar[PresenceSharing.PresenceAudience]
+        PRESENCE_ONLY_LISTED: _ClassVar[PresenceSharing.PresenceAudience]
+        PRESENCE_EXCEPT_LISTED: _ClassVar[PresenceSharing.PresenceAudience]
+    PRESENCE_ALL_FRIENDS: PresenceSharing.PresenceAudience
+    PRESENCE_ONLY_LISTED: PresenceSharing.PresenceAudience
+    PRESENCE_EXCEPT_LISTED: PresenceSharing.PresenceAudience
+    class LocationAudience(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        LOCATION_ALL_FRIENDS: _ClassVar[PresenceSharing.LocationAudience]
+        LOCATION_ONLY_LISTED: _ClassVar[PresenceSharing.LocationAudience]
+        LOCATION_NOBODY: _ClassVar[PresenceSharing.LocationAudience]
+    LOCATION_ALL_FRIENDS: PresenceSharing.LocationAudience
+    LOCATION_ONLY_LISTED: PresenceSharing.LocationAudience
+    LOCATION_NOBODY: PresenceSharing.LocationAudience
+    PRESENCE_FIELD_NUMBER: _ClassVar[int]
+    PRESENCE_LIST_FIELD_NUMBER: _ClassVar[int]
+    LOCATION_FIELD_NUMBER: _ClassVar[int]
+    LOCATION_LIST_FIELD_NUMBER: _ClassVar[int]
+    presence: PresenceSharing.PresenceAudience
+    presence_list: _containers.RepeatedCompositeFieldContainer[User]
+    location: PresenceSharing.LocationAudience
+    location_list: _containers.RepeatedCompositeFieldContainer[User]
+    def __init__(self, presence: _Optional[_Union[PresenceSharing.PresenceAudience, str]] = ..., presence_list: _Optional[_Iterable[_Union[User, _Mapping]]] = ..., location: _Optional[_Union[PresenceSharing.LocationAudience, str]] = ..., location_list: _Optional[_Iterable[_Union[User, _Mapping]]] = ...) -> None: ...
+
+class SetPresenceSharingPayload(_message.Message):
+    __slots__ = ("synapse_token", "sharing")
+    SYNAPSE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    SHARING_FIELD_NUMBER: _ClassVar[int]
+    synapse_token: str
+    sharing: PresenceSharing
+    def __init__(self, synapse_token: _Optional[str] = ..., sharing: _Optional[_Union[PresenceSharing, _Mapping]] = ...) -> None: ...
+
+class PresenceSharingResponse(_message.Message):
+    __slots__ = ("sharing", "internal_server_error", "unauthorized_error", "forbidden_error", "too_many_requests_error", "bad_request_error")
+    SHARING_FIELD_NUMBER: _ClassVar[int]
+    INTERNAL_SERVER_ERROR_FIELD_NUMBER: _ClassVar[int]
+    UNAUTHORIZED_ERROR_FIELD_NUMBER: _ClassVar[int]
+    FORBIDDEN_ERROR_FIELD_NUMBER: _ClassVar[int]
+    TOO_MANY_REQUESTS_ERROR_FIELD_NUMBER: _ClassVar[int]
+    BAD_REQUEST_ERROR_FIELD_NUMBER: _ClassVar[int]
+    sharing: PresenceSharing
+    internal_server_error: InternalServerError
+    unauthorized_error: UnauthorizedError
+    forbidden_error: ForbiddenError
+    too_many_requests_error: TooManyRequestsError
+    bad_request_error: BadRequestError
+    def __init__(self, sharing: _Optional[_Union[PresenceSharing, _Mapping]] = ..., internal_server_error: _Optional[_Union[InternalServerError, _Mapping]] = ..., unauthorized_error: _Optional[_Union[UnauthorizedError, _Mapping]] = ..., forbidden_error: _Optional[_Union[ForbiddenError, _Mapping]] = ..., too_many_requests_error: _Optional[_Union[TooManyRequestsError, _Mapping]] = ..., bad_request_error: _Optional[_Union[BadRequestError, _Mapping]] = ...) -> None: ...

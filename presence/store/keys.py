@@ -17,6 +17,13 @@ PROCESSES = "presence:processes"  # SET of process incarnations that have regist
 HEARTBEAT = "presence:heartbeat:{}"  # STRING with a TTL: the process's stats at its last beat
 PROCESS_CONNECTIONS = "presence:process-connections:{}"  # SET "address connection_id"
 EPOCH = "presence:epoch"  # STRING set once; a new value means Redis lost everything
+# [privacy] HASH address -> audience rule (presence.sharing) of the users who share with
+# fewer than all friends, their lists and frozen last_seen included; read with every
+# presence, so a read of many users stays one round trip per shard.
+SHARING = "presence:sharing"
+# [privacy] STRING, present once the shard's sharing mirror was loaded from the database:
+# its absence means Redis lost it (or never had it).
+SHARING_LOADED = "presence:sharing-loaded"
 
 _connection_numbers = itertools.count(1)
 

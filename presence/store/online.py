@@ -12,6 +12,7 @@ the user's shard (presence.store.shards): a transition runs on that shard alone,
 of many users is one round trip per shard that holds any of them, all shards at once.
 """
 
+import dataclasses
 import heapq
 import time
 from collections.abc import Iterable
@@ -21,7 +22,7 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
-from presence import observability
+from presence import observability, sharing
 from presence.conf import presence_settings
 from presence.events import STATUS_BY_NUMBER, Presence, Status
 from presence.store import keys, shards
@@ -56,9 +57,12 @@ if chosen and chosen ~= '1' and redis.call('SCARD', KEYS[1]) > 0 then new = chos
 local current = redis.call('HGET', KEYS[3], address)
 local old = '1'
 if current then old = string.match(current, '^(%d+)') end
+-- [privacy] The user's audience rule, published with the change so receivers filter.
+local audience = redis.call('HGET', KEYS[10], address) or ''
+-- [/privacy]
 if old == new then
   return {0, new, redis.call('HGET', KEYS[5], address) or '0',
-          redis.call('HGET', KEYS[6], address) or ''}
+          redis.call('HGET', KEYS[6], address) or '', audience}
 end
 local version = redis.call('HINCRBY', KEYS[5], address, 1)
 redis.call('HSET', KEYS[6], address, now)
@@ -74,7 +78,7 @@ if new == '2' then
 else
   redis.call('SREM', KEYS[8], address)
 end
-return {1, new, version, now}
+return {1, new, version, now, audience}
 """
 
 
@@ -147,6 +151,7 @@ async def _transition(
         keys.PROCESS_CONNECTIONS.format(keys.process_of(connection_id)),
         keys.AWAY,
         keys.HEARTBEAT.format(keys.process_of(connection_id)),
+        keys.SHARING,
     ]
     args = [address, op, connection_id, "" if wanted is None else int(wanted), now_ms(), limit]
     try:
@@ -157,9 +162,13 @@ async def _transition(
         raise
     if result[0] == -1:
         raise TooManyConnections(f"at most {limit} connections per user")
-    changed, status, version, last_seen = result
+    changed, status, version, last_seen, audience = result[:5]
     presence = Presence(
-        address, Status(int(status)), int(version), int(last_seen) if last_seen else None
+        address,
+        Status(int(status)),
+        int(version),
+        int(last_seen) if last_seen else None,
+        audience=audience,
     )
     return Change(presence, bool(changed))
 
@@ -203,60 +212,94 @@ async def set_status(address: str, connection_id: str, status: Status) -> Change
     return await _transition(address, "status", connection_id, status)
 
 
-async def _visible_values(addresses: list[str]) -> list[str | None]:
-    """Each of `addresses`' visible state as stored, None if not visible: one HMGET per
-    shard."""
+async def _visible_values(addresses: list[str]) -> list[tuple[str | None, str | None]]:
+    """Each of `addresses`' (visible state as stored, None if not visible; audience rule,
+    None for every friend): two HMGETs per shard, in one round trip."""
 
-    async def read(shard: int, held: list[str]) -> list[str | None]:
-        return await redis(shard).hmget(keys.VISIBLE, held)
+    async def read(shard: int, held: list[str]) -> list[tuple[str | None, str | None]]:
+        async with redis(shard).pipeline(transaction=False) as pipe:
+            pipe.hmget(keys.VISIBLE, held)
+            pipe.hmget(keys.SHARING, held)
+            visible, audiences = await pipe.execute()
+        return list(zip(visible, audiences, strict=True))
 
     return await shards.by_shard(addresses, read) if addresses else []
 
 
-async def visible_among(addresses: Iterable[str]) -> dict[str, Presence]:
-    """The visible users among `addresses`, in one round trip per shard: O(len(addresses))."""
+def _parse_shown(address: str, raw: str, audience: str | None, viewer: str | None) -> Presence:
+    presence = _parse_visible(address, raw)
+    if audience:
+        presence = dataclasses.replace(presence, audience=audience)
+    return presence if viewer is None else sharing.shown(presence, viewer)
+
+
+async def visible_among(addresses: Iterable[str], viewer: str | None = None) -> dict[str, Presence]:
+    """The visible users among `addresses`, in one round trip per shard: O(len(addresses)).
+    With a `viewer`, as they are shown to that friend of theirs (those hidden from them left
+    out); without, each with their audience rule."""
     wanted = list(addresses)
     values = await _visible_values(wanted)
-    return {
-        address: _parse_visible(address, raw)
-        for address, raw in zip(wanted, values, strict=True)
+    found = (
+        _parse_shown(address, raw, audience, viewer)
+        for address, (raw, audience) in zip(wanted, values, strict=True)
         if raw is not None
-    }
+    )
+    return {presence.address: presence for presence in found if presence.status != Status.OFFLINE}
 
 
-async def visible_addresses_among(addresses: Iterable[str]) -> list[str]:
-    """The visible users among `addresses`, in their order: visible_among without parsing
-    each one's state, for answers that list addresses only."""
+async def visible_addresses_among(addresses: Iterable[str], viewer: str) -> list[str]:
+    """The users among `addresses` that `viewer`, a friend of each, sees visible, in their
+    order: visible_among without parsing each one's state, for answers that list addresses
+    only."""
     wanted = list(addresses)
     values = await _visible_values(wanted)
-    return [address for address, raw in zip(wanted, values, strict=True) if raw is not None]
+    return [
+        address
+        for address, (raw, audience) in zip(wanted, values, strict=True)
+        if raw is not None and (audience is None or sharing.sees(audience, viewer))
+    ]
 
 
-_Stored = tuple[str | None, str | None, str | None]
+_Stored = tuple[str | None, str | None, str | None, str | None]
 
 
 async def _stored_presence(shard: int, addresses: list[str]) -> list[_Stored]:
-    """(visible state, version, last seen) of each of `addresses`, all on `shard`."""
+    """(visible state, version, last seen, audience) of each of `addresses`, all on `shard`."""
     # One transaction: a transition between the reads would pair a status with another version.
     async with redis(shard).pipeline(transaction=True) as pipe:
         pipe.hmget(keys.VISIBLE, addresses)
         pipe.hmget(keys.VERSIONS, addresses)
         pipe.hmget(keys.LAST_SEEN, addresses)
-        visible, versions, last_seen = await pipe.execute()
-    return list(zip(visible, versions, last_seen, strict=True))
+        pipe.hmget(keys.SHARING, addresses)
+        visible, versions, last_seen, audiences = await pipe.execute()
+    return list(zip(visible, versions, last_seen, audiences, strict=True))
 
 
-async def presence_of(addresses: Iterable[str]) -> list[Presence]:
-    """Everyone in `addresses` as their friends see them, OFFLINE ones with their last_seen."""
+def _stored_to_presence(address: str, stored: _Stored, viewer: str | None) -> Presence:
+    raw, version, seen, audience = stored
+    if raw is not None:
+        return _parse_shown(address, raw, audience, viewer)
+    offline = Presence(
+        address,
+        Status.OFFLINE,
+        int(version or 0),
+        int(seen) if seen else None,
+        audience=audience or "",
+    )
+    return offline if viewer is None else sharing.shown(offline, viewer)
+
+
+async def presence_of(addresses: Iterable[str], viewer: str | None = None) -> list[Presence]:
+    """Everyone in `addresses` as their friends see them, OFFLINE ones with their last_seen;
+    with a `viewer`, as they are shown to that friend of theirs, else each with their
+    audience rule."""
     wanted = list(addresses)
     if not wanted:
         return []
     stored = await shards.by_shard(wanted, _stored_presence)
     return [
-        _parse_visible(address, raw)
-        if raw is not None
-        else Presence(address, Status.OFFLINE, int(version or 0), int(seen) if seen else None)
-        for address, (raw, version, seen) in zip(wanted, stored, strict=True)
+        _stored_to_presence(address, one, viewer)
+        for address, one in zip(wanted, stored, strict=True)
     ]
 
 
