@@ -20,6 +20,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 SCHEMA = "/api/schema/?format=json"
 STAFF_PATHS = "/api/v1/presence/"
 BLOCK = "/api/v1/blocks/{address}/"
+SHARING = "/api/v1/presence/sharing/"
 
 
 def test_schema_is_valid_openapi_3_with_error_bodies_everywhere(service):
@@ -44,6 +45,8 @@ def test_schema_is_valid_openapi_3_with_error_bodies_everywhere(service):
         ("/api/v1/blocks/{address}/", "delete"),
         ("/api/v1/presence/online/", "get"),
         ("/api/v1/presence/process/", "get"),
+        ("/api/v1/presence/sharing/", "get"),
+        ("/api/v1/presence/sharing/", "put"),
     }
     error = {"$ref": "#/components/schemas/Error"}
     for path, method, operation in operations:
@@ -140,7 +143,9 @@ def test_service_keeps_its_contract_whatever_it_is_sent(case, make_user, unthrot
     user = make_user(staff=case.path.startswith(STAFF_PATHS))
     # A schema-valid block or unblock can still break a rule of the pair's current state
     # (already blocked, not blocked): refused with the documented 400, not accepted.
-    excluded = [schemathesis.checks.positive_data_acceptance] if case.path == BLOCK else []
+    # Sharing lists, schema-valid, name friends only: anyone else is refused with a 400.
+    refusable = (BLOCK, SHARING)
+    excluded = [schemathesis.checks.positive_data_acceptance] if case.path in refusable else []
     case.call_and_validate(
         base_url=unthrottled_service.http_url,
         headers={"Authorization": f"Bearer {user.token}"},

@@ -3,6 +3,7 @@ from collections.abc import Callable
 from asgiref.sync import async_to_sync
 from drf_spectacular.utils import extend_schema
 from rest_framework.generics import ListAPIView, RetrieveUpdateAPIView
+from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -68,12 +69,14 @@ class ProcessStatsView(APIView):
         return Response(ProcessStatsSerializer(async_to_sync(process.stats)()).data)
 
 
-@extend_schema(responses={200: SharingSerializer, **error_responses(400, 401, 429)})
+@extend_schema(responses={200: SharingSerializer, **error_responses(400, 401, 415, 429)})
 class SharingView(RetrieveUpdateAPIView):
     """[privacy] Who sees the caller's presence and location; a PUT takes effect at once
     for friends watching."""
 
     serializer_class = SharingSerializer
+    # JSON only: a form would be parsed by Django first, whose limits answer in HTML.
+    parser_classes = [JSONParser]
     http_method_names = ["get", "put", "head", "options"]
 
     def get_object(self) -> Sharing:
