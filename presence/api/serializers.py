@@ -67,10 +67,11 @@ class ProcessStatsSerializer(serializers.Serializer):
 
 class SharingSerializer(serializers.Serializer):
     """[privacy] Who sees the caller's presence and location. The lists name friends only;
-    a PUT replaces them."""
+    a PUT replaces the whole, what it leaves out being the default (all friends see all)."""
 
     presence = serializers.ChoiceField(
         choices=PresenceAudience.choices,
+        default=PresenceAudience.ALL,
         help_text="all friends, only those in presence_list, or all except them",
     )
     presence_list = serializers.ListField(
@@ -78,6 +79,7 @@ class SharingSerializer(serializers.Serializer):
     )
     location = serializers.ChoiceField(
         choices=LocationAudience.choices,
+        default=LocationAudience.ALL,
         help_text="among those who see the presence: all, only those in location_list, nobody",
     )
     location_list = serializers.ListField(
