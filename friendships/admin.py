@@ -1,8 +1,8 @@
 from django.contrib import admin
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
-from django.utils.html import format_html
-from django.utils.safestring import SafeString
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
 
 from accounts.admin import ADDRESS_CSS
 from friendships import selectors, services
@@ -12,6 +12,9 @@ from friendships.models import (
     FriendshipAction,
     FriendshipEvent,
     FriendshipState,
+    PresenceSharing,
+    SharingList,
+    SharingListEntry,
 )
 
 
@@ -136,3 +139,45 @@ class BlockAdmin(admin.ModelAdmin):
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Block]) -> None:
         for block in queryset:
             self.delete_model(request, block)
+
+
+@admin.register(PresenceSharing)
+class PresenceSharingAdmin(admin.ModelAdmin):
+    """Who sees each user's presence and location, as they chose it; read-only here."""
+
+    list_display = ("user", "presence", "location", "updated_at")
+    list_filter = ("presence", "location")
+    search_fields = ("user__address",)
+    fields = ("user", "presence", "presence_list", "location", "location_list", "updated_at")
+    readonly_fields = fields
+
+    class Media:
+        css = {"all": [ADDRESS_CSS]}
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    @admin.display(description="presence list")
+    def presence_list(self, row: PresenceSharing) -> SafeString:
+        return self._listed(row, SharingList.PRESENCE)
+
+    @admin.display(description="location list")
+    def location_list(self, row: PresenceSharing) -> SafeString:
+        return self._listed(row, SharingList.LOCATION)
+
+    @staticmethod
+    def _listed(row: PresenceSharing, kind: str) -> SafeString:
+        """The list as stored, former friends' entries included (they apply again if the
+        friendship comes back)."""
+        members = SharingListEntry.objects.filter(owner_id=row.user_id, list=kind)
+        return format_html_join(
+            mark_safe("<br>"),
+            '<span class="address">{}</span>',
+            ((member,) for member in members.values_list("member_id", flat=True)),
+        ) or SafeString("(none)")

@@ -6,8 +6,12 @@ import asyncio
 import json
 
 import pytest
+from django.test import Client
 
+from accounts.models import User as UserModel
 from accounts.services import issue_token
+from friendships.services import set_sharing
+from friendships.sharing import Sharing
 from presence.protocol import friendships_service_pb2 as pb
 from presence.store import keys
 from tests.signing import new_identity
@@ -23,6 +27,7 @@ from tests.support import (
     eventually,
     http_get,
     http_raw,
+    new_address,
     outcome,
     running_services,
 )
@@ -305,3 +310,19 @@ async def test_a_hidden_friend_hears_nothing_through_social_service_v2(service, 
                 await until(anchor.address, ONLINE)
             await until(anchor.address, OFFLINE)
     assert seen == [(anchor.address, ONLINE), (anchor.address, OFFLINE)]
+
+
+def test_the_admin_shows_a_users_sharing_read_only(make_user):
+    owner, close = make_user(), make_user()
+    befriend_in_store(owner.address, close.address)
+    admin_client = Client()
+    admin_client.force_login(UserModel.objects.create_superuser(new_address()))
+    set_sharing(owner.address, Sharing(presence="only", presence_list=(close.address,)))
+    listing = admin_client.get("/admin/friendships/presencesharing/", {"q": owner.address.upper()})
+    assert listing.status_code == 200
+    assert owner.address in listing.content.decode()
+    page = admin_client.get(f"/admin/friendships/presencesharing/{owner.address}/change/")
+    text = page.content.decode()
+    assert page.status_code == 200
+    assert close.address in text and "Only the chosen friends" in text
+    assert 'name="_save"' not in text
