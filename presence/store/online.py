@@ -212,11 +212,16 @@ async def set_status(address: str, connection_id: str, status: Status) -> Change
     return await _transition(address, "status", connection_id, status)
 
 
-async def _visible_values(addresses: list[str]) -> list[tuple[str | None, str | None]]:
-    """Each of `addresses`' (visible state as stored, None if not visible; audience rule,
-    None for every friend): two HMGETs per shard, in one round trip."""
+async def _visible_values(
+    addresses: list[str], with_audience: bool
+) -> list[tuple[str | None, str | None]]:
+    """Each of `addresses`' (visible state as stored, None if not visible; audience rule if
+    `with_audience`, None for every friend): one HMGET per shard, two with the audience, in
+    one round trip."""
 
     async def read(shard: int, held: list[str]) -> list[tuple[str | None, str | None]]:
+        if not with_audience:
+            return [(raw, None) for raw in await redis(shard).hmget(keys.VISIBLE, held)]
         async with redis(shard).pipeline(transaction=False) as pipe:
             pipe.hmget(keys.VISIBLE, held)
             pipe.hmget(keys.SHARING, held)
@@ -236,9 +241,9 @@ def _parse_shown(address: str, raw: str, audience: str | None, viewer: str | Non
 async def visible_among(addresses: Iterable[str], viewer: str | None = None) -> dict[str, Presence]:
     """The visible users among `addresses`, in one round trip per shard: O(len(addresses)).
     With a `viewer`, as they are shown to that friend of theirs (those hidden from them left
-    out); without, each with their audience rule."""
+    out); without, as every friend who may see them sees them (for operators)."""
     wanted = list(addresses)
-    values = await _visible_values(wanted)
+    values = await _visible_values(wanted, with_audience=viewer is not None)
     found = (
         _parse_shown(address, raw, audience, viewer)
         for address, (raw, audience) in zip(wanted, values, strict=True)
@@ -252,7 +257,7 @@ async def visible_addresses_among(addresses: Iterable[str], viewer: str) -> list
     order: visible_among without parsing each one's state, for answers that list addresses
     only."""
     wanted = list(addresses)
-    values = await _visible_values(wanted)
+    values = await _visible_values(wanted, with_audience=True)
     return [
         address
         for address, (raw, audience) in zip(wanted, values, strict=True)
