@@ -326,3 +326,23 @@ def test_the_admin_shows_a_users_sharing_read_only(make_user):
     assert page.status_code == 200
     assert close.address in text and "Only the chosen friends" in text
     assert 'name="_save"' not in text
+
+
+async def test_a_blocked_user_or_a_stranger_never_sees_a_close_friends_presence(service, make_user):
+    """A close friend who is blocked, and a stranger, see nothing, whatever the lists say."""
+    owner, close, stranger = make_user(), make_user(), make_user()
+    befriend_in_store(owner.address, close.address)
+    status, _ = put_sharing(
+        service, owner, presence="only", presence_list=[close.address], location="all"
+    )
+    assert status == 200
+    async with connect(service.ws_url, owner.token) as owner_client:
+        await owner_client.set_status(ONLINE)
+        async with connect(service.ws_url, close.token) as close_client:
+            assert addresses(await close_client.online_friends()) == [owner.address]
+            assert outcome(await owner_client.update("block", close.address)) == ("event", "")
+            assert addresses(await close_client.online_friends()) == []
+        for viewer in (close, stranger):
+            assert http_get(service, "/api/v1/friends/", viewer.token)[1]["count"] == 0
+            async with connect(service.ws_url, viewer.token) as viewer_client:
+                assert addresses(await viewer_client.online_friends()) == []

@@ -65,23 +65,34 @@ class ProcessStatsSerializer(serializers.Serializer):
     )
 
 
+def _audience(
+    choices: type[PresenceAudience] | type[LocationAudience], help_text: str
+) -> serializers.ChoiceField:
+    """A sharing mode: one of `choices`, all friends when left out."""
+    return serializers.ChoiceField(
+        choices=choices.choices, default=choices.ALL, help_text=help_text
+    )
+
+
+def _friends(help_text: str) -> serializers.ListField:
+    return serializers.ListField(
+        child=serializers.CharField(max_length=42),
+        default=list,
+        max_length=10_000,
+        help_text=help_text,
+    )
+
+
 class SharingSerializer(serializers.Serializer):
     """[privacy] Who sees the caller's presence and location. The lists name friends only;
     a PUT replaces the whole, what it leaves out being the default (all friends see all)."""
 
-    presence = serializers.ChoiceField(
-        choices=PresenceAudience.choices,
-        default=PresenceAudience.ALL,
-        help_text="all friends, only those in presence_list, or all except them",
+    presence = _audience(
+        PresenceAudience, "all friends, only those in presence_list, or all except them"
     )
-    presence_list = serializers.ListField(
-        child=serializers.CharField(max_length=42), default=list, max_length=10_000
+    presence_list = _friends("friends' addresses the presence mode names")
+    location = _audience(
+        LocationAudience,
+        "among those who see the presence: all, only those in location_list, nobody",
     )
-    location = serializers.ChoiceField(
-        choices=LocationAudience.choices,
-        default=LocationAudience.ALL,
-        help_text="among those who see the presence: all, only those in location_list, nobody",
-    )
-    location_list = serializers.ListField(
-        child=serializers.CharField(max_length=42), default=list, max_length=10_000
-    )
+    location_list = _friends("friends' addresses the location mode names")
