@@ -4,7 +4,8 @@ from functools import cached_property
 
 from rest_framework import serializers
 
-from presence.events import Status
+from presence import services
+from presence.events import Location, Status
 
 
 class StatusField(serializers.ChoiceField):
@@ -41,6 +42,21 @@ class AttributeSerializer(serializers.Serializer):
         return data
 
 
+class LocationSerializer(serializers.Serializer):
+    """[location] Where a user is: a realm (a world is a realm named like name.dcl.eth) and a
+    parcel."""
+
+    realm = serializers.CharField(
+        max_length=services.REALM_MAX_LENGTH,
+        help_text="letters, digits and . _ : / - (e.g. main, name.dcl.eth)",
+    )
+    x = serializers.IntegerField(min_value=-services.PARCEL_LIMIT, max_value=services.PARCEL_LIMIT)
+    y = serializers.IntegerField(min_value=-services.PARCEL_LIMIT, max_value=services.PARCEL_LIMIT)
+
+    def validate(self, attrs: dict[str, object]) -> Location:
+        return services.location(attrs["realm"], attrs["x"], attrs["y"])
+
+
 class PresenceSerializer(AttributeSerializer):
     """A user's presence as their friends see it."""
 
@@ -50,6 +66,26 @@ class PresenceSerializer(AttributeSerializer):
         source="last_seen_ms",
         allow_null=True,
         help_text="ms since the Unix epoch; null if never seen",
+    )
+    # [location]
+    location = LocationSerializer(
+        allow_null=True, help_text="where the user is, if they share it; null while offline"
+    )
+
+
+class LocationBodySerializer(serializers.Serializer):
+    """[location] A request that may carry a location: PUT presence/location/ shares it (null
+    or absent: none), a heartbeat shares it if given (else leaves the one shared as it is)."""
+
+    location = LocationSerializer(allow_null=True, required=False, default=None)
+
+
+class HeartbeatSerializer(serializers.Serializer):
+    """[location] A heartbeat taken: the caller as friends see them, and until when."""
+
+    presence = PresenceSerializer()
+    offline_after_seconds = serializers.IntegerField(
+        help_text="the caller goes OFFLINE after this long without a heartbeat or a connection"
     )
 
 

@@ -2,16 +2,22 @@ from collections.abc import Callable
 
 from asgiref.sync import async_to_sync
 from drf_spectacular.utils import extend_schema
-from rest_framework.generics import ListAPIView
+from rest_framework.generics import GenericAPIView, ListAPIView
 from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from presence import selectors
-from presence.api.serializers import PresenceSerializer, ProcessStatsSerializer
+from presence import selectors, services
+from presence.api.serializers import (
+    HeartbeatSerializer,
+    LocationBodySerializer,
+    PresenceSerializer,
+    ProcessStatsSerializer,
+)
+from presence.conf import presence_settings
 from presence.delivery import process
-from presence.events import Presence
+from presence.events import Location, Presence
 from presence_project.openapi import error_responses
 
 
@@ -64,3 +70,58 @@ class ProcessStatsView(APIView):
     )
     def get(self, request: Request) -> Response:
         return Response(ProcessStatsSerializer(async_to_sync(process.stats)()).data)
+
+
+# --- [location] ---------------------------------------------------------------------------
+
+
+class LocationView(GenericAPIView):
+    """Where the caller is, shared with their friends while they are connected (a WebSocket
+    or heartbeats)."""
+
+    serializer_class = LocationBodySerializer
+
+    @extend_schema(
+        summary="Share where the caller is",
+        responses={200: PresenceSerializer, **error_responses(400, 401, 409, 429)},
+    )
+    def put(self, request: Request) -> Response:
+        body = self.get_serializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        return self._shared(request, body.validated_data["location"])
+
+    @extend_schema(
+        summary="Stop sharing where the caller is",
+        request=None,
+        responses={200: PresenceSerializer, **error_responses(401, 409, 429)},
+    )
+    def delete(self, request: Request) -> Response:
+        return self._shared(request, None)
+
+    def _shared(self, request: Request, location: Location | None) -> Response:
+        presence = async_to_sync(services.set_location)(request.user.address, location)
+        return Response(PresenceSerializer(presence).data)
+
+
+class HeartbeatView(GenericAPIView):
+    """For clients that cannot keep a WebSocket open: the caller is ONLINE (unless they chose
+    a status on a connection) while heartbeats arrive, and OFFLINE after
+    PRESENCE_HEARTBEAT_OFFLINE_SECONDS without one and without a connection."""
+
+    serializer_class = LocationBodySerializer
+
+    @extend_schema(
+        summary="The caller is alive, and where",
+        responses={200: HeartbeatSerializer, **error_responses(400, 401, 429)},
+    )
+    def post(self, request: Request) -> Response:
+        body = self.get_serializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        presence = async_to_sync(services.heartbeat)(
+            request.user.address, body.validated_data["location"]
+        )
+        taken = {
+            "presence": presence,
+            "offline_after_seconds": presence_settings().heartbeat_offline_seconds,
+        }
+        return Response(HeartbeatSerializer(taken).data)
