@@ -192,3 +192,184 @@ async def test_a_walking_user_reaches_friends_once_per_interval_and_a_status_cha
         await a.set_status(AWAY)
         await presence_at(updates, alice.address, AWAY, ("main", 99, 99))
         assert loop.time() - asked < INTERVAL / 2
+
+
+# --- Heartbeats ------------------------------------------------------------------------------
+
+
+async def test_rest_heartbeats_keep_a_user_online_and_their_silence_makes_them_offline(
+    location_service, make_user
+):
+    url = location_service.ws_url
+    carol, bob = make_user(), make_user()
+    await befriend(url, carol, bob)
+    async with connect(url, bob.token) as b:
+        updates = await b.subscribe_presence()
+        status, taken = http_json(
+            location_service, "POST", HEARTBEAT, carol.token, {"location": as_json(MAIN)}
+        )
+        assert status == 200, taken
+        assert taken["offline_after_seconds"] == OFFLINE_AFTER
+        assert (taken["presence"]["status"], taken["presence"]["location"]) == (
+            "online",
+            as_json(MAIN),
+        )
+        await presence_at(updates, carol.address, ONLINE, MAIN)
+        # Beating for longer than the silence allowed keeps her online, and a beat without a
+        # location keeps the one she shares.
+        loop = asyncio.get_running_loop()
+        beating_until = loop.time() + OFFLINE_AFTER * 1.5
+        while loop.time() < beating_until:
+            status, taken = http_json(location_service, "POST", HEARTBEAT, carol.token, {})
+            assert (status, taken["presence"]["location"]) == (200, as_json(MAIN))
+            await updates.expect_nothing(within=0.5)
+        # Silence: OFFLINE once the time is over, applied by the service itself.
+        silent_since = loop.time()
+        await presence_at(updates, carol.address, OFFLINE, None, timeout=OFFLINE_AFTER + 5)
+        assert loop.time() - silent_since >= OFFLINE_AFTER - 0.5
+        assert rest_places(location_service, bob.token, FRIENDS) == {
+            carol.address: ("offline", None)
+        }
+
+
+async def test_a_heartbeat_and_a_socket_keep_a_user_online_until_both_are_gone(
+    location_service, make_user
+):
+    url = location_service.ws_url
+    alice, bob = make_user(), make_user()
+    await befriend(url, alice, bob)
+    async with connect(url, bob.token) as b:
+        updates = await b.subscribe_presence()
+        async with connect(url, alice.token) as socket:
+            await socket.set_status(AWAY)
+            await presence_at(updates, alice.address, AWAY, None)
+            # A heartbeat over a connection that closes at once: the status she chose stays.
+            async with connect(url, alice.token) as once:
+                taken = await once.heartbeat(WORLD)
+                assert outcome(taken) == ("accepted", "")
+                assert taken.accepted.offline_after_seconds == OFFLINE_AFTER
+                assert (taken.accepted.presence.status.type, place_of(taken.accepted.presence)) == (
+                    AWAY,
+                    WORLD,
+                )
+            await presence_at(updates, alice.address, AWAY, WORLD)
+            # The heartbeat's time runs out; her socket holds her, where she was.
+            await updates.expect_nothing(within=OFFLINE_AFTER + 1.5)
+            async with connect(url, alice.token) as once:
+                await once.heartbeat()
+        # The socket closed; the heartbeat holds her until its time is over.
+        await updates.expect_nothing(within=OFFLINE_AFTER / 2)
+        await presence_at(updates, alice.address, OFFLINE, None, timeout=OFFLINE_AFTER + 5)
+
+
+async def test_social_service_heartbeat(location_service):
+    me, friend = new_identity(), new_identity()
+    await befriend_signed(location_service.ws_url, me, friend)
+    async with connect_signed(location_service.ws_url, me) as client:
+        updates = await client.connectivity()
+        async with connect_signed(location_service.ws_url, friend) as other:
+            taken = await other.heartbeat(MAIN)
+            assert taken.WhichOneof("response") == "ok"
+            assert (taken.ok.status, place_of(taken.ok)) == (ONLINE, MAIN)
+            assert taken.ok.offline_after_seconds == OFFLINE_AFTER
+            await connectivity_at(updates, friend.address, ONLINE, MAIN)
+        await connectivity_at(updates, friend.address, OFFLINE, None, timeout=OFFLINE_AFTER + 5)
+
+
+# --- Privacy ---------------------------------------------------------------------------------
+
+
+async def test_a_stranger_and_a_blocked_user_never_see_where_a_user_is(location_service, make_user):
+    url = location_service.ws_url
+    alice, friend, stranger, blocked = make_user(), make_user(), make_user(), make_user()
+    await befriend(url, alice, friend, blocked)
+    async with (
+        connect(url, friend.token) as f,
+        connect(url, stranger.token) as s,
+        connect(url, blocked.token) as x,
+        connect(url, alice.token) as a,
+    ):
+        friend_updates = await f.subscribe_presence()
+        stranger_updates = await s.subscribe_presence()
+        blocked_updates = await x.subscribe_presence()
+        await a.set_status(ONLINE)
+        await a.set_location(MAIN)
+        await presence_at(blocked_updates, alice.address, ONLINE, MAIN)
+        assert outcome(await a.update("block", blocked.address)) == ("event", "")
+        # The block reads as OFFLINE once, with nothing of where she was.
+        await presence_at(blocked_updates, alice.address, OFFLINE, None)
+
+        await a.set_location(WORLD)
+        async with connect(url, alice.token) as once:
+            await once.heartbeat(("main", 1, 1))
+        # Her friend sees each move: they were published.
+        await presence_at(friend_updates, alice.address, ONLINE, ("main", 1, 1))
+        for updates in (stranger_updates, blocked_updates):
+            await updates.expect_nothing(within=INTERVAL)
+        for watcher, client in ((stranger, s), (blocked, x)):
+            pages = await client.online_friends()
+            assert (addresses(pages), online_places(pages)) == ([], [])
+            for path in (ONLINE_FRIENDS, FRIENDS):
+                assert rest_places(location_service, watcher.token, path) == {}
+
+
+# --- Bad input -------------------------------------------------------------------------------
+
+BAD_PLACES = [
+    (("", 1, 1), "realm is required"),
+    (("main street", 1, 1), "letters, digits"),
+    (("-main", 1, 1), "starting with a letter"),
+    (("m" * 129, 1, 1), "at most 128"),
+    (("main", 1001, 0), "between -1000 and 1000, not 1001"),
+    (("main", 0, -(2**31)), "between -1000 and 1000"),
+]
+
+
+@pytest.mark.parametrize(("place", "says"), BAD_PLACES)
+async def test_a_bad_location_is_refused_with_a_clear_error_everywhere(
+    location_service, make_user, place, says
+):
+    url = location_service.ws_url
+    alice = make_user()
+    async with connect(url, alice.token) as a:
+        await a.set_status(ONLINE)
+        kind, message = outcome(await a.set_location(place))
+        assert kind == "bad_request_error" and says in message, message
+        kind, message = outcome(await a.heartbeat(place))
+        assert kind == "bad_request_error" and says in message, message
+        for method, path in (("PUT", LOCATION), ("POST", HEARTBEAT)):
+            status, body = http_json(
+                location_service, method, path, alice.token, {"location": as_json(place)}
+            )
+            assert status == 400, body
+        # The connection goes on, and nothing was shared.
+        assert place_of((await a.set_location(None)).presence) is None
+    async with connect_signed(url, new_identity()) as client:
+        refused = await client.set_location(place)
+        assert refused.WhichOneof("response") == "invalid_request"
+        assert says in refused.invalid_request.message
+        assert (await client.set_location(MAIN)).WhichOneof("response") == "ok"
+
+
+async def test_rest_location_needs_a_connection_and_a_well_formed_body(location_service, make_user):
+    alice = make_user()
+    status, body = http_json(
+        location_service, "PUT", LOCATION, alice.token, {"location": as_json(MAIN)}
+    )
+    assert (status, body["detail"]) == (
+        409,
+        "connect or send a heartbeat before sharing a location",
+    )
+    for wrong in ({"location": "main"}, {"location": {"realm": "main", "x": "far"}}, [1]):
+        status, body = http_json(location_service, "PUT", LOCATION, alice.token, wrong)
+        assert status == 400, (wrong, body)
+    status, _ = http_json(location_service, "PUT", LOCATION, None, {"location": None})
+    assert status == 401
+    async with connect(location_service.ws_url, alice.token) as a:
+        await a.set_status(ONLINE)
+        status, body = http_json(
+            location_service, "PUT", LOCATION, alice.token, {"location": as_json(WORLD)}
+        )
+        assert (status, body["location"]) == (200, as_json(WORLD))
+        status, body = http_json(location_service, "DELETE", LOCATION, alice.token)
+        assert (status, body["status"], body["location"]) == (200, "online", None)
