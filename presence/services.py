@@ -135,7 +135,8 @@ REALM_MAX_LENGTH = 128
 # One bound for both keeps garbage out without knowing every world's layout.
 PARCEL_LIMIT = 1000
 # A realm's name ("main"), a world's ("name.dcl.eth") or a catalyst's address.
-_REALM = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]*")
+REALM_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$"
+_REALM = re.compile(REALM_PATTERN)
 
 
 def location(realm: str, x: int, y: int) -> Location:

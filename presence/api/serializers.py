@@ -42,16 +42,35 @@ class AttributeSerializer(serializers.Serializer):
         return data
 
 
+class _Realm(serializers.RegexField):
+    """A realm's name as a JSON string only (DRF's own would take a number and convert it)."""
+
+    def to_internal_value(self, data: object) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class _Coordinate(serializers.IntegerField):
+    """A parcel coordinate as a JSON integer only (DRF's own would take "5" and 5.0)."""
+
+    def to_internal_value(self, data: object) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class LocationSerializer(serializers.Serializer):
     """[location] Where a user is: a realm (a world is a realm named like name.dcl.eth) and a
     parcel."""
 
-    realm = serializers.CharField(
+    realm = _Realm(
+        services.REALM_PATTERN,
         max_length=services.REALM_MAX_LENGTH,
         help_text="letters, digits and . _ : / - (e.g. main, name.dcl.eth)",
     )
-    x = serializers.IntegerField(min_value=-services.PARCEL_LIMIT, max_value=services.PARCEL_LIMIT)
-    y = serializers.IntegerField(min_value=-services.PARCEL_LIMIT, max_value=services.PARCEL_LIMIT)
+    x = _Coordinate(min_value=-services.PARCEL_LIMIT, max_value=services.PARCEL_LIMIT)
+    y = _Coordinate(min_value=-services.PARCEL_LIMIT, max_value=services.PARCEL_LIMIT)
 
     def validate(self, attrs: dict[str, object]) -> Location:
         return services.location(attrs["realm"], attrs["x"], attrs["y"])
