@@ -131,7 +131,8 @@ async def _release_one(address: str, connection: str, shard: int, reaping: bool)
 # --- [location] ---------------------------------------------------------------------------
 
 REALM_MAX_LENGTH = 128
-# Genesis City spans -150..163 by -150..158; a world lays out its own parcels near the origin.
+# Genesis City spans -150..150 on both axes (a little more at its newer edges); a world lays
+# out its own parcels near the origin.
 # One bound for both keeps garbage out without knowing every world's layout.
 PARCEL_LIMIT = 1000
 # A realm's name ("main"), a world's ("name.dcl.eth") or a catalyst's address.
