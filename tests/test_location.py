@@ -6,7 +6,11 @@ keep a client without a socket online until they stop."""
 import asyncio
 
 import pytest
+from asgiref.sync import sync_to_async
+from django.test import Client
+from django.urls import reverse
 
+from accounts.models import User
 from tests.signing import new_identity
 from tests.support import (
     AWAY,
@@ -22,6 +26,7 @@ from tests.support import (
     connectivity_at,
     connectivity_until,
     http_json,
+    new_address,
     outcome,
     place_of,
     presence_at,
@@ -373,3 +378,30 @@ async def test_rest_location_needs_a_connection_and_a_well_formed_body(location_
         assert (status, body["location"]) == (200, as_json(WORLD))
         status, body = http_json(location_service, "DELETE", LOCATION, alice.token)
         assert (status, body["status"], body["location"]) == (200, "online", None)
+
+
+# --- Admin -----------------------------------------------------------------------------------
+
+
+def admin_pages(address: str) -> tuple[str, dict]:
+    """A staff member's view of `address`: their page in the users' admin, and the live
+    presence page's data for them."""
+    client = Client()
+    client.force_login(User.objects.create_superuser(new_address()))
+    page = client.get(reverse("admin:accounts_user_change", args=[address]))
+    data = client.get(reverse("admin:presence_live_data"), {"address": address})
+    return page.content.decode(), data.json()
+
+
+async def test_the_admin_shows_where_a_user_is(location_service, make_user):
+    alice = make_user()
+    async with connect(location_service.ws_url, alice.token) as a:
+        await a.set_status(ONLINE)
+        await a.set_location(MAIN)
+        page, data = await sync_to_async(admin_pages)(alice.address)
+        assert "main (10, -20)" in page
+        assert data["user"]["location"] == as_json(MAIN)
+        await a.set_location(None)
+        page, data = await sync_to_async(admin_pages)(alice.address)
+        assert "not shared" in page
+        assert data["user"]["location"] is None
