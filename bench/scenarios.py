@@ -413,11 +413,7 @@ def throughput(ctx: Context, kind: str, processes: int = 1) -> dict[str, Any]:
     servers = ctx.start(kind, processes)
     load_ = Load(settings.workers)
     try:
-        users = _users(ctx, mesh, [s.port for s in servers])
-        _open(load_, _split(users, settings.workers))
-        load_.all("set_all", status=ONLINE)
-        views = load_.all("wait_views", status=ONLINE, timeout=60)
-        incomplete = sum(a["incomplete"] for a in views)
+        incomplete = _mesh_online(ctx, load_, servers)
         server_pids = [s.pid for s in servers]
 
         def step(rate: int) -> dict[str, Any]:
@@ -467,6 +463,16 @@ def throughput(ctx: Context, kind: str, processes: int = 1) -> dict[str, Any]:
         }
     finally:
         _stop(servers, load_)
+
+
+def _mesh_online(ctx: Context, load_: Load, servers: list[system.Server]) -> int:
+    """Connect the mesh's users, subscribed, spread over the workers and `servers`, and make
+    them ONLINE; how many views were still incomplete after a minute."""
+    users = _users(ctx, ctx.graph.groups["mesh"], [s.port for s in servers])
+    _open(load_, _split(users, ctx.settings.workers))
+    load_.all("set_all", status=ONLINE)
+    views = load_.all("wait_views", status=ONLINE, timeout=60)
+    return sum(a["incomplete"] for a in views)
 
 
 def _delivery_step(
@@ -545,10 +551,7 @@ def locations(ctx: Context) -> dict[str, Any]:
     servers = ctx.start("pubsub", extra=extra)
     load_ = Load(settings.workers)
     try:
-        users = _users(ctx, mesh, [s.port for s in servers])
-        _open(load_, _split(users, settings.workers))
-        load_.all("set_all", status=ONLINE)
-        views = load_.all("wait_views", status=ONLINE, timeout=60)
+        incomplete = _mesh_online(ctx, load_, servers)
         server_pids = [s.pid for s in servers]
         target = int(len(mesh) * LOCATION_RATE_PER_USER * friends)
         rates = sorted({TARGET_RATE, target // 2, target})
@@ -563,7 +566,7 @@ def locations(ctx: Context) -> dict[str, Any]:
             "users": len(mesh),
             "friends": friends,
             "interval_ms": LOCATION_INTERVAL_MS,
-            "incomplete_views_after_setup": sum(a["incomplete"] for a in views),
+            "incomplete_views_after_setup": incomplete,
             "target_per_s": target,
             "runs": runs,
         }

@@ -463,6 +463,15 @@ async def friend_online(
             yield updates, client
 
 
+@asynccontextmanager
+async def watching(url: str, viewer: User, friend: User) -> AsyncIterator[tuple]:
+    """`viewer` made a friend of `friend` and subscribed to presence on `url`: the viewer's
+    client and updates."""
+    await befriend(url, friend, viewer)
+    async with connect(url, viewer.token) as client:
+        yield client, await client.subscribe_presence()
+
+
 def paginated(request: Message, limit: int, offset: int) -> Message:
     """`request` with a page of `limit` from `offset`, or without any when both are 0 (the
     service's default page)."""

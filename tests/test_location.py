@@ -31,6 +31,7 @@ from tests.support import (
     place_of,
     presence_at,
     service_with,
+    watching,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -83,9 +84,7 @@ async def test_friends_see_a_location_in_updates_and_online_answers_until_cleare
 ):
     url = location_service.ws_url
     alice, bob = make_user(), make_user()
-    await befriend(url, alice, bob)
-    async with connect(url, bob.token) as b:
-        updates = await b.subscribe_presence()
+    async with watching(url, bob, alice) as (b, updates):
         async with connect(url, alice.token) as a:
             await a.set_status(ONLINE)
             await presence_at(updates, alice.address, ONLINE, None)
@@ -207,9 +206,7 @@ async def test_rest_heartbeats_keep_a_user_online_and_their_silence_makes_them_o
 ):
     url = location_service.ws_url
     carol, bob = make_user(), make_user()
-    await befriend(url, carol, bob)
-    async with connect(url, bob.token) as b:
-        updates = await b.subscribe_presence()
+    async with watching(url, bob, carol) as (_, updates):
         status, taken = http_json(
             location_service, "POST", HEARTBEAT, carol.token, {"location": as_json(MAIN)}
         )
@@ -242,9 +239,7 @@ async def test_a_heartbeat_and_a_socket_keep_a_user_online_until_both_are_gone(
 ):
     url = location_service.ws_url
     alice, bob = make_user(), make_user()
-    await befriend(url, alice, bob)
-    async with connect(url, bob.token) as b:
-        updates = await b.subscribe_presence()
+    async with watching(url, bob, alice) as (_, updates):
         async with connect(url, alice.token) as socket:
             await socket.set_status(AWAY)
             await presence_at(updates, alice.address, AWAY, None)

@@ -215,6 +215,15 @@ def _change(address: str, result: list[str | int]) -> Change:
     return Change(presence, bool(changed))
 
 
+async def _run(script: AsyncScript, script_keys: list[str], args: list[object]) -> list:
+    """`script`'s answer, a failure of Redis counted."""
+    try:
+        return await script(keys=script_keys, args=args)
+    except RedisError:
+        observability.redis_failed("presence")
+        raise
+
+
 async def _transition(
     address: str,
     op: str,
@@ -241,12 +250,8 @@ async def _transition(
         *(address, op, connection_id, "" if wanted is None else int(wanted), now_ms(), limit),
         heartbeat_until_ms,
     ]
-    try:
-        on = shards.shard_of(address) if shard is None else shard
-        result = await _clients.get()[on].transition(keys=script_keys, args=args)
-    except RedisError:
-        observability.redis_failed("presence")
-        raise
+    on = shards.shard_of(address) if shard is None else shard
+    result = await _run(_clients.get()[on].transition, script_keys, args)
     if result[0] == -1:
         raise TooManyConnections(f"at most {limit} connections per user")
     return _change(address, result)
@@ -323,14 +328,8 @@ async def set_location(address: str, location: Location | None) -> Change:
         keys.VERSIONS,
         keys.LAST_SEEN,
     ]
-    try:
-        client = _clients.get()[shards.shard_of(address)]
-        result = await client.locate(
-            keys=script_keys, args=[address, _store_location(location), now_ms()]
-        )
-    except RedisError:
-        observability.redis_failed("presence")
-        raise
+    args = [address, _store_location(location), now_ms()]
+    result = await _run(_clients.get()[shards.shard_of(address)].locate, script_keys, args)
     if result[0] == -1:
         raise NotConnected("connect or send a heartbeat before sharing a location")
     return _change(address, result)
