@@ -357,10 +357,14 @@ async def _visible_with_location(shard: int, addresses: list[str]) -> list[tuple
     return list(zip(visible, locations, strict=True))
 
 
-async def visible_among(addresses: Iterable[str]) -> dict[str, Presence]:
-    """The visible users among `addresses`, in one round trip per shard: O(len(addresses))."""
+async def visible_among(addresses: Iterable[str], locations: bool = True) -> dict[str, Presence]:
+    """The visible users among `addresses`, in one round trip per shard: O(len(addresses));
+    without `locations`, their status alone (one HMGET per shard)."""
     wanted = list(addresses)
-    values = await shards.by_shard(wanted, _visible_with_location) if wanted else []
+    if not locations:
+        values = [(raw, None) for raw in await _visible_values(wanted)]
+    else:
+        values = await shards.by_shard(wanted, _visible_with_location) if wanted else []
     return {
         address: _parse_visible(address, raw, location)
         for address, (raw, location) in zip(wanted, values, strict=True)
