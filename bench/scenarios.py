@@ -543,7 +543,9 @@ LOCATION_INTERVAL_MS = 900
 def locations(ctx: Context) -> dict[str, Any]:
     """The throughput scenario's 1,000 users x 50 subscribed friends, on one process, each
     walking (SetLocation one parcel further) instead of changing status: steps of a growing
-    share of the users walking, up to all of them at one step a second each."""
+    share of the users walking, up to all of them at one step a second each. Each location
+    step has a status step at the same rate beside it, as a control measured under the same
+    conditions (a shared machine's other load included)."""
     settings = ctx.settings
     mesh = ctx.graph.groups["mesh"]
     friends = ctx.sizes.mesh_friends
@@ -554,13 +556,14 @@ def locations(ctx: Context) -> dict[str, Any]:
         incomplete = _mesh_online(ctx, load_, servers)
         server_pids = [s.pid for s in servers]
         target = int(len(mesh) * LOCATION_RATE_PER_USER * friends)
-        rates = sorted({TARGET_RATE, target // 2, target})
         runs = []
         for _ in range(settings.throughput_runs):
             steps = []
-            for rate in rates:
-                steps.append(_delivery_step(ctx, load_, server_pids, friends, rate, walk=True))
-                _settle_all(server_pids)
+            for rate in sorted({TARGET_RATE, target}):
+                for walk in (False, True):
+                    figures = _delivery_step(ctx, load_, server_pids, friends, rate, walk)
+                    steps.append({**figures, "walk": walk})
+                    _settle_all(server_pids)
             runs.append(steps)
         return {
             "users": len(mesh),
