@@ -177,7 +177,10 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]
     walks = results.get("locations")
     if walks:
         at_target = [
-            s for run in walks["runs"] for s in run if s["offered_per_s"] == walks["target_per_s"]
+            s
+            for run in walks["runs"]
+            for s in run
+            if s["offered_per_s"] == walks["target_per_s"] and s["walk"]
         ]
         p99 = statistics.median(s["p99_us"] for s in at_target)
         delivered = statistics.median(s["delivered_per_s"] for s in at_target)
@@ -237,12 +240,15 @@ def _locations_section(walks: dict[str, Any]) -> list[str]:
         f"up to every user once a second ({_rate(walks['target_per_s'])} updates/s to "
         f"deliver). PRESENCE_LOCATION_INTERVAL_MS={walks['interval_ms']}, below a user's "
         "step, so that no step waits for the coalescing window and the latency is the "
-        "delivery's (to the last of the walker's friends).",
+        "delivery's (to the last of the walker's friends). Beside each location step, a "
+        "status step (ONLINE <-> AWAY, the throughput scenario's) at the same rate, as a "
+        "control under the same conditions.",
         "",
     ]
     rows = [
         [
             str(number),
+            "location" if s["walk"] else "status",
             _rate(s["offered_per_s"]),
             _rate(s["delivered_per_s"]),
             ms(s["p50_us"]),
@@ -258,6 +264,7 @@ def _locations_section(walks: dict[str, Any]) -> list[str]:
     lines += table(
         [
             "run",
+            "changes",
             "offered updates/s",
             "delivered /s",
             "p50 ms",
