@@ -39,7 +39,12 @@ SHARING = "/api/v1/presence/sharing/"
 
 def put_sharing(service, user: User, **wanted) -> tuple[int, dict]:
     status, _, body = http_raw(
-        "PUT", service.http_url + SHARING, user.token, json_body=wanted, timeout=20
+        "PUT",
+        service.http_url + SHARING,
+        user.token,
+        headers={"Content-Type": "application/json"},
+        timeout=20,
+        data=json.dumps(wanted).encode(),
     )
     return status, json.loads(body)
 

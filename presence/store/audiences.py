@@ -23,9 +23,9 @@ local visible = redis.call('HGET', KEYS[2], address)
 if visible then
   local status, seen = string.match(visible, '^(%d+):%d+:(%d+)$')
   redis.call('HSET', KEYS[2], address, status .. ':' .. version .. ':' .. seen)
-  return {status, version, seen}
+  return {1, status, version, seen, redis.call('HGET', KEYS[5], address) or '', audience}
 end
-return {'1', version, redis.call('HGET', KEYS[4], address) or ''}
+return {1, '1', version, redis.call('HGET', KEYS[4], address) or '', '', audience}
 """
 
 

@@ -24,6 +24,13 @@ SHARING = "presence:sharing"
 # [privacy] STRING, present once the shard's sharing mirror was loaded from the database:
 # its absence means Redis lost it (or never had it).
 SHARING_LOADED = "presence:sharing-loaded"
+# [location]
+LOCATION = "presence:location"  # HASH address -> "x:y:realm" the user shares while connected
+# ZSET address -> ms after which the user's heartbeat connection is gone (housekeeping)
+HEARTBEATS = "presence:heartbeats"
+# The connection id of a user's heartbeats, one per user: its "process" never registers, so
+# it is never reaped with one; it goes when its heartbeats stop (HEARTBEATS).
+HEARTBEAT_CONNECTION = "heartbeat/0"
 
 _connection_numbers = itertools.count(1)
 

@@ -24,7 +24,7 @@ from redis.exceptions import RedisError
 
 from presence import observability, sharing
 from presence.conf import presence_settings
-from presence.events import STATUS_BY_NUMBER, Presence, Status
+from presence.events import STATUS_BY_NUMBER, Location, Presence, Status
 from presence.store import keys, shards
 from presence_project import redis_clients
 from presence_project.loops import PerLoop
@@ -37,6 +37,22 @@ if op == 'reap' then
   -- The connection's process beats again: it is alive after all, and keeps it.
   if redis.call('EXISTS', KEYS[9]) == 1 then op = 'keep' else op = 'disconnect' end
 end
+-- [location] A heartbeat keeps the user's heartbeat connection until ARGV[7], choosing
+-- ONLINE unless a connection chose; expiring it once that time is over leaves a heartbeat
+-- that came meanwhile in place.
+if op == 'heartbeat' then
+  redis.call('ZADD', KEYS[10], ARGV[7], address)
+  op = 'restore'
+elseif op == 'expire' then
+  local deadline = tonumber(redis.call('ZSCORE', KEYS[10], address))
+  if deadline and deadline > tonumber(now) then
+    op = 'keep'
+  else
+    redis.call('ZREM', KEYS[10], address)
+    op = 'disconnect'
+  end
+end
+-- [/location]
 if op == 'disconnect' then
   redis.call('SREM', KEYS[1], connection)
   redis.call('SREM', KEYS[7], held)
@@ -57,12 +73,18 @@ if chosen and chosen ~= '1' and redis.call('SCARD', KEYS[1]) > 0 then new = chos
 local current = redis.call('HGET', KEYS[3], address)
 local old = '1'
 if current then old = string.match(current, '^(%d+)') end
+-- [location] Going OFFLINE, or losing the last connection, forgets where the user was.
+if (new == '1' and old ~= '1') or redis.call('SCARD', KEYS[1]) == 0 then
+  redis.call('HDEL', KEYS[11], address)
+end
+local location = redis.call('HGET', KEYS[11], address) or ''
+-- [/location]
 -- [privacy] The user's audience rule, published with the change so receivers filter.
-local audience = redis.call('HGET', KEYS[10], address) or ''
+local audience = redis.call('HGET', KEYS[12], address) or ''
 -- [/privacy]
 if old == new then
   return {0, new, redis.call('HGET', KEYS[5], address) or '0',
-          redis.call('HGET', KEYS[6], address) or '', audience}
+          redis.call('HGET', KEYS[6], address) or '', location, audience}
 end
 local version = redis.call('HINCRBY', KEYS[5], address, 1)
 redis.call('HSET', KEYS[6], address, now)
@@ -78,12 +100,43 @@ if new == '2' then
 else
   redis.call('SREM', KEYS[8], address)
 end
-return {1, new, version, now, audience}
+return {1, new, version, now, location, audience}
+"""
+
+# [location] Share where the user is ('' clears it) while they have a connection; a change
+# friends can see (the user is visible) is a new version.
+_LOCATION = """
+local address, value, now = ARGV[1], ARGV[2], ARGV[3]
+if redis.call('SCARD', KEYS[1]) == 0 then return {-1} end
+local audience = redis.call('HGET', KEYS[6], address) or ''  -- [privacy]
+local current = redis.call('HGET', KEYS[3], address)
+local stored = redis.call('HGET', KEYS[2], address) or ''
+if stored == value or not current then
+  if value == '' then redis.call('HDEL', KEYS[2], address)
+  else redis.call('HSET', KEYS[2], address, value) end
+  if not current then
+    return {0, '1', redis.call('HGET', KEYS[4], address) or '0',
+            redis.call('HGET', KEYS[5], address) or '', '', audience}
+  end
+  local status, version, seen = string.match(current, '^(%d+):(%d+):(%d+)')
+  return {0, status, version, seen, value, audience}
+end
+if value == '' then redis.call('HDEL', KEYS[2], address)
+else redis.call('HSET', KEYS[2], address, value) end
+local status = string.match(current, '^(%d+)')
+local version = redis.call('HINCRBY', KEYS[4], address, 1)
+redis.call('HSET', KEYS[5], address, now)
+redis.call('HSET', KEYS[3], address, status .. ':' .. version .. ':' .. now)
+return {1, status, version, now, value, audience}
 """
 
 
 class TooManyConnections(Exception):
     """The user already has as many connections as allowed."""
+
+
+class NotConnected(Exception):
+    """The user has no connection (socket or heartbeat) to share a location on."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +151,7 @@ class Change:
 class _Client:
     redis: Redis
     transition: AsyncScript
+    locate: AsyncScript  # [location]
 
 
 def _new_client(shard: int) -> _Client:
@@ -112,7 +166,7 @@ def _new_client(shard: int) -> _Client:
         socket_connect_timeout=3,
     )
     # EVALSHA, reloading the script by itself if Redis restarted empty.
-    return _Client(redis, redis.register_script(_TRANSITION))
+    return _Client(redis, redis.register_script(_TRANSITION), redis.register_script(_LOCATION))
 
 
 _clients = PerLoop(lambda: [_new_client(shard) for shard in range(shards.count())])
@@ -128,9 +182,52 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _parse_visible(address: str, raw: str) -> Presence:
+def _parse_location(raw: str | None) -> Location | None:
+    """A location as stored, "x:y:realm" (the realm last: it is free text)."""
+    if not raw:
+        return None
+    x, y, realm = raw.split(":", 2)
+    return Location(realm, int(x), int(y))
+
+
+def _store_location(location: Location | None) -> str:
+    return "" if location is None else f"{location.x}:{location.y}:{location.realm}"
+
+
+def _parse_visible(address: str, raw: str, location: str | None = None) -> Presence:
     status, version, last_seen = raw.split(":")
-    return Presence(address, STATUS_BY_NUMBER[int(status)], int(version), int(last_seen))
+    return Presence(
+        address,
+        STATUS_BY_NUMBER[int(status)],
+        int(version),
+        int(last_seen),
+        location=_parse_location(location),
+    )
+
+
+def _change(address: str, result: list[str | int]) -> Change:
+    """A script's answer [changed, status, version, last seen, location, audience] as a
+    Change; an OFFLINE user shows no location."""
+    changed, status, version, last_seen, location, audience = result[:6]
+    status = Status(int(status))
+    presence = Presence(
+        address,
+        status,
+        int(version),
+        int(last_seen) if last_seen else None,
+        location=None if status == Status.OFFLINE else _parse_location(location),
+        audience=str(audience),
+    )
+    return Change(presence, bool(changed))
+
+
+async def _run(script: AsyncScript, script_keys: list[str], args: list[object]) -> list:
+    """`script`'s answer, a failure of Redis counted."""
+    try:
+        return await script(keys=script_keys, args=args)
+    except RedisError:
+        observability.redis_failed("presence")
+        raise
 
 
 async def _transition(
@@ -140,6 +237,7 @@ async def _transition(
     wanted: Status | None,
     limit: int = 0,
     shard: int | None = None,
+    heartbeat_until_ms: int = 0,
 ) -> Change:
     script_keys = [
         keys.CONNECTIONS.format(address),
@@ -151,26 +249,19 @@ async def _transition(
         keys.PROCESS_CONNECTIONS.format(keys.process_of(connection_id)),
         keys.AWAY,
         keys.HEARTBEAT.format(keys.process_of(connection_id)),
-        keys.SHARING,
+        keys.HEARTBEATS,  # [location]
+        keys.LOCATION,  # [location]
+        keys.SHARING,  # [privacy]
     ]
-    args = [address, op, connection_id, "" if wanted is None else int(wanted), now_ms(), limit]
-    try:
-        on = shards.shard_of(address) if shard is None else shard
-        result = await _clients.get()[on].transition(keys=script_keys, args=args)
-    except RedisError:
-        observability.redis_failed("presence")
-        raise
+    args = [
+        *(address, op, connection_id, "" if wanted is None else int(wanted), now_ms(), limit),
+        heartbeat_until_ms,
+    ]
+    on = shards.shard_of(address) if shard is None else shard
+    result = await _run(_clients.get()[on].transition, script_keys, args)
     if result[0] == -1:
         raise TooManyConnections(f"at most {limit} connections per user")
-    changed, status, version, last_seen, audience = result[:5]
-    presence = Presence(
-        address,
-        Status(int(status)),
-        int(version),
-        int(last_seen) if last_seen else None,
-        audience=audience,
-    )
-    return Change(presence, bool(changed))
+    return _change(address, result)
 
 
 async def connect(address: str, connection_id: str, max_connections: int) -> Change:
@@ -212,41 +303,100 @@ async def set_status(address: str, connection_id: str, status: Status) -> Change
     return await _transition(address, "status", connection_id, status)
 
 
-async def _visible_values(
-    addresses: list[str], with_audience: bool
-) -> list[tuple[str | None, str | None]]:
-    """Each of `addresses`' (visible state as stored, None if not visible; audience rule if
-    `with_audience`, None for every friend): one HMGET per shard, two with the audience, in
-    one round trip."""
+# --- [location] ---------------------------------------------------------------------------
 
-    async def read(shard: int, held: list[str]) -> list[tuple[str | None, str | None]]:
-        if not with_audience:
-            return [(raw, None) for raw in await redis(shard).hmget(keys.VISIBLE, held)]
-        async with redis(shard).pipeline(transaction=False) as pipe:
-            pipe.hmget(keys.VISIBLE, held)
-            pipe.hmget(keys.SHARING, held)
-            visible, audiences = await pipe.execute()
-        return list(zip(visible, audiences, strict=True))
+
+async def heartbeat(address: str, until_ms: int) -> Change:
+    """Keep `address`'s heartbeat connection until `until_ms`, making them ONLINE unless one
+    of their connections chose a status."""
+    connection = keys.HEARTBEAT_CONNECTION
+    return await _transition(
+        address, "heartbeat", connection, Status.ONLINE, heartbeat_until_ms=until_ms
+    )
+
+
+async def expire_heartbeat(address: str) -> Change:
+    """Forget `address`'s heartbeat connection if its time is over (a heartbeat that came
+    since keeps it)."""
+    return await _transition(address, "expire", keys.HEARTBEAT_CONNECTION, None)
+
+
+async def expired_heartbeats(shard: int) -> list[str]:
+    """The users of `shard` whose heartbeats stopped: their time is over."""
+    return await redis(shard).zrangebyscore(keys.HEARTBEATS, "-inf", now_ms())
+
+
+async def set_location(address: str, location: Location | None) -> Change:
+    """Share `location` (None: none) for `address`, or raise NotConnected."""
+    script_keys = [
+        keys.CONNECTIONS.format(address),
+        keys.LOCATION,
+        keys.VISIBLE,
+        keys.VERSIONS,
+        keys.LAST_SEEN,
+        keys.SHARING,  # [privacy]
+    ]
+    args = [address, _store_location(location), now_ms()]
+    result = await _run(_clients.get()[shards.shard_of(address)].locate, script_keys, args)
+    if result[0] == -1:
+        raise NotConnected("connect or send a heartbeat before sharing a location")
+    return _change(address, result)
+
+
+# --- [/location] --------------------------------------------------------------------------
+
+
+async def _visible_values(addresses: list[str]) -> list[str | None]:
+    """Each of `addresses`' visible state as stored, None if not visible: one HMGET per
+    shard."""
+
+    async def read(shard: int, held: list[str]) -> list[str | None]:
+        return await redis(shard).hmget(keys.VISIBLE, held)
 
     return await shards.by_shard(addresses, read) if addresses else []
 
 
-def _parse_shown(address: str, raw: str, audience: str | None, viewer: str | None) -> Presence:
-    presence = _parse_visible(address, raw)
+async def _visible_with_location(
+    shard: int, addresses: list[str], with_audience: bool = False
+) -> list[tuple]:
+    """(visible state, location, audience rule if `with_audience` else None) of each of
+    `addresses`, all on `shard`, in one transaction."""
+    async with redis(shard).pipeline(transaction=True) as pipe:
+        pipe.hmget(keys.VISIBLE, addresses)
+        pipe.hmget(keys.LOCATION, addresses)  # [location]
+        if with_audience:
+            pipe.hmget(keys.SHARING, addresses)  # [privacy]
+        visible, locations, *audiences = await pipe.execute()
+    rules = audiences[0] if audiences else [None] * len(addresses)
+    return list(zip(visible, locations, rules, strict=True))
+
+
+def _shown(presence: Presence, audience: str | None, viewer: str | None) -> Presence:
+    """[privacy] `presence` with its audience rule; as `viewer` is shown it, if given."""
     if audience:
         presence = dataclasses.replace(presence, audience=audience)
     return presence if viewer is None else sharing.shown(presence, viewer)
 
 
-async def visible_among(addresses: Iterable[str], viewer: str | None = None) -> dict[str, Presence]:
-    """The visible users among `addresses`, in one round trip per shard: O(len(addresses)).
-    With a `viewer`, as they are shown to that friend of theirs (those hidden from them left
-    out); without, as every friend who may see them sees them (for operators)."""
+async def visible_among(
+    addresses: Iterable[str], locations: bool = True, viewer: str | None = None
+) -> dict[str, Presence]:
+    """The visible users among `addresses`, in one round trip per shard: O(len(addresses));
+    without `locations`, their status alone (one HMGET per shard). With a `viewer`, as they
+    are shown to that friend of theirs (those hidden from them left out); without, as every
+    friend who may see them sees them (for operators)."""
     wanted = list(addresses)
-    values = await _visible_values(wanted, with_audience=viewer is not None)
+    if not locations:
+        values = [(raw, None, None) for raw in await _visible_values(wanted)]
+    else:
+
+        async def read(shard: int, held: list[str]) -> list[tuple]:
+            return await _visible_with_location(shard, held, with_audience=viewer is not None)
+
+        values = await shards.by_shard(wanted, read) if wanted else []
     found = (
-        _parse_shown(address, raw, audience, viewer)
-        for address, (raw, audience) in zip(wanted, values, strict=True)
+        _shown(_parse_visible(address, raw, location), audience, viewer)
+        for address, (raw, location, audience) in zip(wanted, values, strict=True)
         if raw is not None
     )
     return {presence.address: presence for presence in found if presence.status != Status.OFFLINE}
@@ -257,7 +407,15 @@ async def visible_addresses_among(addresses: Iterable[str], viewer: str) -> list
     order: visible_among without parsing each one's state, for answers that list addresses
     only."""
     wanted = list(addresses)
-    values = await _visible_values(wanted, with_audience=True)
+
+    async def read(shard: int, held: list[str]) -> list[tuple[str | None, str | None]]:
+        async with redis(shard).pipeline(transaction=False) as pipe:
+            pipe.hmget(keys.VISIBLE, held)
+            pipe.hmget(keys.SHARING, held)  # [privacy]
+            visible, audiences = await pipe.execute()
+        return list(zip(visible, audiences, strict=True))
+
+    values = await shards.by_shard(wanted, read) if wanted else []
     return [
         address
         for address, (raw, audience) in zip(wanted, values, strict=True)
@@ -265,33 +423,29 @@ async def visible_addresses_among(addresses: Iterable[str], viewer: str) -> list
     ]
 
 
-_Stored = tuple[str | None, str | None, str | None, str | None]
+_Stored = tuple[str | None, str | None, str | None, str | None, str | None]
 
 
 async def _stored_presence(shard: int, addresses: list[str]) -> list[_Stored]:
-    """(visible state, version, last seen, audience) of each of `addresses`, all on `shard`."""
+    """(visible state, version, last seen, location, audience) of each of `addresses`, all
+    on `shard`."""
     # One transaction: a transition between the reads would pair a status with another version.
     async with redis(shard).pipeline(transaction=True) as pipe:
         pipe.hmget(keys.VISIBLE, addresses)
         pipe.hmget(keys.VERSIONS, addresses)
         pipe.hmget(keys.LAST_SEEN, addresses)
-        pipe.hmget(keys.SHARING, addresses)
-        visible, versions, last_seen, audiences = await pipe.execute()
-    return list(zip(visible, versions, last_seen, audiences, strict=True))
+        pipe.hmget(keys.LOCATION, addresses)  # [location]
+        pipe.hmget(keys.SHARING, addresses)  # [privacy]
+        visible, versions, last_seen, locations, audiences = await pipe.execute()
+    return list(zip(visible, versions, last_seen, locations, audiences, strict=True))
 
 
 def _stored_to_presence(address: str, stored: _Stored, viewer: str | None) -> Presence:
-    raw, version, seen, audience = stored
+    raw, version, seen, location, audience = stored
     if raw is not None:
-        return _parse_shown(address, raw, audience, viewer)
-    offline = Presence(
-        address,
-        Status.OFFLINE,
-        int(version or 0),
-        int(seen) if seen else None,
-        audience=audience or "",
-    )
-    return offline if viewer is None else sharing.shown(offline, viewer)
+        return _shown(_parse_visible(address, raw, location), audience, viewer)
+    offline = Presence(address, Status.OFFLINE, int(version or 0), int(seen) if seen else None)
+    return _shown(offline, audience, viewer)
 
 
 async def presence_of(addresses: Iterable[str], viewer: str | None = None) -> list[Presence]:
