@@ -6,8 +6,9 @@ loaded once filled from the database, so that a shard that lost it (or never had
 filled again before anyone is shown what it holds (presence.services.restore_sharing).
 """
 
+from presence.events import Presence
 from presence.store import keys, shards
-from presence.store.online import redis
+from presence.store.online import _change, redis
 
 _REPLACE = """
 local address, expected, audience = ARGV[1], ARGV[2], ARGV[3]
@@ -39,19 +40,17 @@ async def current(address: str) -> tuple[str, bool, int | None]:
     return audience or "", bool(visible), int(seen) if seen else None
 
 
-async def replace(address: str, expected: str, audience: str) -> tuple[int, int, int | None] | None:
+async def replace(address: str, expected: str, audience: str) -> Presence | None:
     """Make `audience` `address`'s rule if it is still `expected`, bumping their version:
-    their (status, version, last_seen) then, or None if another change came first."""
+    the user as friends who see them now see them, with the rule, or None if another
+    change came first."""
     client = redis(shards.shard_of(address))
     script = client.register_script(_REPLACE)
     result = await script(
-        keys=[keys.SHARING, keys.VISIBLE, keys.VERSIONS, keys.LAST_SEEN],
+        keys=[keys.SHARING, keys.VISIBLE, keys.VERSIONS, keys.LAST_SEEN, keys.LOCATION],
         args=[address, expected, audience],
     )
-    if result is None:
-        return None
-    status, version, seen = result
-    return int(status), int(version), int(seen) if seen else None
+    return None if result is None else _change(address, result).presence
 
 
 async def loaded(shard: int) -> bool:
