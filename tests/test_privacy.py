@@ -29,6 +29,7 @@ from tests.support import (
     http_raw,
     new_address,
     outcome,
+    presence_at,
     running_services,
 )
 
@@ -351,3 +352,41 @@ async def test_a_blocked_user_or_a_stranger_never_sees_a_close_friends_presence(
             assert http_get(service, "/api/v1/friends/", viewer.token)[1]["count"] == 0
             async with connect(service.ws_url, viewer.token) as viewer_client:
                 assert addresses(await viewer_client.online_friends()) == []
+
+
+async def test_location_reaches_only_those_it_is_shared_with(service, make_user):
+    """Location shared with a list: a listed friend sees it in updates and answers; another
+    friend sees the presence without it, and no update when it moves; "nobody" hides it
+    from both."""
+    owner, close, other = make_user(), make_user(), make_user()
+    for friend in (close, other):
+        befriend_in_store(owner.address, friend.address)
+    status, _ = put_sharing(
+        service, owner, presence="all", location="only", location_list=[close.address]
+    )
+    assert status == 200
+    place = ("main", 10, -20)
+    async with (
+        connect(service.ws_url, close.token) as close_client,
+        connect(service.ws_url, other.token) as other_client,
+    ):
+        close_view = await close_client.subscribe_presence()
+        other_view = await other_client.subscribe_presence()
+        async with connect(service.ws_url, owner.token) as owner_client:
+            await owner_client.set_status(ONLINE)
+            await presence_at(close_view, owner.address, ONLINE, None)
+            await presence_at(other_view, owner.address, ONLINE, None)
+            assert outcome(await owner_client.set_location(place)) == ("presence", "")
+            await presence_at(close_view, owner.address, ONLINE, place)
+            await other_view.expect_nothing(1.5)
+            for viewer, seen in ((close, place), (other, None)):
+                (row,) = http_get(service, "/api/v1/friends/online/", viewer.token)[1]["results"]
+                shown = row["location"] and tuple(row["location"][k] for k in ("realm", "x", "y"))
+                assert (row["status"], shown) == ("online", seen)
+
+            assert put_sharing(service, owner, presence="all", location="nobody")[0] == 200
+            await presence_at(close_view, owner.address, ONLINE, None)
+            await other_view.expect_nothing(0.5)
+            for viewer in (close, other):
+                (row,) = http_get(service, "/api/v1/friends/", viewer.token)[1]["results"]
+                assert (row["status"], row["location"]) == ("online", None)
