@@ -297,8 +297,9 @@ def section(result: dict[str, Any]) -> list[str]:
         "core taken by other processes; the rest of 1.0 it had nothing to do. Server CPU "
         "per set-up: the server process's CPU time (user and system, all threads) from the "
         "storm's first connect to its last client served, over the clients served, in ms of "
-        "one core: the cost of a set-up, which a loaded machine changes far less than it "
-        "changes rates and times.",
+        "one core: the cost of a set-up, which a loaded machine changes less than rates and "
+        "times (one client at a time, it also holds the process's periodic work over the "
+        "storm's longer time).",
         "",
     ]
     header = ["storm", *(f"{code}: set-up rate per s" for code in codes)]
