@@ -16,6 +16,7 @@ from accounts.admin import UserAdmin
 from accounts.models import User
 from friendships.selectors import blocked_by, blocker_addresses
 from presence import selectors
+from presence.events import Location
 
 
 def _address_link(address: str) -> SafeString:
@@ -32,6 +33,12 @@ def _time(ms: int | None) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def _place(location: Location | None) -> str:
+    if location is None:
+        return "not shared"
+    return f"{location.realm} ({location.x}, {location.y})"
+
+
 class _UsersWithStatus(ChangeList):
     """The users list, each user on the page with their status read in one go for the page,
     rather than once per row."""
@@ -46,7 +53,14 @@ class _UsersWithStatus(ChangeList):
 class UserWithPresenceAdmin(UserAdmin):
     # The users list's columns, with their presence after the address.
     list_display = (UserAdmin.list_display[0], "presence", *UserAdmin.list_display[1:])
-    _presence_fields = ("presence", "last_seen", "open_connections", "friends", "blocks")
+    _presence_fields = (
+        "presence",
+        "last_seen",
+        "location",
+        "open_connections",
+        "friends",
+        "blocks",
+    )
     readonly_fields = (*UserAdmin.readonly_fields, *_presence_fields)
     # Right after the address: what operators come to a user's page for.
     fieldsets = (
@@ -72,6 +86,12 @@ class UserWithPresenceAdmin(UserAdmin):
         """When their status last changed as friends see it: going online, away or offline."""
         (presence,) = selectors.presence_of([user.address])
         return _time(presence.last_seen_ms)
+
+    @admin.display(description="location")
+    def location(self, user: User) -> str:
+        """[location] Where friends see the user, if they share it."""
+        (presence,) = selectors.presence_of([user.address])
+        return _place(presence.location)
 
     @admin.display(description="open connections")
     def open_connections(self, user: User) -> SafeString | str:

@@ -15,7 +15,7 @@ from redis.exceptions import RedisError
 
 from accounts.addresses import InvalidAddress
 from presence import selectors
-from presence.api.serializers import PresenceSerializer
+from presence.api.serializers import LocationSerializer, PresenceSerializer
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +80,7 @@ def _search(query: str) -> dict[str, Any] | None:
         "address": found.address,
         "status": found.status,
         "last_seen": found.last_seen_ms,
+        "location": LocationSerializer(found.location).data if found.location else None,
         "appears_offline": found.appears_offline,
         "connections": found.connections,
         "online_friends": PresenceSerializer(found.online_friends, many=True).data,

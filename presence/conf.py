@@ -36,6 +36,9 @@ class PresenceSettings:
     ready_check_timeout_ms: int
     drain_seconds: int
     restart_grace_seconds: int
+    # [location]
+    location_interval_ms: int
+    heartbeat_offline_seconds: int
 
 
 presence_settings = app_settings("PRESENCE", PresenceSettings)

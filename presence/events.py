@@ -25,6 +25,31 @@ class Status(IntEnum):
 STATUS_BY_NUMBER = tuple(sorted(Status, key=int))
 
 
+# --- [location] ---------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Location:
+    """Where a user is, as Decentraland clients name it: a realm (a world is a realm named
+    like `name.dcl.eth`) and a parcel."""
+
+    realm: str
+    x: int
+    y: int
+
+
+def encode_location(location: Location | None) -> list[str | int] | None:
+    return None if location is None else [location.realm, location.x, location.y]
+
+
+def decode_location(value: list[str | int] | None) -> Location | None:
+    if value is None:
+        return None
+    realm, x, y = value
+    return Location(str(realm), int(x), int(y))
+
+
+# --- [/location] --------------------------------------------------------------------------
+
+
 @dataclass(frozen=True, slots=True)
 class Presence:
     """A user as their friends see them."""
@@ -36,6 +61,8 @@ class Presence:
     # When the last visible change happened; for a published change, its transition time,
     # the time delivery is measured from.
     last_seen_ms: int | None
+    # [location] Where the user is, if they share it; None while OFFLINE, always.
+    location: Location | None = None
     # A change as published, rather than a state read (a snapshot, a catch-up).
     live: bool = field(default=False, compare=False)
 
@@ -97,6 +124,8 @@ def encode_presence(change: PresenceChanged) -> dict[str, Any]:
         "status": int(presence.status),
         "version": presence.version,
         "last_seen_ms": presence.last_seen_ms,
+        # [location]
+        **({"location": encode_location(presence.location)} if presence.location else {}),
     }
 
 
@@ -117,6 +146,7 @@ def decode(message: dict[str, Any]) -> tuple[Event, str | None]:
             STATUS_BY_NUMBER[message["status"]],
             message["version"],
             message["last_seen_ms"],
+            location=decode_location(message.get("location")),  # [location]
             live=True,
         )
         return PresenceChanged(presence), None

@@ -8,7 +8,7 @@ from asgiref.sync import async_to_sync
 from accounts.addresses import normalize_address
 from accounts.models import User
 from friendships.selectors import friend_addresses
-from presence.events import Presence
+from presence.events import Location, Presence
 from presence.store import online
 from presence.store.processes import process_beats
 
@@ -57,7 +57,7 @@ class VisibleUsers:
 
 def statuses_of(addresses: list[str]) -> dict[str, str]:
     """Each of `addresses`: 'online', 'away' or 'offline', as operators read it; one read."""
-    visible = async_to_sync(online.visible_among)(addresses)
+    visible = async_to_sync(online.visible_among)(addresses, locations=False)
     return {
         address: visible[address].status.name.lower() if address in visible else "offline"
         for address in addresses
@@ -125,6 +125,8 @@ class UserPresence:
     # Ids of their open connections, "<process incarnation>/<n>", on every process.
     connections: list[str]
     online_friends: list[Presence]
+    # [location] Where friends see them, if they share it.
+    location: Location | None = None
 
     @property
     def appears_offline(self) -> bool:
@@ -147,4 +149,5 @@ def user_presence(address: str) -> UserPresence | None:
         last_seen_ms=presence.last_seen_ms,
         connections=async_to_sync(online.connections_of)(address),
         online_friends=visible_friends(address),
+        location=presence.location,
     )

@@ -8,6 +8,7 @@ leave friends with a stale status.
 
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable
 
 from asgiref.sync import async_to_sync
@@ -17,13 +18,13 @@ from redis.exceptions import RedisError
 from accounts.addresses import normalize_address
 from presence import publishing
 from presence.conf import presence_settings
-from presence.events import Presence, SessionDisconnect, Status
+from presence.events import Location, Presence, SessionDisconnect, Status
 from presence.store import online, processes, shards
-from presence.store.online import TooManyConnections
+from presence.store.online import NotConnected, TooManyConnections
 from presence_project import redis_clients
 from presence_project.ratelimits import Limit, within_limits_async
 
-__all__ = ["TooManyConnections", "TooManyStatusChanges"]
+__all__ = ["NotConnected", "TooManyConnections", "TooManyStatusChanges"]
 
 logger = logging.getLogger(__name__)
 
@@ -143,6 +144,86 @@ async def _release_one(address: str, connection: str, shard: int, reaping: bool)
     else:
         # The user is on another shard since the list changed: their presence is read there.
         await online.disconnect_left_behind(address, connection, shard)
+
+
+# --- [location] ---------------------------------------------------------------------------
+
+REALM_MAX_LENGTH = 128
+# Genesis City spans -150..150 on both axes (a little more at its newer edges); a world lays
+# out its own parcels near the origin.
+# One bound for both keeps garbage out without knowing every world's layout.
+PARCEL_LIMIT = 1000
+# A realm's name ("main"), a world's ("name.dcl.eth") or a catalyst's address.
+REALM_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$"
+_REALM = re.compile(REALM_PATTERN)
+
+
+def location(realm: str, x: int, y: int) -> Location:
+    """The location a user shares, or ValidationError saying what is wrong with it."""
+    if not realm:
+        raise ValidationError("the location's realm is required", code="realm_required")
+    if len(realm) > REALM_MAX_LENGTH:
+        raise ValidationError(
+            f"the realm is at most {REALM_MAX_LENGTH} characters, not {len(realm)}",
+            code="realm_too_long",
+        )
+    if not _REALM.fullmatch(realm):
+        raise ValidationError(
+            "the realm holds letters, digits and . _ : / - only, starting with a letter or a digit",
+            code="realm_invalid",
+        )
+    for name, value in (("x", x), ("y", y)):
+        if not -PARCEL_LIMIT <= value <= PARCEL_LIMIT:
+            raise ValidationError(
+                f"the parcel's {name} is between {-PARCEL_LIMIT} and {PARCEL_LIMIT}, not {value}",
+                code="parcel_out_of_range",
+            )
+    return Location(realm, x, y)
+
+
+async def set_location(address: str, location: Location | None) -> Presence:
+    """Share where `address` is (None: nowhere) with their friends, at most one update per
+    friend per PRESENCE_LOCATION_INTERVAL_MS; NotConnected if the user has no connection."""
+    change = await online.set_location(address, location)
+    if change.changed:
+        await asyncio.shield(publishing.location_changed(change.presence))
+    return change.presence
+
+
+async def heartbeat(address: str, location: Location | None) -> Presence:
+    """A client without a socket is alive: `address` stays connected for
+    PRESENCE_HEARTBEAT_OFFLINE_SECONDS more, ONLINE unless a connection chose a status, and
+    shares `location` if it is given (None leaves the one shared as it is)."""
+    until = online.now_ms() + presence_settings().heartbeat_offline_seconds * 1000
+    return await asyncio.shield(_heartbeat(address, until, location))
+
+
+async def _heartbeat(address: str, until_ms: int, location: Location | None) -> Presence:
+    came = await online.heartbeat(address, until_ms)
+    if location is None:
+        if came.changed:
+            await publishing.presence_changed(came.presence)
+        return came.presence
+    moved = await online.set_location(address, location)
+    # One publication of the newest state, coming online and moving alike; a user who only
+    # moved is coalesced as a location.
+    if came.changed:
+        await publishing.presence_changed(moved.presence)
+    elif moved.changed:
+        await publishing.location_changed(moved.presence)
+    return moved.presence
+
+
+async def expire_heartbeats(shard: int) -> int:
+    """Disconnect the heartbeat connection of every user of `shard` whose heartbeats
+    stopped; how many went."""
+    expired = await online.expired_heartbeats(shard)
+    for address in expired:
+        await _apply(online.expire_heartbeat(address))
+    return len(expired)
+
+
+# --- [/location] --------------------------------------------------------------------------
 
 
 def disconnect_user(address: str, reason: str = DEFAULT_DISCONNECT_REASON) -> int:

@@ -12,6 +12,14 @@ from rest_framework import exceptions, views
 from rest_framework.response import Response
 
 from friendships.services import FriendshipRuleError, TooManyActions
+from presence.services import NotConnected
+
+
+class Conflict(exceptions.APIException):
+    """The request does not fit the caller's state (409)."""
+
+    status_code = 409
+    default_code = "conflict"
 
 
 def _as_api_exception(exc: Exception) -> Exception:
@@ -19,6 +27,8 @@ def _as_api_exception(exc: Exception) -> Exception:
         return exceptions.Throttled(wait=exc.retry_after)
     if isinstance(exc, FriendshipRuleError):
         return exceptions.ValidationError({"detail": str(exc)})
+    if isinstance(exc, NotConnected):
+        return Conflict(str(exc))
     if isinstance(exc, DjangoValidationError):
         return exceptions.ValidationError({"detail": " ".join(exc.messages)})
     return exc

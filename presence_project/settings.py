@@ -450,6 +450,14 @@ PRESENCE = {
     # this many seconds: a user who reconnects to another process meanwhile never shows
     # OFFLINE to friends. Those who do not are disconnected after it, and the process exits.
     "RESTART_GRACE_SECONDS": env_int("PRESENCE_RESTART_GRACE_SECONDS", 5),
+    # [location] Friends hear at most one location change of a user per this many ms; the
+    # latest always. A parcel is 16 m and an avatar runs at about 8 m/s, a parcel in 2 s, so
+    # once a second keeps friends within a parcel of a runner, and bounds a walking user's
+    # fan-out to one update per friend per second (docs/presence.md, "Location").
+    "LOCATION_INTERVAL_MS": env_int("PRESENCE_LOCATION_INTERVAL_MS", 1000),
+    # A user whose heartbeats (clients without a socket) stop for this long goes OFFLINE,
+    # unless a connection of theirs is still open.
+    "HEARTBEAT_OFFLINE_SECONDS": env_int("PRESENCE_HEARTBEAT_OFFLINE_SECONDS", 120),
 }
 
 # Signing in (accounts/conf.py). The environment keeps the PRESENCE_ names it always had.

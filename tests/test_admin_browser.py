@@ -147,6 +147,14 @@ async def test_live_page_shows_a_client_going_online_without_a_reload(
         await page_shows(
             lambda: text(browser, "#live-user-status") == "online", PAGE_WAIT, "online"
         )
+        # [location]
+        assert text(browser, "#live-user-location") == "not shared"
+        await client.set_location(("main", 10, -20))
+        await page_shows(
+            lambda: text(browser, "#live-user-location") == "main (10, -20)",
+            PAGE_WAIT,
+            "the location",
+        )
         connections = browser.find_elements(By.CSS_SELECTOR, "#live-user-connections li")
         assert len(connections) == 1
         assert connections[0].text.startswith(f"{PROCESS_NAME}#")

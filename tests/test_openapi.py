@@ -44,6 +44,9 @@ def test_schema_is_valid_openapi_3_with_error_bodies_everywhere(service):
         ("/api/v1/blocks/{address}/", "delete"),
         ("/api/v1/presence/online/", "get"),
         ("/api/v1/presence/process/", "get"),
+        ("/api/v1/presence/location/", "put"),
+        ("/api/v1/presence/location/", "delete"),
+        ("/api/v1/presence/heartbeat/", "post"),
     }
     error = {"$ref": "#/components/schemas/Error"}
     for path, method, operation in operations:

@@ -4,7 +4,8 @@ from functools import cached_property
 
 from rest_framework import serializers
 
-from presence.events import Status
+from presence import services
+from presence.events import Location, Status
 
 
 class StatusField(serializers.ChoiceField):
@@ -41,6 +42,40 @@ class AttributeSerializer(serializers.Serializer):
         return data
 
 
+class _Realm(serializers.RegexField):
+    """A realm's name as a JSON string only (DRF's own would take a number and convert it)."""
+
+    def to_internal_value(self, data: object) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class _Coordinate(serializers.IntegerField):
+    """A parcel coordinate as a JSON integer only (DRF's own would take "5" and 5.0)."""
+
+    def to_internal_value(self, data: object) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class LocationSerializer(serializers.Serializer):
+    """[location] Where a user is: a realm (a world is a realm named like name.dcl.eth) and a
+    parcel."""
+
+    realm = _Realm(
+        services.REALM_PATTERN,
+        max_length=services.REALM_MAX_LENGTH,
+        help_text="letters, digits and . _ : / - (e.g. main, name.dcl.eth)",
+    )
+    x = _Coordinate(min_value=-services.PARCEL_LIMIT, max_value=services.PARCEL_LIMIT)
+    y = _Coordinate(min_value=-services.PARCEL_LIMIT, max_value=services.PARCEL_LIMIT)
+
+    def validate(self, attrs: dict[str, object]) -> Location:
+        return services.location(attrs["realm"], attrs["x"], attrs["y"])
+
+
 class PresenceSerializer(AttributeSerializer):
     """A user's presence as their friends see it."""
 
@@ -50,6 +85,26 @@ class PresenceSerializer(AttributeSerializer):
         source="last_seen_ms",
         allow_null=True,
         help_text="ms since the Unix epoch; null if never seen",
+    )
+    # [location]
+    location = LocationSerializer(
+        allow_null=True, help_text="where the user is, if they share it; null while offline"
+    )
+
+
+class LocationBodySerializer(serializers.Serializer):
+    """[location] A request that may carry a location: PUT presence/location/ shares it (null
+    or absent: none), a heartbeat shares it if given (else leaves the one shared as it is)."""
+
+    location = LocationSerializer(allow_null=True, required=False, default=None)
+
+
+class HeartbeatSerializer(serializers.Serializer):
+    """[location] A heartbeat taken: the caller as friends see them, and until when."""
+
+    presence = PresenceSerializer()
+    offline_after_seconds = serializers.IntegerField(
+        help_text="the caller goes OFFLINE after this long without a heartbeat or a connection"
     )
 
 

@@ -2,6 +2,8 @@ from django.urls import path
 
 from presence.api.views import (
     FriendsView,
+    HeartbeatView,
+    LocationView,
     OnlineFriendsView,
     OnlineUsersView,
     ProcessStatsView,
@@ -12,4 +14,7 @@ urlpatterns = [
     path("friends/online/", OnlineFriendsView.as_view(), name="online-friends"),
     path("presence/online/", OnlineUsersView.as_view(), name="online-users"),
     path("presence/process/", ProcessStatsView.as_view(), name="process-stats"),
+    # [location]
+    path("presence/location/", LocationView.as_view(), name="presence-location"),
+    path("presence/heartbeat/", HeartbeatView.as_view(), name="presence-heartbeat"),
 ]

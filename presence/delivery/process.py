@@ -239,7 +239,7 @@ async def _housekeeping() -> None:
 
 async def _keep(state: _ShardState) -> None:
     """One round of housekeeping on one shard: rebuild after a failure, a loss of data or a
-    reaping of this live process, reap dead processes."""
+    reaping of this live process, reap dead processes, expire stopped heartbeats."""
     try:
         epoch = await processes.epoch(state.shard)
         data_lost = state.epoch is not None and epoch != state.epoch
@@ -268,6 +268,8 @@ async def _keep(state: _ShardState) -> None:
         if dead:
             observability.processes_reaped.inc(len(dead))
             logger.warning("reaped dead server processes: %s", ", ".join(dead))
+        # [location] Users whose heartbeats stopped go OFFLINE, unless a socket holds them.
+        await services.expire_heartbeats(state.shard)
     except Exception:
         observability.redis_failed("housekeeping")
         if not state.failing:

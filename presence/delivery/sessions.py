@@ -20,6 +20,7 @@ from presence.delivery import process, process_channel
 from presence.errors import Forbidden, ServiceError, TooManyRequests, Unauthorized
 from presence.events import (
     FriendshipNotice,
+    Location,
     Presence,
     SessionDisconnect,
     SessionRevoked,
@@ -39,24 +40,35 @@ _token_holder = database_sync_to_async(token_holder)
 _friend_addresses = database_sync_to_async(friend_addresses)
 
 
+# What of a friend a follower sees change: a new version that shows the same is not shown.
+_View = tuple[Status, Location | None]
+_OFFLINE_VIEW: _View = (Status.OFFLINE, None)
+
+
+def _view(presence: Presence) -> _View:
+    return (presence.status, presence.location)  # [location]
+
+
 class _PresenceSubscription:
     """One presence subscription: its feed, and what it has shown of each friend, so that a
-    late publication of a state it showed already, or the same status again, is not shown."""
+    late publication of a state it showed already, or the same status and location again, is
+    not shown."""
 
     def __init__(self, feed: PresenceFeed) -> None:
         self.feed = feed
         self._versions: dict[str, int] = {}
-        # A friend never shown is OFFLINE.
-        self._statuses: dict[str, Status] = {}
+        # What was shown of each friend; one never shown is OFFLINE.
+        self._shown: dict[str, _View] = {}
 
     async def offer(self, presence: Presence) -> None:
         # -1: after Redis lost its data, an OFFLINE friend reads as version 0 and must pass.
         if presence.version <= self._versions.get(presence.address, -1):
             return
         self._versions[presence.address] = presence.version
-        if presence.status == self._statuses.get(presence.address, Status.OFFLINE):
+        shown = _view(presence)
+        if shown == self._shown.get(presence.address, _OFFLINE_VIEW):
             return
-        self._statuses[presence.address] = presence.status
+        self._shown[presence.address] = shown
         await self.feed.offer(presence.address, presence)
 
     def forget_versions(self) -> None:
@@ -65,7 +77,7 @@ class _PresenceSubscription:
     async def drop_friend(self, address: str) -> None:
         """A former friend: they read as OFFLINE once, and their history is forgotten."""
         version = self._versions.pop(address, 0)
-        self._statuses.pop(address, None)
+        self._shown.pop(address, None)
         await self.feed.offer(address, Presence(address, Status.OFFLINE, version, None))
 
 
@@ -107,6 +119,8 @@ class ClientSession:
         self._background: set[asyncio.Task[None]] = set()
         # The status last chosen on this connection, to restore if Redis loses it.
         self._chosen: Status | None = None
+        # [location] The location last shared on this connection, to restore likewise.
+        self._location: Location | None = None
         process.track(self)
 
     # --- Who the user is -----------------------------------------------------------------
@@ -183,6 +197,17 @@ class ClientSession:
             self._chosen = status
         await services.default_status(address, self.connection_id, status)
 
+    # [location]
+    async def set_location(self, location: Location | None) -> Presence:
+        """Share where the user is (None: nowhere); the user as friends see them now."""
+        address = self._bound("sharing a location")
+        self._location = location
+        return await services.set_location(address, location)
+
+    async def heartbeat(self, location: Location | None) -> Presence:
+        """The user's heartbeat, as a client without a socket of its own sends it."""
+        return await services.heartbeat(self._bound("sending a heartbeat"), location)
+
     async def close(self) -> None:
         """The connection is gone: the user may go OFFLINE, and no group keeps this session."""
         self._closed = True
@@ -209,6 +234,8 @@ class ClientSession:
         """Redis lost this connection (an outage): put it back; the feeds catch up after."""
         if self.address is not None:
             await services.restore(self.address, self.connection_id, self._chosen)
+            if self._location is not None:  # [location]
+                await services.set_location(self.address, self._location)
 
     # --- Friends' presence ---------------------------------------------------------------
 

@@ -25,6 +25,7 @@ from presence.delivery.sessions import ClientSession, EventFeed, PresenceFeed
 from presence.errors import BadRequest
 from presence.events import FriendshipNotice, Presence
 from presence.procedures.errors import answered_in
+from presence.procedures.locations import location_of, put_location
 from presence.protocol import social_service_v2_pb2 as pb
 from presence.rpc.feed import Feed
 from presence.rpc.server import (
@@ -389,9 +390,11 @@ def _connectivity_update(batch: list[Presence]) -> bytes:
 @functools.lru_cache(maxsize=4096)
 def _encoded_connectivity_update(presence: Presence) -> bytes:
     """One friend's change, encoded once for all of their followers on this process."""
-    return pb.FriendConnectivityUpdate(
+    update = pb.FriendConnectivityUpdate(
         friend=_profile(presence.address), status=int(presence.status)
-    ).SerializeToString()
+    )
+    put_location(update, presence.location)  # [location]
+    return update.SerializeToString()
 
 
 async def subscribe_to_friend_connectivity_updates(
@@ -401,6 +404,35 @@ async def subscribe_to_friend_connectivity_updates(
     """The friends online now, then each change, one friend per item."""
     _caller(session)
     return await session.subscribe_presence(Feed(_connectivity_update, per_item=1))
+
+
+# --- [location] ---------------------------------------------------------------------------
+
+
+async def set_location(
+    session: ClientSession, request: pb.SetLocationPayload
+) -> pb.SetLocationResponse:
+    _caller(session)
+    presence = await session.set_location(location_of(request))
+    ok = pb.SetLocationResponse.Ok()
+    put_location(ok, presence.location)
+    return pb.SetLocationResponse(ok=ok)
+
+
+async def presence_heartbeat(
+    session: ClientSession, request: pb.PresenceHeartbeatPayload
+) -> pb.PresenceHeartbeatResponse:
+    _caller(session)
+    presence = await session.heartbeat(location_of(request))
+    ok = pb.PresenceHeartbeatResponse.Ok(
+        status=int(presence.status),
+        offline_after_seconds=presence_settings().heartbeat_offline_seconds,
+    )
+    put_location(ok, presence.location)
+    return pb.PresenceHeartbeatResponse(ok=ok)
+
+
+# --- [/location] --------------------------------------------------------------------------
 
 
 Empty = empty_pb2.Empty
@@ -450,5 +482,18 @@ MODULE = RpcModule(
         unary("GetBlockingStatus", Empty, get_blocking_status),
         server_feed("SubscribeToBlockUpdates", Empty, subscribe_to_block_updates),
         *(unary(name, Empty, _not_served(name)) for name in NOT_SERVED),
+        # [location]
+        unary(
+            "SetLocation",
+            pb.SetLocationPayload,
+            set_location,
+            answered_in(pb.SetLocationResponse),
+        ),
+        unary(
+            "PresenceHeartbeat",
+            pb.PresenceHeartbeatPayload,
+            presence_heartbeat,
+            answered_in(pb.PresenceHeartbeatResponse),
+        ),
     ),
 )

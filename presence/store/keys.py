@@ -17,6 +17,13 @@ PROCESSES = "presence:processes"  # SET of process incarnations that have regist
 HEARTBEAT = "presence:heartbeat:{}"  # STRING with a TTL: the process's stats at its last beat
 PROCESS_CONNECTIONS = "presence:process-connections:{}"  # SET "address connection_id"
 EPOCH = "presence:epoch"  # STRING set once; a new value means Redis lost everything
+# [location]
+LOCATION = "presence:location"  # HASH address -> "x:y:realm" the user shares while connected
+# ZSET address -> ms after which the user's heartbeat connection is gone (housekeeping)
+HEARTBEATS = "presence:heartbeats"
+# The connection id of a user's heartbeats, one per user: its "process" never registers, so
+# it is never reaped with one; it goes when its heartbeats stop (HEARTBEATS).
+HEARTBEAT_CONNECTION = "heartbeat/0"
 
 _connection_numbers = itertools.count(1)
 

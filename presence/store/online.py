@@ -23,7 +23,7 @@ from redis.exceptions import RedisError
 
 from presence import observability
 from presence.conf import presence_settings
-from presence.events import STATUS_BY_NUMBER, Presence, Status
+from presence.events import STATUS_BY_NUMBER, Location, Presence, Status
 from presence.store import keys, shards
 from presence_project import redis_clients
 from presence_project.loops import PerLoop
@@ -36,6 +36,22 @@ if op == 'reap' then
   -- The connection's process beats again: it is alive after all, and keeps it.
   if redis.call('EXISTS', KEYS[9]) == 1 then op = 'keep' else op = 'disconnect' end
 end
+-- [location] A heartbeat keeps the user's heartbeat connection until ARGV[7], choosing
+-- ONLINE unless a connection chose; expiring it once that time is over leaves a heartbeat
+-- that came meanwhile in place.
+if op == 'heartbeat' then
+  redis.call('ZADD', KEYS[10], ARGV[7], address)
+  op = 'restore'
+elseif op == 'expire' then
+  local deadline = tonumber(redis.call('ZSCORE', KEYS[10], address))
+  if deadline and deadline > tonumber(now) then
+    op = 'keep'
+  else
+    redis.call('ZREM', KEYS[10], address)
+    op = 'disconnect'
+  end
+end
+-- [/location]
 if op == 'disconnect' then
   redis.call('SREM', KEYS[1], connection)
   redis.call('SREM', KEYS[7], held)
@@ -56,9 +72,15 @@ if chosen and chosen ~= '1' and redis.call('SCARD', KEYS[1]) > 0 then new = chos
 local current = redis.call('HGET', KEYS[3], address)
 local old = '1'
 if current then old = string.match(current, '^(%d+)') end
+-- [location] Going OFFLINE, or losing the last connection, forgets where the user was.
+if (new == '1' and old ~= '1') or redis.call('SCARD', KEYS[1]) == 0 then
+  redis.call('HDEL', KEYS[11], address)
+end
+local location = redis.call('HGET', KEYS[11], address) or ''
+-- [/location]
 if old == new then
   return {0, new, redis.call('HGET', KEYS[5], address) or '0',
-          redis.call('HGET', KEYS[6], address) or ''}
+          redis.call('HGET', KEYS[6], address) or '', location}
 end
 local version = redis.call('HINCRBY', KEYS[5], address, 1)
 redis.call('HSET', KEYS[6], address, now)
@@ -74,12 +96,42 @@ if new == '2' then
 else
   redis.call('SREM', KEYS[8], address)
 end
-return {1, new, version, now}
+return {1, new, version, now, location}
+"""
+
+# [location] Share where the user is ('' clears it) while they have a connection; a change
+# friends can see (the user is visible) is a new version.
+_LOCATION = """
+local address, value, now = ARGV[1], ARGV[2], ARGV[3]
+if redis.call('SCARD', KEYS[1]) == 0 then return {-1} end
+local current = redis.call('HGET', KEYS[3], address)
+local stored = redis.call('HGET', KEYS[2], address) or ''
+if stored == value or not current then
+  if value == '' then redis.call('HDEL', KEYS[2], address)
+  else redis.call('HSET', KEYS[2], address, value) end
+  if not current then
+    return {0, '1', redis.call('HGET', KEYS[4], address) or '0',
+            redis.call('HGET', KEYS[5], address) or '', ''}
+  end
+  local status, version, seen = string.match(current, '^(%d+):(%d+):(%d+)')
+  return {0, status, version, seen, value}
+end
+if value == '' then redis.call('HDEL', KEYS[2], address)
+else redis.call('HSET', KEYS[2], address, value) end
+local status = string.match(current, '^(%d+)')
+local version = redis.call('HINCRBY', KEYS[4], address, 1)
+redis.call('HSET', KEYS[5], address, now)
+redis.call('HSET', KEYS[3], address, status .. ':' .. version .. ':' .. now)
+return {1, status, version, now, value}
 """
 
 
 class TooManyConnections(Exception):
     """The user already has as many connections as allowed."""
+
+
+class NotConnected(Exception):
+    """The user has no connection (socket or heartbeat) to share a location on."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +146,7 @@ class Change:
 class _Client:
     redis: Redis
     transition: AsyncScript
+    locate: AsyncScript  # [location]
 
 
 def _new_client(shard: int) -> _Client:
@@ -108,7 +161,7 @@ def _new_client(shard: int) -> _Client:
         socket_connect_timeout=3,
     )
     # EVALSHA, reloading the script by itself if Redis restarted empty.
-    return _Client(redis, redis.register_script(_TRANSITION))
+    return _Client(redis, redis.register_script(_TRANSITION), redis.register_script(_LOCATION))
 
 
 _clients = PerLoop(lambda: [_new_client(shard) for shard in range(shards.count())])
@@ -124,9 +177,51 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _parse_visible(address: str, raw: str) -> Presence:
+def _parse_location(raw: str | None) -> Location | None:
+    """A location as stored, "x:y:realm" (the realm last: it is free text)."""
+    if not raw:
+        return None
+    x, y, realm = raw.split(":", 2)
+    return Location(realm, int(x), int(y))
+
+
+def _store_location(location: Location | None) -> str:
+    return "" if location is None else f"{location.x}:{location.y}:{location.realm}"
+
+
+def _parse_visible(address: str, raw: str, location: str | None = None) -> Presence:
     status, version, last_seen = raw.split(":")
-    return Presence(address, STATUS_BY_NUMBER[int(status)], int(version), int(last_seen))
+    return Presence(
+        address,
+        STATUS_BY_NUMBER[int(status)],
+        int(version),
+        int(last_seen),
+        location=_parse_location(location),
+    )
+
+
+def _change(address: str, result: list[str | int]) -> Change:
+    """A script's answer [changed, status, version, last seen, location] as a Change; an
+    OFFLINE user shows no location."""
+    changed, status, version, last_seen, location = result
+    status = Status(int(status))
+    presence = Presence(
+        address,
+        status,
+        int(version),
+        int(last_seen) if last_seen else None,
+        location=None if status == Status.OFFLINE else _parse_location(location),
+    )
+    return Change(presence, bool(changed))
+
+
+async def _run(script: AsyncScript, script_keys: list[str], args: list[object]) -> list:
+    """`script`'s answer, a failure of Redis counted."""
+    try:
+        return await script(keys=script_keys, args=args)
+    except RedisError:
+        observability.redis_failed("presence")
+        raise
 
 
 async def _transition(
@@ -136,6 +231,7 @@ async def _transition(
     wanted: Status | None,
     limit: int = 0,
     shard: int | None = None,
+    heartbeat_until_ms: int = 0,
 ) -> Change:
     script_keys = [
         keys.CONNECTIONS.format(address),
@@ -147,21 +243,18 @@ async def _transition(
         keys.PROCESS_CONNECTIONS.format(keys.process_of(connection_id)),
         keys.AWAY,
         keys.HEARTBEAT.format(keys.process_of(connection_id)),
+        keys.HEARTBEATS,  # [location]
+        keys.LOCATION,  # [location]
     ]
-    args = [address, op, connection_id, "" if wanted is None else int(wanted), now_ms(), limit]
-    try:
-        on = shards.shard_of(address) if shard is None else shard
-        result = await _clients.get()[on].transition(keys=script_keys, args=args)
-    except RedisError:
-        observability.redis_failed("presence")
-        raise
+    args = [
+        *(address, op, connection_id, "" if wanted is None else int(wanted), now_ms(), limit),
+        heartbeat_until_ms,
+    ]
+    on = shards.shard_of(address) if shard is None else shard
+    result = await _run(_clients.get()[on].transition, script_keys, args)
     if result[0] == -1:
         raise TooManyConnections(f"at most {limit} connections per user")
-    changed, status, version, last_seen = result
-    presence = Presence(
-        address, Status(int(status)), int(version), int(last_seen) if last_seen else None
-    )
-    return Change(presence, bool(changed))
+    return _change(address, result)
 
 
 async def connect(address: str, connection_id: str, max_connections: int) -> Change:
@@ -203,6 +296,48 @@ async def set_status(address: str, connection_id: str, status: Status) -> Change
     return await _transition(address, "status", connection_id, status)
 
 
+# --- [location] ---------------------------------------------------------------------------
+
+
+async def heartbeat(address: str, until_ms: int) -> Change:
+    """Keep `address`'s heartbeat connection until `until_ms`, making them ONLINE unless one
+    of their connections chose a status."""
+    connection = keys.HEARTBEAT_CONNECTION
+    return await _transition(
+        address, "heartbeat", connection, Status.ONLINE, heartbeat_until_ms=until_ms
+    )
+
+
+async def expire_heartbeat(address: str) -> Change:
+    """Forget `address`'s heartbeat connection if its time is over (a heartbeat that came
+    since keeps it)."""
+    return await _transition(address, "expire", keys.HEARTBEAT_CONNECTION, None)
+
+
+async def expired_heartbeats(shard: int) -> list[str]:
+    """The users of `shard` whose heartbeats stopped: their time is over."""
+    return await redis(shard).zrangebyscore(keys.HEARTBEATS, "-inf", now_ms())
+
+
+async def set_location(address: str, location: Location | None) -> Change:
+    """Share `location` (None: none) for `address`, or raise NotConnected."""
+    script_keys = [
+        keys.CONNECTIONS.format(address),
+        keys.LOCATION,
+        keys.VISIBLE,
+        keys.VERSIONS,
+        keys.LAST_SEEN,
+    ]
+    args = [address, _store_location(location), now_ms()]
+    result = await _run(_clients.get()[shards.shard_of(address)].locate, script_keys, args)
+    if result[0] == -1:
+        raise NotConnected("connect or send a heartbeat before sharing a location")
+    return _change(address, result)
+
+
+# --- [/location] --------------------------------------------------------------------------
+
+
 async def _visible_values(addresses: list[str]) -> list[str | None]:
     """Each of `addresses`' visible state as stored, None if not visible: one HMGET per
     shard."""
@@ -213,13 +348,26 @@ async def _visible_values(addresses: list[str]) -> list[str | None]:
     return await shards.by_shard(addresses, read) if addresses else []
 
 
-async def visible_among(addresses: Iterable[str]) -> dict[str, Presence]:
-    """The visible users among `addresses`, in one round trip per shard: O(len(addresses))."""
+async def _visible_with_location(shard: int, addresses: list[str]) -> list[tuple]:
+    """(visible state, location) of each of `addresses`, all on `shard`, in one transaction."""
+    async with redis(shard).pipeline(transaction=True) as pipe:
+        pipe.hmget(keys.VISIBLE, addresses)
+        pipe.hmget(keys.LOCATION, addresses)  # [location]
+        visible, locations = await pipe.execute()
+    return list(zip(visible, locations, strict=True))
+
+
+async def visible_among(addresses: Iterable[str], locations: bool = True) -> dict[str, Presence]:
+    """The visible users among `addresses`, in one round trip per shard: O(len(addresses));
+    without `locations`, their status alone (one HMGET per shard)."""
     wanted = list(addresses)
-    values = await _visible_values(wanted)
+    if not locations:
+        values = [(raw, None) for raw in await _visible_values(wanted)]
+    else:
+        values = await shards.by_shard(wanted, _visible_with_location) if wanted else []
     return {
-        address: _parse_visible(address, raw)
-        for address, raw in zip(wanted, values, strict=True)
+        address: _parse_visible(address, raw, location)
+        for address, (raw, location) in zip(wanted, values, strict=True)
         if raw is not None
     }
 
@@ -232,18 +380,20 @@ async def visible_addresses_among(addresses: Iterable[str]) -> list[str]:
     return [address for address, raw in zip(wanted, values, strict=True) if raw is not None]
 
 
-_Stored = tuple[str | None, str | None, str | None]
+_Stored = tuple[str | None, str | None, str | None, str | None]
 
 
 async def _stored_presence(shard: int, addresses: list[str]) -> list[_Stored]:
-    """(visible state, version, last seen) of each of `addresses`, all on `shard`."""
+    """(visible state, version, last seen, location) of each of `addresses`, all on
+    `shard`."""
     # One transaction: a transition between the reads would pair a status with another version.
     async with redis(shard).pipeline(transaction=True) as pipe:
         pipe.hmget(keys.VISIBLE, addresses)
         pipe.hmget(keys.VERSIONS, addresses)
         pipe.hmget(keys.LAST_SEEN, addresses)
-        visible, versions, last_seen = await pipe.execute()
-    return list(zip(visible, versions, last_seen, strict=True))
+        pipe.hmget(keys.LOCATION, addresses)  # [location]
+        visible, versions, last_seen, locations = await pipe.execute()
+    return list(zip(visible, versions, last_seen, locations, strict=True))
 
 
 async def presence_of(addresses: Iterable[str]) -> list[Presence]:
@@ -253,10 +403,10 @@ async def presence_of(addresses: Iterable[str]) -> list[Presence]:
         return []
     stored = await shards.by_shard(wanted, _stored_presence)
     return [
-        _parse_visible(address, raw)
+        _parse_visible(address, raw, location)
         if raw is not None
         else Presence(address, Status.OFFLINE, int(version or 0), int(seen) if seen else None)
-        for address, (raw, version, seen) in zip(wanted, stored, strict=True)
+        for address, (raw, version, seen, location) in zip(wanted, stored, strict=True)
     ]
 
 

@@ -104,6 +104,12 @@
         ),
         el("dt", {}, "Last seen"),
         el("dd", { id: "live-user-last-seen" }, seen(user.last_seen)),
+        el("dt", {}, "Location"),
+        el(
+          "dd",
+          { id: "live-user-location" },
+          user.location ? `${user.location.realm} (${user.location.x}, ${user.location.y})` : "not shared",
+        ),
         el("dt", {}, `Open connections: ${user.connections.length}`),
         el("dd", { id: "live-user-connections" }, connections),
         el("dt", {}, `Friends online or away: ${user.online_friends.length}`),
