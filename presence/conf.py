@@ -16,6 +16,7 @@ class PresenceSettings:
     max_frame_bytes: int
     listen_backlog: int
     max_connecting: int
+    log_connections: bool
     max_concurrent_requests: int
     max_ports: int
     max_pending_events: int

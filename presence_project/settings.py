@@ -392,6 +392,10 @@ PRESENCE = {
     # this many, the process stops accepting and the rest wait in the listen queue, where no
     # deadline runs (docs/scaling.md, "Reconnect storms"). 0 accepts all at once.
     "MAX_CONNECTING": env_int("PRESENCE_MAX_CONNECTING", 1000),
+    # Every connection's lines (opened, signed in, closed, daphne's WebSocket access lines)
+    # at INFO; otherwise at DEBUG, and the presence_connections_* counters count them. Off:
+    # in a reconnect storm the lines are a good part of each connection's set-up.
+    "LOG_CONNECTIONS": env_bool("PRESENCE_LOG_CONNECTIONS", False),
     # Requests one connection may have in flight at once, open streams included.
     "MAX_CONCURRENT_REQUESTS": env_int("PRESENCE_MAX_CONCURRENT_REQUESTS", 64),
     # Ports one connection may open.

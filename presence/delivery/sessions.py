@@ -34,6 +34,10 @@ from presence_project.db import database_sync_to_async
 
 PresenceFeed = Feed[str, Presence]
 EventFeed = Feed[int, FriendshipNotice]
+# Wrapped once, not on every call: wrapping (asgiref inspects the function) costs the
+# event loop on each sign-in and subscription.
+_token_holder = database_sync_to_async(token_holder)
+_friend_addresses = database_sync_to_async(friend_addresses)
 
 
 # What of a friend a follower sees change: a new version that shows the same is not shown.
@@ -139,7 +143,7 @@ class ClientSession:
                     Unauthorized("an access token is required: send it as synapse_token"),
                 )
             return self.address
-        holder = await database_sync_to_async(token_holder)(token)
+        holder = await _token_holder(token)
         if holder is None:
             raise _refused(
                 observability.INVALID_TOKEN,
@@ -246,7 +250,7 @@ class ClientSession:
         subscription = _PresenceSubscription(feed)
         async with self._lock:
             if not self._subscriptions:
-                friends = await database_sync_to_async(friend_addresses)(address)
+                friends = await _friend_addresses(address)
                 await process_channel.follow(self, friends)
                 self._followed = set(friends)
             self._subscriptions.add(subscription)
