@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from django.contrib import admin
 from django.contrib.admin.views.main import ChangeList
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
@@ -15,7 +15,8 @@ from django.utils.safestring import SafeString
 from accounts.admin import UserAdmin
 from accounts.models import User
 from friendships.selectors import blocked_by, blocker_addresses
-from presence import selectors
+from presence import selectors, services
+from presence.models import HistoryAccess, HistoryEntry
 
 
 def _address_link(address: str) -> SafeString:
@@ -121,3 +122,73 @@ class UserWithPresenceAdmin(UserAdmin):
 
 admin.site.unregister(User)
 admin.site.register(User, UserWithPresenceAdmin)
+
+
+# --- [history] ----------------------------------------------------------------------------
+
+
+class _ReadOnly(admin.ModelAdmin):
+    """Records the admin shows and never changes."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(HistoryEntry)
+class HistoryEntryAdmin(_ReadOnly):
+    """Users' own presence history, for staff with the permission to view it; each reading
+    of a list or an entry is recorded as a HistoryAccess, which superusers read."""
+
+    list_display = ("at", "user", "kind", "chosen", "visible", "device", "connection")
+    list_filter = ("kind",)
+    search_fields = ("user__address",)
+    date_hierarchy = "at"
+    # Each row names its user without a query per row.
+    list_select_related = ("user",)
+    show_full_result_count = False
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, object] | None = None
+    ) -> HttpResponse:
+        response = super().changelist_view(request, extra_context)
+        if response.status_code == 200:
+            services.record_history_access(request.user.address, "list", request.get_full_path())
+        return response
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, object] | None = None,
+    ) -> HttpResponse:
+        response = super().change_view(request, object_id, form_url, extra_context)
+        if response.status_code == 200:
+            services.record_history_access(
+                request.user.address,
+                "entry",
+                request.get_full_path(),
+                subject=response.context_data["original"].user_id,
+            )
+        return response
+
+
+@admin.register(HistoryAccess)
+class HistoryAccessAdmin(_ReadOnly):
+    """Who of the staff read presence history, and what: for superusers only."""
+
+    list_display = ("at", "reader", "view", "subject", "path")
+    search_fields = ("reader", "subject")
+    date_hierarchy = "at"
+
+    def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return request.user.is_active and request.user.is_superuser
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self.has_view_permission(request)

@@ -2,13 +2,16 @@
 
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from asgiref.sync import async_to_sync
+from django.db.models import QuerySet
 
 from accounts.addresses import normalize_address
 from accounts.models import User
 from friendships.selectors import friend_addresses
 from presence.events import Presence
+from presence.models import HistoryEntry, HistoryErasure
 from presence.store import online
 from presence.store.processes import process_beats
 
@@ -148,3 +151,25 @@ def user_presence(address: str) -> UserPresence | None:
         connections=async_to_sync(online.connections_of)(address),
         online_friends=visible_friends(address),
     )
+
+
+# --- [history] A user's own presence history ----------------------------------------------
+
+# What a user's history shows without a `since`: the issue's "recent sessions".
+HISTORY_DEFAULT_DAYS = 30
+
+
+def history_of(
+    address: str, since: datetime | None = None, until: datetime | None = None
+) -> QuerySet[HistoryEntry]:
+    """`address`'s own presence history from `since` (default: the last
+    HISTORY_DEFAULT_DAYS days) until `until` (default: now), newest first; nothing from
+    before their last deletion of it."""
+    since = since or datetime.now(UTC) - timedelta(days=HISTORY_DEFAULT_DAYS)
+    entries = HistoryEntry.objects.filter(user_id=address, at__gte=since)
+    if until is not None:
+        entries = entries.filter(at__lt=until)
+    erased = HistoryErasure.objects.filter(user_id=address).values_list("at", flat=True).first()
+    if erased is not None:
+        entries = entries.filter(at__gt=erased)
+    return entries.order_by("-at", "-id")

@@ -9,18 +9,22 @@ leave friends with a stale status.
 import asyncio
 import logging
 from collections.abc import Awaitable
+from datetime import UTC, datetime, timedelta
 
 from asgiref.sync import async_to_sync
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from redis.exceptions import RedisError
 
 from accounts.addresses import normalize_address
 from presence import publishing
 from presence.conf import presence_settings
 from presence.events import Presence, SessionDisconnect, Status
+from presence.store import history as history_stream
 from presence.store import online, processes, shards
 from presence.store.online import TooManyConnections
 from presence_project import redis_clients
+from presence_project.db import database_sync_to_async
 from presence_project.ratelimits import Limit, within_limits_async
 
 __all__ = ["TooManyConnections", "TooManyStatusChanges"]
@@ -163,3 +167,104 @@ def disconnect_user(address: str, reason: str = DEFAULT_DISCONNECT_REASON) -> in
     open_connections = async_to_sync(online.connections_of)(address)
     async_to_sync(publishing.to_user)(address, SessionDisconnect(reason))
     return len(open_connections)
+
+
+# --- [history] A user's own presence history ----------------------------------------------
+# The models are imported where used: this module loads while logging is configured
+# (presence_project.logs -> presence.delivery.process), before Django's apps are.
+
+HISTORY_BATCH = 500
+# Rows deleted per statement by the retention: short transactions, however much is due.
+PURGE_BATCH = 1000
+
+
+async def record_history(shard: int, consumer: str) -> int:
+    """Store in the database the history entries waiting in `shard`'s stream, in batches,
+    each acknowledged once stored; `consumer` is the calling process. How many were read."""
+    recorded = 0
+    while entries := await history_stream.read(shard, consumer, HISTORY_BATCH):
+        await database_sync_to_async(_store_history)(entries)
+        await history_stream.acknowledge(shard, [entry.stream_id for entry in entries])
+        recorded += len(entries)
+    return recorded
+
+
+def _moment(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def _store_history(entries: list[history_stream.Entry]) -> None:
+    """The entries of known users, but those older than the retention or than the user's
+    last deletion of their history; one stored per (user, stream id)."""
+    from accounts.models import User
+    from presence.models import HistoryEntry, HistoryErasure
+
+    addresses = {entry.address for entry in entries}
+    known = set(User.objects.filter(address__in=addresses).values_list("address", flat=True))
+    erased = dict(HistoryErasure.objects.filter(user__in=known).values_list("user", "at"))
+    oldest = _retention_cutoff()
+    rows = [
+        HistoryEntry(
+            user_id=entry.address,
+            at=at,
+            kind=entry.kind,
+            connection=entry.connection,
+            device=entry.device,
+            chosen=entry.chosen,
+            visible=entry.visible,
+            stream_id=entry.stream_id,
+        )
+        for entry in entries
+        if entry.address in known
+        and (at := _moment(entry.at_ms)) >= oldest
+        and (entry.address not in erased or at > erased[entry.address])
+    ]
+    HistoryEntry.objects.bulk_create(rows, ignore_conflicts=True)
+
+
+def _retention_cutoff() -> datetime:
+    return datetime.now(UTC) - timedelta(days=presence_settings().history_retention_days)
+
+
+def delete_history(address: str) -> int:
+    """Delete all of a user's presence history, including entries still on their way from
+    Redis; how many stored entries were deleted."""
+    from presence.models import HistoryEntry, HistoryErasure
+
+    with transaction.atomic():
+        HistoryErasure.objects.update_or_create(user_id=address, defaults={"at": datetime.now(UTC)})
+        deleted, _ = HistoryEntry.objects.filter(user_id=address).delete()
+    return deleted
+
+
+def purge_history() -> int:
+    """Delete every history entry older than PRESENCE_HISTORY_RETENTION_DAYS, a batch at a
+    time, and the deletion marks that no entry can predate any more; how many entries."""
+    from presence.models import HistoryEntry, HistoryErasure
+
+    cutoff = _retention_cutoff()
+    purged = 0
+    while batch := list(
+        HistoryEntry.objects.filter(at__lt=cutoff).values_list("pk", flat=True)[:PURGE_BATCH]
+    ):
+        purged += HistoryEntry.objects.filter(pk__in=batch).delete()[0]
+    HistoryErasure.objects.filter(at__lt=cutoff).delete()
+    return purged
+
+
+async def purge_history_if_due(holder: str, every_seconds: int) -> int | None:
+    """The retention pass, if no process ran it in the last `every_seconds`; how many
+    entries it deleted, None if not due. Consumers of processes long gone leave each shard's
+    stream group then too."""
+    if not await history_stream.purge_due(every_seconds, holder):
+        return None
+    await shards.each_shard(history_stream.forget_idle_consumers)
+    return await database_sync_to_async(purge_history)()
+
+
+def record_history_access(reader: str, view: str, path: str, subject: str = "") -> None:
+    """A staff member read presence history in the admin: `view` ("list" or "entry") at
+    `path`, an entry of `subject`'s."""
+    from presence.models import HistoryAccess
+
+    HistoryAccess.objects.create(reader=reader, view=view, path=path[:2000], subject=subject)

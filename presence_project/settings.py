@@ -446,6 +446,9 @@ PRESENCE = {
     # this many seconds: a user who reconnects to another process meanwhile never shows
     # OFFLINE to friends. Those who do not are disconnected after it, and the process exits.
     "RESTART_GRACE_SECONDS": env_int("PRESENCE_RESTART_GRACE_SECONDS", 5),
+    # Days a user's own presence history is kept (`manage.py presence purge-history` and
+    # the hourly housekeeping delete what is older).
+    "HISTORY_RETENTION_DAYS": env_int("PRESENCE_HISTORY_RETENTION_DAYS", 30),
 }
 
 # Signing in (accounts/conf.py). The environment keeps the PRESENCE_ names it always had.

@@ -5,6 +5,7 @@ from functools import cached_property
 from rest_framework import serializers
 
 from presence.events import Status
+from presence.models import HistoryKind
 
 
 class StatusField(serializers.ChoiceField):
@@ -61,4 +62,51 @@ class ProcessStatsSerializer(serializers.Serializer):
     presence_subscriptions = serializers.IntegerField(help_text="open presence streams")
     peak_presence_backlog = serializers.IntegerField(
         help_text="the most updates any presence subscriber has had waiting"
+    )
+
+
+# --- [history] ----------------------------------------------------------------------------
+
+# The last millisecond of year 9999, the latest a datetime holds.
+_LAST_MS = 253_402_300_799_999
+
+
+class HistoryEntrySerializer(serializers.Serializer):
+    """One entry of the caller's own presence history."""
+
+    at = serializers.IntegerField(source="at_ms", help_text="ms since the Unix epoch")
+    kind = serializers.ChoiceField(
+        choices=HistoryKind.values,
+        help_text="a connection opened or closed, or a status changed",
+    )
+    session = serializers.CharField(
+        help_text="the connection: the same in its connected and disconnected entries"
+    )
+    device = serializers.CharField(
+        help_text="the kind of device the connection said it is; empty if it did not say"
+    )
+    chosen = StatusField(
+        source="chosen_status",
+        allow_null=True,
+        help_text="the status the user chose, after the entry; null if none",
+    )
+    visible = StatusField(
+        source="visible_status", help_text="the status friends saw after the entry"
+    )
+
+
+class HistoryWindowSerializer(serializers.Serializer):
+    """The query parameters of a history read."""
+
+    since = serializers.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=_LAST_MS,
+        help_text="ms since the Unix epoch: entries from then on (default: 30 days ago)",
+    )
+    until = serializers.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=_LAST_MS,
+        help_text="ms since the Unix epoch: entries before then (default: up to now)",
     )

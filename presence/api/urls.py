@@ -2,6 +2,7 @@ from django.urls import path
 
 from presence.api.views import (
     FriendsView,
+    HistoryView,
     OnlineFriendsView,
     OnlineUsersView,
     ProcessStatsView,
@@ -12,4 +13,5 @@ urlpatterns = [
     path("friends/online/", OnlineFriendsView.as_view(), name="online-friends"),
     path("presence/online/", OnlineUsersView.as_view(), name="online-users"),
     path("presence/process/", ProcessStatsView.as_view(), name="process-stats"),
+    path("presence/history/", HistoryView.as_view(), name="presence-history"),
 ]

@@ -23,6 +23,7 @@ import secrets
 import socket
 import time
 from collections import Counter
+from collections.abc import Awaitable
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Protocol
@@ -171,7 +172,11 @@ def ensure_running() -> None:
         for task in _tasks:
             task.cancel()
         loop = asyncio.get_running_loop()
-        _tasks[:] = [loop.create_task(_beating()), loop.create_task(_housekeeping())]
+        _tasks[:] = [
+            loop.create_task(_beating()),
+            loop.create_task(_housekeeping()),
+            loop.create_task(_recording_history()),  # [history]
+        ]
 
 
 async def _beating() -> None:
@@ -312,6 +317,48 @@ async def _rebuild(shard: int, data_lost: bool, cause: str) -> None:
 async def _catch_up_all(from_scratch: bool) -> None:
     for session in list(_live_sessions):
         await session.catch_up(from_scratch)
+
+
+# --- [history] ----------------------------------------------------------------------------
+
+# The retention pass runs once per this many seconds, on one process of all.
+HISTORY_PURGE_EVERY_SECONDS = 3600
+
+
+async def _recording_history() -> None:
+    """Store the users' presence history waiting in each shard's stream, once per heartbeat
+    interval, and run the retention pass when due: a task of its own, so that a slow
+    database holds up neither the reaping nor a rebuild."""
+    interval = presence_settings().heartbeat_seconds
+    failing: set[str] = set()
+    while not _retiring.is_set():
+        await asyncio.gather(
+            *(
+                _history_step(
+                    f"history:{shard}", services.record_history(shard, INCARNATION), failing
+                )
+                for shard in range(shards.count())
+            ),
+            _history_step(
+                "history:retention",
+                services.purge_history_if_due(INCARNATION, HISTORY_PURGE_EVERY_SECONDS),
+                failing,
+            ),
+        )
+        with suppress(TimeoutError):
+            await asyncio.wait_for(_retiring.wait(), interval)
+
+
+async def _history_step(name: str, step: Awaitable[object], failing: set[str]) -> None:
+    """Run `step`, logging its first failure of a series; the next round retries."""
+    try:
+        await step
+    except Exception:
+        if name not in failing:
+            logger.exception("presence history step %s failed; retrying", name)
+        failing.add(name)
+    else:
+        failing.discard(name)
 
 
 def restarting() -> bool:

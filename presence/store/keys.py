@@ -17,6 +17,11 @@ PROCESSES = "presence:processes"  # SET of process incarnations that have regist
 HEARTBEAT = "presence:heartbeat:{}"  # STRING with a TTL: the process's stats at its last beat
 PROCESS_CONNECTIONS = "presence:process-connections:{}"  # SET "address connection_id"
 EPOCH = "presence:epoch"  # STRING set once; a new value means Redis lost everything
+# [history] STREAM of the users' own presence history entries (presence.store.history),
+# one per shard for the users it holds, written by the transitions and drained into the
+# database; HISTORY_PURGE, on the first shard, a STRING with a TTL: the last retention pass.
+HISTORY = "presence:history"
+HISTORY_PURGE = "presence:history-purge"
 
 _connection_numbers = itertools.count(1)
 

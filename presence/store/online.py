@@ -32,12 +32,16 @@ _TRANSITION = """
 local address, op, connection, wanted, now, limit =
   ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6])
 local held = address .. ' ' .. connection
+-- [history] What this transition changes, for the user's own history (below).
+local history_chosen = redis.call('HGET', KEYS[2], address) or ''
+local joined, left = 0, 0
+-- [/history]
 if op == 'reap' then
   -- The connection's process beats again: it is alive after all, and keeps it.
   if redis.call('EXISTS', KEYS[9]) == 1 then op = 'keep' else op = 'disconnect' end
 end
 if op == 'disconnect' then
-  redis.call('SREM', KEYS[1], connection)
+  left = redis.call('SREM', KEYS[1], connection)
   redis.call('SREM', KEYS[7], held)
   if redis.call('SCARD', KEYS[1]) == 0 then redis.call('HDEL', KEYS[2], address) end
 elseif op ~= 'keep' then
@@ -45,7 +49,7 @@ elseif op ~= 'keep' then
       and redis.call('SCARD', KEYS[1]) >= limit then
     return {-1}
   end
-  redis.call('SADD', KEYS[1], connection)
+  joined = redis.call('SADD', KEYS[1], connection)
   redis.call('SADD', KEYS[7], held)
   if op == 'status' then redis.call('HSET', KEYS[2], address, wanted) end
   if op == 'restore' and wanted ~= '' then redis.call('HSETNX', KEYS[2], address, wanted) end
@@ -56,6 +60,16 @@ if chosen and chosen ~= '1' and redis.call('SCARD', KEYS[1]) > 0 then new = chos
 local current = redis.call('HGET', KEYS[3], address)
 local old = '1'
 if current then old = string.match(current, '^(%d+)') end
+-- [history] One entry per transition that opens or closes a connection or changes the
+-- chosen or the visible status; the housekeeping drains the stream into the database
+-- (presence.store.history). The cap bounds only a backlog the drain left behind.
+if joined == 1 or left == 1 or (chosen or '') ~= history_chosen or old ~= new then
+  local kind = 'status'
+  if joined == 1 then kind = 'connected' elseif left == 1 then kind = 'disconnected' end
+  redis.call('XADD', KEYS[10], 'MAXLEN', '~', 100000, '*', 'address', address, 'kind', kind,
+             'connection', connection, 'chosen', chosen or '', 'visible', new, 'at', now)
+end
+-- [/history]
 if old == new then
   return {0, new, redis.call('HGET', KEYS[5], address) or '0',
           redis.call('HGET', KEYS[6], address) or ''}
@@ -147,6 +161,7 @@ async def _transition(
         keys.PROCESS_CONNECTIONS.format(keys.process_of(connection_id)),
         keys.AWAY,
         keys.HEARTBEAT.format(keys.process_of(connection_id)),
+        keys.HISTORY,  # [history]
     ]
     args = [address, op, connection_id, "" if wanted is None else int(wanted), now_ms(), limit]
     try:
