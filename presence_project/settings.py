@@ -369,6 +369,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # A presence status is one enum wherever it shows (a friend's, a history entry's two).
+    "ENUM_NAME_OVERRIDES": {"StatusEnum": ["online", "away", "offline"]},
 }
 
 # Presence service tunables (documented in README.md).

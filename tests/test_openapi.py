@@ -44,6 +44,8 @@ def test_schema_is_valid_openapi_3_with_error_bodies_everywhere(service):
         ("/api/v1/blocks/{address}/", "delete"),
         ("/api/v1/presence/online/", "get"),
         ("/api/v1/presence/process/", "get"),
+        ("/api/v1/presence/history/", "get"),
+        ("/api/v1/presence/history/", "delete"),
     }
     error = {"$ref": "#/components/schemas/Error"}
     for path, method, operation in operations:
