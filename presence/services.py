@@ -13,7 +13,8 @@ from datetime import UTC, datetime, timedelta
 
 from asgiref.sync import async_to_sync
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import OuterRef, Subquery
 from redis.exceptions import RedisError
 
 from accounts.addresses import normalize_address
@@ -197,6 +198,15 @@ def _moment(ms: int) -> datetime:
 
 
 def _store_history(entries: list[history_stream.Entry]) -> None:
+    try:
+        _insert_history(entries)
+    except IntegrityError:
+        # A user was deleted between the lookup of the known users and the insert: the
+        # same batch would fail on every retry, so the users are looked up again at once.
+        _insert_history(entries)
+
+
+def _insert_history(entries: list[history_stream.Entry]) -> None:
     """The entries of known users, but those older than the retention or than the user's
     last deletion of their history; one stored per (user, stream id)."""
     from accounts.models import User
@@ -251,6 +261,10 @@ def purge_history() -> int:
         HistoryEntry.objects.filter(at__lt=cutoff).values_list("pk", flat=True)[:PURGE_BATCH]
     ):
         purged += HistoryEntry.objects.filter(pk__in=batch).delete()[0]
+    # Entries a drain stored while their user deleted their history (it read no deletion
+    # yet): never shown, and gone now.
+    erased = HistoryErasure.objects.filter(user=OuterRef("user")).values("at")
+    purged += HistoryEntry.objects.filter(at__lte=Subquery(erased)).delete()[0]
     HistoryErasure.objects.filter(at__lt=cutoff).delete()
     return purged
 

@@ -15,8 +15,10 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.models import User as UserModel
-from presence.models import HistoryAccess, HistoryEntry
+from accounts.services import issue_token
+from presence.models import HistoryAccess, HistoryEntry, HistoryErasure
 from presence.store import keys
+from tests.signing import new_identity
 from tests.support import (
     AWAY,
     OFFLINE,
@@ -25,6 +27,7 @@ from tests.support import (
     Service,
     befriend,
     connect,
+    connect_signed,
     eventually,
     http_get,
     http_raw,
@@ -125,6 +128,19 @@ async def test_connections_and_status_changes_are_recorded(service, make_user):
     assert "connection" not in results[0]
     assert [row["at"] for row in results] == sorted((row["at"] for row in results), reverse=True)
     assert abs(results[0]["at"] - time.time() * 1000) < 60_000
+
+
+async def test_a_signed_in_social_service_connection_is_recorded(service):
+    identity = new_identity()
+    async with connect_signed(service.ws_url, identity) as client:
+        await client.blocking_status()  # signed in: counted, and ONLINE by default
+    token = await asyncio.to_thread(issue_token, identity.address)
+    body = await history_until(service, token, 3)
+    assert rows(body) == [
+        ("disconnected", None, "offline"),
+        ("status", "online", "online"),
+        ("connected", None, "offline"),
+    ]
 
 
 async def test_a_second_connection_is_its_own_session(service, make_user):
@@ -283,6 +299,20 @@ def test_retention_command_deletes_what_is_older(redis_client):
     done = manage("presence", "purge-history", env={"PRESENCE_HISTORY_RETENTION_DAYS": "5"})
     assert done.returncode == 0, done.stderr
     assert HistoryEntry.objects.filter(user_id=alice.address).count() == 1
+
+
+def test_retention_removes_entries_stored_while_their_user_deleted_them(redis_client):
+    """A drain that read no deletion yet stores entries from before it: reads never show
+    them, and the retention deletes them."""
+    alice, bob = new_user(), new_user()
+    HistoryErasure.objects.create(user_id=alice.address, at=ago(minutes=30))
+    store_entries(alice.address, [ago(hours=2), ago(hours=1), ago(minutes=10)])
+    store_entries(bob.address, [ago(hours=1)])
+    done = manage("presence", "purge-history")
+    assert done.returncode == 0, done.stderr
+    left = HistoryEntry.objects.filter(user_id=alice.address)
+    assert [entry.at > ago(minutes=30) for entry in left] == [True]
+    assert HistoryEntry.objects.filter(user_id=bob.address).count() == 1
 
 
 @pytest.fixture
