@@ -18,6 +18,7 @@ from accounts.models import User as UserModel
 from accounts.services import issue_token
 from presence.models import HistoryAccess, HistoryEntry, HistoryErasure
 from presence.store import keys
+from presence.store.history import GROUP
 from tests.signing import new_identity
 from tests.support import (
     AWAY,
@@ -39,7 +40,6 @@ from tests.support import (
 pytestmark = pytest.mark.django_db(transaction=True)
 
 HISTORY = "/api/v1/presence/history/"
-GROUP = "history"
 
 
 def history(service: Service, token: str, query: str = "") -> dict:
