@@ -175,8 +175,7 @@ def disconnect_user(address: str, reason: str = DEFAULT_DISCONNECT_REASON) -> in
 # (presence_project.logs -> presence.delivery.process), before Django's apps are.
 
 # History entries stored per call of record_history, at most: one database write, about
-# 40 ms of CPU, so that the drain takes a bounded share of a process busy with a reconnect
-# storm; a backlog drains over the following calls.
+# 40 ms of CPU.
 HISTORY_BATCH = 500
 # Rows deleted per statement by the retention: short transactions, however much is due.
 PURGE_BATCH = 1000

@@ -198,6 +198,17 @@ async def test_an_entry_read_by_a_process_that_died_is_stored_once(
     assert pending == []
 
 
+async def test_a_backlog_of_several_batches_is_stored(service, make_user, redis_client):
+    alice = make_user()
+    now = int(time.time() * 1000)
+    with redis_client.pipeline(transaction=False) as pipe:
+        for n in range(1200):
+            pipe.xadd(keys.HISTORY, stream_entry(alice.address, now - n, f"history-test#2/{n}"))
+        pipe.execute()
+    body = await history_until(service, alice.token, 1200)
+    assert body["count"] == 1200
+
+
 # --- Reading --------------------------------------------------------------------------------
 
 

@@ -323,6 +323,10 @@ async def _catch_up_all(from_scratch: bool) -> None:
 
 # The retention pass runs once per this many seconds, on one process of all.
 HISTORY_PURGE_EVERY_SECONDS = 3600
+# The share of each round a shard's history drain may take: a backlog beyond what it
+# stores meanwhile waits for the next round, so that a burst of transitions (a reconnect
+# storm) does not turn into a burst of database writes on the process.
+HISTORY_DRAIN_SHARE = 0.25
 
 
 async def _recording_history() -> None:
@@ -334,9 +338,7 @@ async def _recording_history() -> None:
     while not _retiring.is_set():
         await asyncio.gather(
             *(
-                _history_step(
-                    f"history:{shard}", services.record_history(shard, INCARNATION), failing
-                )
+                _history_step(f"history:{shard}", _drain_history(shard, interval), failing)
                 for shard in range(shards.count())
             ),
             _history_step(
@@ -347,6 +349,18 @@ async def _recording_history() -> None:
         )
         with suppress(TimeoutError):
             await asyncio.wait_for(_retiring.wait(), interval)
+
+
+async def _drain_history(shard: int, interval: float) -> None:
+    """Store the history entries waiting in `shard`'s stream, a batch at a time, for at most
+    HISTORY_DRAIN_SHARE of `interval`."""
+    loop = asyncio.get_running_loop()
+    until = loop.time() + HISTORY_DRAIN_SHARE * interval
+    while (
+        await services.record_history(shard, INCARNATION) == services.HISTORY_BATCH
+        and loop.time() < until
+    ):
+        pass
 
 
 async def _history_step(name: str, step: Awaitable[object], failing: set[str]) -> None:
