@@ -46,7 +46,14 @@ class _UsersWithStatus(ChangeList):
 class UserWithPresenceAdmin(UserAdmin):
     # The users list's columns, with their presence after the address.
     list_display = (UserAdmin.list_display[0], "presence", *UserAdmin.list_display[1:])
-    _presence_fields = ("presence", "last_seen", "open_connections", "friends", "blocks")
+    _presence_fields = (
+        "presence",
+        "last_seen",
+        "status_message",  # [status]
+        "open_connections",
+        "friends",
+        "blocks",
+    )
     readonly_fields = (*UserAdmin.readonly_fields, *_presence_fields)
     # Right after the address: what operators come to a user's page for.
     fieldsets = (
@@ -72,6 +79,37 @@ class UserWithPresenceAdmin(UserAdmin):
         """When their status last changed as friends see it: going online, away or offline."""
         (presence,) = selectors.presence_of([user.address])
         return _time(presence.last_seen_ms)
+
+    @admin.display(description="status message")
+    def status_message(self, user: User) -> SafeString | str:
+        """[status] The message and when it ends, and when a chosen status ends; the message
+        shows to friends only while the user is online or away."""
+        choices = selectors.choices_of(user.address)
+        lines: list[SafeString] = []
+        if choices.message:
+            until = choices.message_until_ms
+            lines.append(
+                format_html(
+                    '"<span class="status-message">{}</span>"{}{}',
+                    choices.message,
+                    f", until {_time(until)}" if until is not None else "",
+                    ", cleared when the last connection closes"
+                    if choices.clear_message_on_offline
+                    else "",
+                )
+            )
+        if choices.chosen is not None and choices.status_until_ms is not None:
+            lines.append(
+                format_html(
+                    "chosen status {} until {}, then online",
+                    choices.chosen.name.lower(),
+                    _time(choices.status_until_ms),
+                )
+            )
+        if not lines:
+            return "none"
+        items = format_html_join("", "<li>{}</li>", ((line,) for line in lines))
+        return format_html("<ul>{}</ul>", items)
 
     @admin.display(description="open connections")
     def open_connections(self, user: User) -> SafeString | str:

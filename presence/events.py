@@ -36,6 +36,9 @@ class Presence:
     # When the last visible change happened; for a published change, its transition time,
     # the time delivery is measured from.
     last_seen_ms: int | None
+    # [status] The status message the user shows while visible; "" for none, and always ""
+    # while OFFLINE.
+    message: str = ""
     # A change as published, rather than a state read (a snapshot, a catch-up).
     live: bool = field(default=False, compare=False)
 
@@ -97,6 +100,8 @@ def encode_presence(change: PresenceChanged) -> dict[str, Any]:
         "status": int(presence.status),
         "version": presence.version,
         "last_seen_ms": presence.last_seen_ms,
+        # [status]
+        **({"message": presence.message} if presence.message else {}),
     }
 
 
@@ -117,6 +122,7 @@ def decode(message: dict[str, Any]) -> tuple[Event, str | None]:
             STATUS_BY_NUMBER[message["status"]],
             message["version"],
             message["last_seen_ms"],
+            message=message.get("message", ""),
             live=True,
         )
         return PresenceChanged(presence), None

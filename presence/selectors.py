@@ -20,6 +20,11 @@ def visible_friends(address: str) -> list[Presence]:
     return [visible[friend] for friend in friends if friend in visible]
 
 
+def choices_of(address: str) -> online.Choices:
+    """[status] What `address` chose: their status while connected, message, their ends."""
+    return async_to_sync(online.choices_of)(address)
+
+
 def presence_of(addresses: list[str]) -> list[Presence]:
     """Each of `addresses` as a friend sees them, offline ones included."""
     return async_to_sync(online.presence_of)(addresses)

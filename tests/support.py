@@ -742,9 +742,10 @@ def http_raw(
     token: str | None = None,
     headers: dict[str, str] | None = None,
     timeout: float = 10,
+    data: bytes | None = None,
 ) -> tuple[int, dict[str, str], bytes]:
     """(status, headers, body) of a real HTTP request, error statuses included."""
-    request = urllib.request.Request(url, method=method, headers=headers or {})
+    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
     if token is not None:
         request.add_header("Authorization", f"Bearer {token}")
     try:
@@ -759,6 +760,16 @@ def http_get(
 ) -> tuple[int, dict]:
     status, _, body = http_raw("GET", service.http_url + path, token, headers)
     return status, json.loads(body)
+
+
+def http_json(
+    method: str, service: Service, path: str, token: str, body: object = None
+) -> tuple[int, object]:
+    """(status, JSON body or None) of a real HTTP request sending `body` as JSON."""
+    data = None if body is None else json.dumps(body).encode()
+    headers = {"Content-Type": "application/json"}
+    status, _, answer = http_raw(method, service.http_url + path, token, headers, data=data)
+    return status, json.loads(answer) if answer else None
 
 
 async def scrape_metrics(http_url: str, token: str) -> dict[tuple[str, tuple], float]:

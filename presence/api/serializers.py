@@ -51,6 +51,59 @@ class PresenceSerializer(AttributeSerializer):
         allow_null=True,
         help_text="ms since the Unix epoch; null if never seen",
     )
+    # [status]
+    message = serializers.CharField(
+        help_text="the status message; empty when none, and always while offline"
+    )
+
+
+# --- [status] The caller's own status message ---------------------------------------------
+
+
+def _end_field(source: str, what: str) -> serializers.IntegerField:
+    return serializers.IntegerField(
+        source=source,
+        allow_null=True,
+        required=False,
+        min_value=0,
+        max_value=2**53,
+        help_text=f"when {what} ends, ms since the Unix epoch; null: never",
+    )
+
+
+class OwnStatusSerializer(AttributeSerializer):
+    """What the caller chose: the status of their connections, the message, their ends."""
+
+    status = StatusField(
+        source="chosen",
+        allow_null=True,
+        help_text="the status the caller chose while connected; null when none is chosen",
+    )
+    status_until = _end_field("status_until_ms", "the chosen status (then ONLINE again)")
+    message = serializers.CharField(
+        help_text="the status message, shown to friends while the caller is online or away"
+    )
+    message_until = _end_field("message_until_ms", "the message")
+    clear_message_on_offline = serializers.BooleanField(
+        help_text="the message is cleared when the caller's last connection closes"
+    )
+
+
+class StatusMessageSerializer(serializers.Serializer):
+    """A status message to set: normalised (NFC, trimmed), at most 100 characters, no
+    control, line-separator or bidirectional override/isolate characters."""
+
+    message = serializers.CharField(
+        allow_blank=True, trim_whitespace=False, help_text='the message; "" clears it'
+    )
+    message_until = _end_field("message_until_ms", "the message")
+    clear_message_on_offline = serializers.BooleanField(
+        default=False,
+        help_text="clear the message when the caller's last connection closes",
+    )
+
+
+# --- [/status] -----------------------------------------------------------------------------
 
 
 class ProcessStatsSerializer(serializers.Serializer):

@@ -4,6 +4,7 @@ from presence.api.views import (
     FriendsView,
     OnlineFriendsView,
     OnlineUsersView,
+    OwnStatusView,
     ProcessStatsView,
 )
 
@@ -12,4 +13,5 @@ urlpatterns = [
     path("friends/online/", OnlineFriendsView.as_view(), name="online-friends"),
     path("presence/online/", OnlineUsersView.as_view(), name="online-users"),
     path("presence/process/", ProcessStatsView.as_view(), name="process-stats"),
+    path("presence/status/", OwnStatusView.as_view(), name="own-status"),  # [status]
 ]

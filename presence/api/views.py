@@ -2,14 +2,20 @@ from collections.abc import Callable
 
 from asgiref.sync import async_to_sync
 from drf_spectacular.utils import extend_schema
-from rest_framework.generics import ListAPIView
+from rest_framework import status
+from rest_framework.generics import GenericAPIView, ListAPIView
 from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from presence import selectors
-from presence.api.serializers import PresenceSerializer, ProcessStatsSerializer
+from presence import selectors, services
+from presence.api.serializers import (
+    OwnStatusSerializer,
+    PresenceSerializer,
+    ProcessStatsSerializer,
+    StatusMessageSerializer,
+)
 from presence.delivery import process
 from presence.events import Presence
 from presence_project.openapi import error_responses
@@ -64,3 +70,49 @@ class ProcessStatsView(APIView):
     )
     def get(self, request: Request) -> Response:
         return Response(ProcessStatsSerializer(async_to_sync(process.stats)()).data)
+
+
+class OwnStatusView(GenericAPIView):
+    """[status] The caller's own status message: GET reads what they chose (status, message,
+    their ends), PUT sets the message, DELETE clears it. A status is chosen on a connection
+    (SetPresenceStatus), as it lasts while the user is connected."""
+
+    serializer_class = StatusMessageSerializer
+
+    def _choices(self) -> Response:
+        choices = selectors.choices_of(self.request.user.address)
+        return Response(OwnStatusSerializer(choices).data)
+
+    @extend_schema(
+        summary="The caller's chosen status and status message",
+        responses={200: OwnStatusSerializer, **error_responses(401, 429)},
+    )
+    def get(self, request: Request) -> Response:
+        return self._choices()
+
+    @extend_schema(
+        summary="Set the caller's status message",
+        request=StatusMessageSerializer,
+        responses={200: OwnStatusSerializer, **error_responses(400, 401, 429)},
+    )
+    def put(self, request: Request) -> Response:
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.set_message_now(
+            request.user.address,
+            services.message_choice(
+                serializer.validated_data["message"],
+                serializer.validated_data.get("message_until_ms"),
+                serializer.validated_data["clear_message_on_offline"],
+            ),
+        )
+        return self._choices()
+
+    @extend_schema(
+        summary="Clear the caller's status message",
+        request=None,
+        responses={204: None, **error_responses(401, 429)},
+    )
+    def delete(self, request: Request) -> Response:
+        services.set_message_now(request.user.address, services.message_choice(""))
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -29,30 +29,40 @@ from presence.events import (
 )
 from presence.rpc.feed import Feed
 from presence.store import keys, online
+from presence.store.online import MessageChoice
 from presence_project.db import database_sync_to_async
 
 PresenceFeed = Feed[str, Presence]
 EventFeed = Feed[int, FriendshipNotice]
 
 
+def _shown(presence: Presence) -> tuple[object, ...]:
+    """What a follower sees of a presence: a change of nothing else is not shown again."""
+    return (presence.status, presence.message)
+
+
+# A friend never shown is OFFLINE, which shows nothing else.
+_NEVER_SHOWN = _shown(Presence("", Status.OFFLINE, 0, None))
+
+
 class _PresenceSubscription:
     """One presence subscription: its feed, and what it has shown of each friend, so that a
-    late publication of a state it showed already, or the same status again, is not shown."""
+    late publication of a state it showed already, or the same state again, is not shown."""
 
     def __init__(self, feed: PresenceFeed) -> None:
         self.feed = feed
         self._versions: dict[str, int] = {}
-        # A friend never shown is OFFLINE.
-        self._statuses: dict[str, Status] = {}
+        self._shown: dict[str, tuple[object, ...]] = {}
 
     async def offer(self, presence: Presence) -> None:
         # -1: after Redis lost its data, an OFFLINE friend reads as version 0 and must pass.
         if presence.version <= self._versions.get(presence.address, -1):
             return
         self._versions[presence.address] = presence.version
-        if presence.status == self._statuses.get(presence.address, Status.OFFLINE):
+        shown = _shown(presence)
+        if shown == self._shown.get(presence.address, _NEVER_SHOWN):
             return
-        self._statuses[presence.address] = presence.status
+        self._shown[presence.address] = shown
         await self.feed.offer(presence.address, presence)
 
     def forget_versions(self) -> None:
@@ -61,7 +71,7 @@ class _PresenceSubscription:
     async def drop_friend(self, address: str) -> None:
         """A former friend: they read as OFFLINE once, and their history is forgotten."""
         version = self._versions.pop(address, 0)
-        self._statuses.pop(address, None)
+        self._shown.pop(address, None)
         await self.feed.offer(address, Presence(address, Status.OFFLINE, version, None))
 
 
@@ -103,6 +113,9 @@ class ClientSession:
         self._background: set[asyncio.Task[None]] = set()
         # The status last chosen on this connection, to restore if Redis loses it.
         self._chosen: Status | None = None
+        # [status] Its end, and the message last set on this connection, for the same.
+        self._status_until: int | None = None
+        self._message: MessageChoice | None = None
         process.track(self)
 
     # --- Who the user is -----------------------------------------------------------------
@@ -166,10 +179,25 @@ class ClientSession:
 
     # --- The user's status ---------------------------------------------------------------
 
-    async def set_status(self, status: Status) -> None:
+    async def set_status(
+        self, status: Status, until_ms: int | None = None, message: MessageChoice | None = None
+    ) -> Presence:
+        """Choose `status` for all of the user's connections, until `until_ms` if given, with
+        `message` if given; the user as friends now see them."""
         address = self._bound("setting a status")
-        self._chosen = status
-        await services.set_status(address, self.connection_id, status)
+        presence = await services.set_status(address, self.connection_id, status, until_ms, message)
+        self._chosen, self._status_until = status, until_ms
+        if message is not None:
+            self._message = message
+        return presence
+
+    async def set_message(self, message: MessageChoice) -> Presence:
+        """[status] Set or clear the user's status message; the user as friends now see
+        them."""
+        address = self._bound("setting a status message")
+        presence = await services.set_message(address, message)
+        self._message = message
+        return presence
 
     async def default_status(self, status: Status) -> None:
         """For a client that has no way to choose (SocialService v2): `status`, unless the
@@ -203,8 +231,16 @@ class ClientSession:
 
     async def restore(self) -> None:
         """Redis lost this connection (an outage): put it back; the feeds catch up after."""
-        if self.address is not None:
-            await services.restore(self.address, self.connection_id, self._chosen)
+        if self.address is None:
+            return
+        chosen, status_until, message = self._chosen, self._status_until, self._message
+        # [status] What ended during the outage is not restored; a chosen status ends in ONLINE.
+        now = online.now_ms()
+        if status_until is not None and status_until <= now:
+            chosen, status_until = Status.ONLINE, None
+        if message is not None and message.until_ms is not None and message.until_ms <= now:
+            message = None
+        await services.restore(self.address, self.connection_id, chosen, status_until, message)
 
     # --- Friends' presence ---------------------------------------------------------------
 

@@ -34,6 +34,7 @@ from presence.rpc.server import (
     server_feed,
     unary,
 )
+from presence.services import message_choice
 from presence_project.db import database_sync_to_async
 from presence_project.timestamps import ms
 
@@ -389,9 +390,12 @@ def _connectivity_update(batch: list[Presence]) -> bytes:
 @functools.lru_cache(maxsize=4096)
 def _encoded_connectivity_update(presence: Presence) -> bytes:
     """One friend's change, encoded once for all of their followers on this process."""
-    return pb.FriendConnectivityUpdate(
+    update = pb.FriendConnectivityUpdate(
         friend=_profile(presence.address), status=int(presence.status)
-    ).SerializeToString()
+    )
+    if presence.message:  # [status]
+        update.status_message = presence.message
+    return update.SerializeToString()
 
 
 async def subscribe_to_friend_connectivity_updates(
@@ -401,6 +405,17 @@ async def subscribe_to_friend_connectivity_updates(
     """The friends online now, then each change, one friend per item."""
     _caller(session)
     return await session.subscribe_presence(Feed(_connectivity_update, per_item=1))
+
+
+async def set_status_message(
+    session: ClientSession, request: pb.SetStatusMessagePayload
+) -> pb.SetStatusMessageResponse:
+    """[status] Set or clear the caller's status message."""
+    _caller(session)
+    until = request.until if request.HasField("until") else None
+    message = message_choice(request.message, until, request.clear_on_offline)
+    await session.set_message(message)
+    return pb.SetStatusMessageResponse(ok=pb.SetStatusMessageResponse.Ok(message=message.text))
 
 
 Empty = empty_pb2.Empty
@@ -450,5 +465,11 @@ MODULE = RpcModule(
         unary("GetBlockingStatus", Empty, get_blocking_status),
         server_feed("SubscribeToBlockUpdates", Empty, subscribe_to_block_updates),
         *(unary(name, Empty, _not_served(name)) for name in NOT_SERVED),
+        unary(  # [status]
+            "SetStatusMessage",
+            pb.SetStatusMessagePayload,
+            set_status_message,
+            answered_in(pb.SetStatusMessageResponse),
+        ),
     ),
 )

@@ -36,6 +36,55 @@ if op == 'reap' then
   -- The connection's process beats again: it is alive after all, and keeps it.
   if redis.call('EXISTS', KEYS[9]) == 1 then op = 'keep' else op = 'disconnect' end
 end
+-- [status] The status message (KEYS[10]) and the ends of a message or a chosen status
+-- (KEYS[11]). ARGV[7] '1': set the message to ARGV[8] ('' clears it), ending at ARGV[9] ('':
+-- never), cleared when the last connection closes if ARGV[10] is '1'; ARGV[11]: when the
+-- status chosen now ends. 'message' and 'expire' change no connection: they go on as 'keep'.
+local message_end, status_end = 'message ' .. address, 'status ' .. address
+local function message_text()
+  return string.match(redis.call('HGET', KEYS[10], address) or '0:', '^%d:(.*)$')
+end
+local message_before = message_text()
+if op == 'expire' then
+  local ends_at = redis.call('ZSCORE', KEYS[11], status_end)
+  if ends_at and tonumber(ends_at) <= tonumber(now) then
+    redis.call('ZREM', KEYS[11], status_end)
+    -- A chosen AWAY or OFFLINE ends in ONLINE while the user is connected.
+    if redis.call('HEXISTS', KEYS[2], address) == 1 then
+      redis.call('HSET', KEYS[2], address, '0')
+    end
+  end
+  ends_at = redis.call('ZSCORE', KEYS[11], message_end)
+  if ends_at and tonumber(ends_at) <= tonumber(now) then
+    redis.call('ZREM', KEYS[11], message_end)
+    redis.call('HDEL', KEYS[10], address)
+  end
+  op = 'keep'
+end
+-- A restore fills in only what no other connection of the user restored already.
+if ARGV[7] == '1' and (op ~= 'restore' or redis.call('HEXISTS', KEYS[10], address) == 0) then
+  if ARGV[8] == '' then
+    redis.call('HDEL', KEYS[10], address)
+    redis.call('ZREM', KEYS[11], message_end)
+  else
+    redis.call('HSET', KEYS[10], address, ARGV[10] .. ':' .. ARGV[8])
+    if ARGV[9] == '' then
+      redis.call('ZREM', KEYS[11], message_end)
+    else
+      redis.call('ZADD', KEYS[11], ARGV[9], message_end)
+    end
+  end
+end
+if op == 'status'
+    or (op == 'restore' and wanted ~= '' and redis.call('HEXISTS', KEYS[2], address) == 0) then
+  if ARGV[11] == '' then
+    redis.call('ZREM', KEYS[11], status_end)
+  else
+    redis.call('ZADD', KEYS[11], ARGV[11], status_end)
+  end
+end
+if op == 'message' then op = 'keep' end
+-- [/status]
 if op == 'disconnect' then
   redis.call('SREM', KEYS[1], connection)
   redis.call('SREM', KEYS[7], held)
@@ -50,15 +99,30 @@ elseif op ~= 'keep' then
   if op == 'status' then redis.call('HSET', KEYS[2], address, wanted) end
   if op == 'restore' and wanted ~= '' then redis.call('HSETNX', KEYS[2], address, wanted) end
 end
+-- [status] The last connection closed: a chosen status's end goes with the choice, and the
+-- message too if the user asked so.
+if op == 'disconnect' and redis.call('SCARD', KEYS[1]) == 0 then
+  redis.call('ZREM', KEYS[11], status_end)
+  if string.sub(redis.call('HGET', KEYS[10], address) or '', 1, 1) == '1' then
+    redis.call('HDEL', KEYS[10], address)
+    redis.call('ZREM', KEYS[11], message_end)
+  end
+end
+-- [/status]
 local new = '1'
 local chosen = redis.call('HGET', KEYS[2], address)
 if chosen and chosen ~= '1' and redis.call('SCARD', KEYS[1]) > 0 then new = chosen end
 local current = redis.call('HGET', KEYS[3], address)
 local old = '1'
 if current then old = string.match(current, '^(%d+)') end
-if old == new then
+-- [status] Only a visible user shows a message; a new one is a visible change.
+local message = ''
+if new ~= '1' then message = message_text() end
+local message_changed = old ~= '1' and new ~= '1' and message ~= message_before
+-- [/status]
+if old == new and not message_changed then
   return {0, new, redis.call('HGET', KEYS[5], address) or '0',
-          redis.call('HGET', KEYS[6], address) or ''}
+          redis.call('HGET', KEYS[6], address) or '', message}
 end
 local version = redis.call('HINCRBY', KEYS[5], address, 1)
 redis.call('HSET', KEYS[6], address, now)
@@ -74,7 +138,7 @@ if new == '2' then
 else
   redis.call('SREM', KEYS[8], address)
 end
-return {1, new, version, now}
+return {1, new, version, now, message}
 """
 
 
@@ -88,6 +152,38 @@ class Change:
 
     presence: Presence
     changed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MessageChoice:
+    """[status] A status message as the user set it: its text ("" clears it), when it ends (ms
+    since the Unix epoch; None: never), and whether it goes when their last connection
+    closes."""
+
+    text: str
+    until_ms: int | None = None
+    clear_on_offline: bool = False
+
+    def args(self) -> list[object]:
+        """ARGV[7] to ARGV[10] of the transition."""
+        until = "" if self.until_ms is None else self.until_ms
+        return ["1", self.text, until, int(self.clear_on_offline)]
+
+
+# ARGV[7] to ARGV[10] of a transition that sets no message.
+_NO_MESSAGE = ["", "", "", 0]
+
+
+@dataclass(frozen=True, slots=True)
+class Choices:
+    """[status] What a user chose, as they read it back: their status while connected (None
+    if none), their message (shown only while they are visible), and when each ends."""
+
+    chosen: Status | None
+    status_until_ms: int | None
+    message: str
+    message_until_ms: int | None
+    clear_message_on_offline: bool
 
 
 @dataclass
@@ -124,9 +220,20 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _parse_visible(address: str, raw: str) -> Presence:
+def _message_text(raw: str | None) -> str:
+    """[status] The text of a stored message ("<flag>:<text>"), "" for none."""
+    return "" if raw is None else raw.partition(":")[2]
+
+
+def _parse_visible(address: str, raw: str, message: str | None = None) -> Presence:
     status, version, last_seen = raw.split(":")
-    return Presence(address, STATUS_BY_NUMBER[int(status)], int(version), int(last_seen))
+    return Presence(
+        address,
+        STATUS_BY_NUMBER[int(status)],
+        int(version),
+        int(last_seen),
+        message=_message_text(message),
+    )
 
 
 async def _transition(
@@ -136,6 +243,8 @@ async def _transition(
     wanted: Status | None,
     limit: int = 0,
     shard: int | None = None,
+    message: MessageChoice | None = None,
+    status_until_ms: int | None = None,
 ) -> Change:
     script_keys = [
         keys.CONNECTIONS.format(address),
@@ -147,8 +256,13 @@ async def _transition(
         keys.PROCESS_CONNECTIONS.format(keys.process_of(connection_id)),
         keys.AWAY,
         keys.HEARTBEAT.format(keys.process_of(connection_id)),
+        keys.MESSAGE,
+        keys.ENDS,
     ]
     args = [address, op, connection_id, "" if wanted is None else int(wanted), now_ms(), limit]
+    # [status]
+    args += message.args() if message is not None else _NO_MESSAGE
+    args.append("" if status_until_ms is None else status_until_ms)
     try:
         on = shards.shard_of(address) if shard is None else shard
         result = await _clients.get()[on].transition(keys=script_keys, args=args)
@@ -157,9 +271,13 @@ async def _transition(
         raise
     if result[0] == -1:
         raise TooManyConnections(f"at most {limit} connections per user")
-    changed, status, version, last_seen = result
+    changed, status, version, last_seen = result[:4]
     presence = Presence(
-        address, Status(int(status)), int(version), int(last_seen) if last_seen else None
+        address,
+        Status(int(status)),
+        int(version),
+        int(last_seen) if last_seen else None,
+        message=result[4],
     )
     return Change(presence, bool(changed))
 
@@ -169,10 +287,19 @@ async def connect(address: str, connection_id: str, max_connections: int) -> Cha
     return await _transition(address, "connect", connection_id, None, max_connections)
 
 
-async def restore(address: str, connection_id: str, chosen: Status | None) -> Change:
+async def restore(
+    address: str,
+    connection_id: str,
+    chosen: Status | None,
+    status_until_ms: int | None = None,
+    message: MessageChoice | None = None,
+) -> Change:
     """Put back a live connection after Redis lost it, with the status last chosen on it
-    unless another connection of the user already restored one."""
-    return await _transition(address, "restore", connection_id, chosen)
+    (and its end) and the message last set on it, each unless another connection of the user
+    already restored one."""
+    return await _transition(
+        address, "restore", connection_id, chosen, message=message, status_until_ms=status_until_ms
+    )
 
 
 async def choose_unless_chosen(address: str, connection_id: str, status: Status) -> Change:
@@ -198,9 +325,62 @@ async def disconnect_left_behind(address: str, connection_id: str, shard: int) -
     return await _transition(address, "disconnect", connection_id, None, shard=shard)
 
 
-async def set_status(address: str, connection_id: str, status: Status) -> Change:
-    """Apply the status a user chose, on all of their connections."""
-    return await _transition(address, "status", connection_id, status)
+async def set_status(
+    address: str,
+    connection_id: str,
+    status: Status,
+    until_ms: int | None = None,
+    message: MessageChoice | None = None,
+) -> Change:
+    """Apply the status a user chose, on all of their connections, until `until_ms` if given
+    (then ONLINE again); and `message`, if given."""
+    return await _transition(
+        address, "status", connection_id, status, message=message, status_until_ms=until_ms
+    )
+
+
+# --- [status] Status messages and ends ----------------------------------------------------
+
+
+async def set_message(address: str, message: MessageChoice) -> Change:
+    """Set or clear the user's status message, connected or not; friends see it while the
+    user is visible."""
+    return await _transition(address, "message", "", None, message=message)
+
+
+async def apply_ends(address: str) -> Change:
+    """End the user's message or chosen status if its time has come (a chosen status ends
+    in ONLINE); nothing otherwise, so that any number of processes may ask."""
+    return await _transition(address, "expire", "", None)
+
+
+async def ends_before(shard: int, until_ms: int, limit: int) -> list[tuple[str, int]]:
+    """(address, ms) of up to `limit` ends on `shard` due before `until_ms`, the soonest
+    first."""
+    due = await redis(shard).zrangebyscore(
+        keys.ENDS, "-inf", until_ms, start=0, num=limit, withscores=True
+    )
+    return [(member.partition(" ")[2], int(score)) for member, score in due]
+
+
+async def choices_of(address: str) -> Choices:
+    """What `address` chose: status, message, their ends; one round trip to their shard."""
+    async with redis(shards.shard_of(address)).pipeline(transaction=True) as pipe:
+        pipe.hget(keys.CHOSEN, address)
+        pipe.hget(keys.MESSAGE, address)
+        pipe.zscore(keys.ENDS, f"status {address}")
+        pipe.zscore(keys.ENDS, f"message {address}")
+        chosen, message, status_until, message_until = await pipe.execute()
+    return Choices(
+        chosen=None if chosen is None else Status(int(chosen)),
+        status_until_ms=None if status_until is None else int(status_until),
+        message=_message_text(message),
+        message_until_ms=None if message_until is None else int(message_until),
+        clear_message_on_offline=(message or "").startswith("1:"),
+    )
+
+
+# --- [/status] -----------------------------------------------------------------------------
 
 
 async def _visible_values(addresses: list[str]) -> list[str | None]:
@@ -213,13 +393,25 @@ async def _visible_values(addresses: list[str]) -> list[str | None]:
     return await shards.by_shard(addresses, read) if addresses else []
 
 
+async def _visible_states(shard: int, addresses: list[str]) -> list[tuple[str | None, ...]]:
+    """(visible state, message) of each of `addresses`, all on `shard`."""
+    # One transaction: a transition between the reads would pair a state with another message.
+    async with redis(shard).pipeline(transaction=True) as pipe:
+        pipe.hmget(keys.VISIBLE, addresses)
+        pipe.hmget(keys.MESSAGE, addresses)  # [status]
+        columns = await pipe.execute()
+    return list(zip(*columns, strict=True))
+
+
 async def visible_among(addresses: Iterable[str]) -> dict[str, Presence]:
     """The visible users among `addresses`, in one round trip per shard: O(len(addresses))."""
     wanted = list(addresses)
-    values = await _visible_values(wanted)
+    if not wanted:
+        return {}
+    states = await shards.by_shard(wanted, _visible_states)
     return {
-        address: _parse_visible(address, raw)
-        for address, raw in zip(wanted, values, strict=True)
+        address: _parse_visible(address, raw, message)
+        for address, (raw, message) in zip(wanted, states, strict=True)
         if raw is not None
     }
 
@@ -232,18 +424,19 @@ async def visible_addresses_among(addresses: Iterable[str]) -> list[str]:
     return [address for address, raw in zip(wanted, values, strict=True) if raw is not None]
 
 
-_Stored = tuple[str | None, str | None, str | None]
+_Stored = tuple[str | None, ...]
 
 
 async def _stored_presence(shard: int, addresses: list[str]) -> list[_Stored]:
-    """(visible state, version, last seen) of each of `addresses`, all on `shard`."""
+    """(visible state, version, last seen, message) of each of `addresses`, all on `shard`."""
     # One transaction: a transition between the reads would pair a status with another version.
     async with redis(shard).pipeline(transaction=True) as pipe:
         pipe.hmget(keys.VISIBLE, addresses)
         pipe.hmget(keys.VERSIONS, addresses)
         pipe.hmget(keys.LAST_SEEN, addresses)
-        visible, versions, last_seen = await pipe.execute()
-    return list(zip(visible, versions, last_seen, strict=True))
+        pipe.hmget(keys.MESSAGE, addresses)  # [status]
+        columns = await pipe.execute()
+    return list(zip(*columns, strict=True))
 
 
 async def presence_of(addresses: Iterable[str]) -> list[Presence]:
@@ -253,10 +446,10 @@ async def presence_of(addresses: Iterable[str]) -> list[Presence]:
         return []
     stored = await shards.by_shard(wanted, _stored_presence)
     return [
-        _parse_visible(address, raw)
+        _parse_visible(address, raw, message)
         if raw is not None
         else Presence(address, Status.OFFLINE, int(version or 0), int(seen) if seen else None)
-        for address, (raw, version, seen) in zip(wanted, stored, strict=True)
+        for address, (raw, version, seen, message) in zip(wanted, stored, strict=True)
     ]
 
 
