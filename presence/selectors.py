@@ -62,9 +62,9 @@ class VisibleUsers:
 
 def statuses_of(addresses: list[str]) -> dict[str, str]:
     """Each of `addresses`: 'online', 'away' or 'offline', as operators read it; one read."""
-    visible = async_to_sync(online.visible_among)(addresses)
+    visible = async_to_sync(online.visible_statuses_among)(addresses)
     return {
-        address: visible[address].status.name.lower() if address in visible else "offline"
+        address: visible[address].name.lower() if address in visible else "offline"
         for address in addresses
     }
 
@@ -130,6 +130,8 @@ class UserPresence:
     # Ids of their open connections, "<process incarnation>/<n>", on every process.
     connections: list[str]
     online_friends: list[Presence]
+    # [status] What they chose: their message and when it ends, when a chosen status ends.
+    choices: online.Choices
 
     @property
     def appears_offline(self) -> bool:
@@ -152,4 +154,5 @@ def user_presence(address: str) -> UserPresence | None:
         last_seen_ms=presence.last_seen_ms,
         connections=async_to_sync(online.connections_of)(address),
         online_friends=visible_friends(address),
+        choices=choices_of(address),
     )

@@ -74,7 +74,9 @@ async def set_status(
             )
         check_end(until_ms, "status_until")
     await _within_status_limit(address)
-    return await _apply(online.set_status(address, connection_id, status, until_ms, message))
+    return await _apply(
+        online.set_status(address, connection_id, status, until_ms=until_ms, message=message)
+    )
 
 
 async def default_status(address: str, connection_id: str, status: Status) -> Presence:
@@ -92,7 +94,11 @@ async def restore(
 ) -> Presence:
     """Put back a live connection that Redis lost, with the status (and its end) and the
     message chosen on it."""
-    return await _apply(online.restore(address, connection_id, chosen, status_until_ms, message))
+    return await _apply(
+        online.restore(
+            address, connection_id, chosen, status_until_ms=status_until_ms, message=message
+        )
+    )
 
 
 async def disconnect(address: str, connection_id: str) -> Presence:

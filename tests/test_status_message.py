@@ -4,9 +4,13 @@ service alone, and who never sees a message."""
 
 import asyncio
 import time
+from datetime import UTC, datetime
 
 import pytest
+from django.test import Client
+from django.urls import reverse
 
+from accounts.models import User as UserModel
 from accounts.services import issue_token
 from presence.protocol import friendships_service_pb2 as pb
 from presence.protocol import social_service_v2_pb2 as v2
@@ -22,11 +26,15 @@ from tests.support import (
     befriend_in_store,
     connect,
     connect_signed,
+    eventually,
     http_get,
     http_json,
+    new_address,
     new_user,
     now_ms,
     outcome,
+    start_service,
+    stop_service,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -180,8 +188,8 @@ async def test_messages_are_normalised_and_refused_with_the_problem_named(servic
             ({"message": "hi", "message_until": past}, "message_until must be later than now"),
             ({"message": "hi", "message_until": far}, "message_until must be at most 366 days"),
             ({"message": "", "message_until": now_ms() + 60_000}, "message_until needs a message"),
-            ({"message": ["hi"]}, "message: Not a valid string."),
-            ({}, "message: This field is required."),
+            ({"message": 5}, "message: Not a valid string."),
+            ({"message": "hi", "message_until": "9"}, "message_until: A valid integer"),
         ):
             status, body = http_json("PUT", service, STATUS, user.token, payload)
             assert status == 400 and problem in body["detail"], (payload, body)
@@ -298,3 +306,68 @@ async def test_rest_clears_the_message_and_friends_are_told(service):
         assert status == 204
         shown = await seen(updates, setter.address)
         assert (shown.status.type, shown.HasField("message")) == (ONLINE, False)
+
+
+async def test_messages_and_ends_are_restored_after_redis_loses_everything(
+    tmp_path, make_user, own_redis
+):
+    running = start_service(
+        tmp_path, {"REDIS_URL": own_redis.url, "PRESENCE_HEARTBEAT_SECONDS": "1"}
+    )
+    try:
+        alice, carol, bob = make_user(), make_user(), make_user()
+        await asyncio.to_thread(befriend_in_store, alice.address, bob.address)
+        await asyncio.to_thread(befriend_in_store, carol.address, bob.address)
+        async with (
+            connect(running.ws_url, alice.token) as a,
+            connect(running.ws_url, carol.token) as c,
+        ):
+            later = now_ms() + 120_000
+            await set_status(a, AWAY, "restored", status_until=later, message_until=later)
+            # Carol's choices end while Redis is away: they are not put back.
+            soon = now_ms() + 3000
+            await set_status(c, AWAY, "ended", status_until=soon, message_until=soon)
+
+            own_redis.stop()
+            await asyncio.sleep(max(0.0, soon / 1000 - time.time()) + 0.2)
+            own_redis.start()
+
+            async def rebuilt() -> bool:
+                _, alice_own = http_json("GET", running, STATUS, alice.token)
+                _, carol_own = http_json("GET", running, STATUS, carol.token)
+                return (alice_own, carol_own["status"], carol_own["message"]) == (
+                    {
+                        "status": "away",
+                        "status_until": later,
+                        "message": "restored",
+                        "message_until": later,
+                        "clear_message_on_offline": False,
+                    },
+                    "online",
+                    "",
+                )
+
+            await eventually(rebuilt)
+            status, body = http_get(running, "/api/v1/friends/online/", bob.token)
+            assert status == 200
+            assert [(r["address"], r["status"], r["message"]) for r in body["results"]] == sorted(
+                [(alice.address, "away", "restored"), (carol.address, "online", "")]
+            )
+    finally:
+        stop_service(running)
+
+
+def test_the_admin_shows_the_message_and_the_ends(service):
+    admin_client = Client()
+    admin_client.force_login(UserModel.objects.create_superuser(new_address()))
+    user = new_user()
+    until = now_ms() + 3_600_000
+    status, _ = http_json(
+        "PUT", service, STATUS, user.token, {"message": "<i>hi</i>", "message_until": until}
+    )
+    assert status == 200
+    page = admin_client.get(reverse("admin:accounts_user_change", args=[user.address]))
+    ends = datetime.fromtimestamp(until / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    assert f'"<span class="status-message">&lt;i&gt;hi&lt;/i&gt;</span>", until {ends}' in (
+        page.content.decode()
+    )

@@ -60,8 +60,34 @@ class PresenceSerializer(AttributeSerializer):
 # --- [status] The caller's own status message ---------------------------------------------
 
 
+class _JsonTyped:
+    """A field that takes only its JSON type: DRF's own take "12" for 12, or 1 for true,
+    which the contract does not allow."""
+
+    json_types: tuple[type, ...] = ()
+
+    def to_internal_value(self, data: object) -> object:
+        if isinstance(data, bool) != (bool in self.json_types) or not isinstance(
+            data, self.json_types
+        ):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class _JsonString(_JsonTyped, serializers.CharField):
+    json_types = (str,)
+
+
+class _JsonInteger(_JsonTyped, serializers.IntegerField):
+    json_types = (int,)
+
+
+class _JsonBoolean(_JsonTyped, serializers.BooleanField):
+    json_types = (bool,)
+
+
 def _end_field(source: str, what: str) -> serializers.IntegerField:
-    return serializers.IntegerField(
+    return _JsonInteger(
         source=source,
         allow_null=True,
         required=False,
@@ -93,11 +119,14 @@ class StatusMessageSerializer(serializers.Serializer):
     """A status message to set: normalised (NFC, trimmed), at most 100 characters, no
     control, line-separator or bidirectional override/isolate characters."""
 
-    message = serializers.CharField(
-        allow_blank=True, trim_whitespace=False, help_text='the message; "" clears it'
+    message = _JsonString(
+        allow_blank=True,
+        trim_whitespace=False,
+        default="",
+        help_text='the message; "" (or none) clears it',
     )
     message_until = _end_field("message_until_ms", "the message")
-    clear_message_on_offline = serializers.BooleanField(
+    clear_message_on_offline = _JsonBoolean(
         default=False,
         help_text="clear the message when the caller's last connection closes",
     )

@@ -3,7 +3,8 @@ from collections.abc import Callable
 from asgiref.sync import async_to_sync
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
-from rest_framework.generics import GenericAPIView, ListAPIView
+from rest_framework.generics import ListAPIView
+from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -72,12 +73,13 @@ class ProcessStatsView(APIView):
         return Response(ProcessStatsSerializer(async_to_sync(process.stats)()).data)
 
 
-class OwnStatusView(GenericAPIView):
+class OwnStatusView(APIView):
     """[status] The caller's own status message: GET reads what they chose (status, message,
     their ends), PUT sets the message, DELETE clears it. A status is chosen on a connection
     (SetPresenceStatus), as it lasts while the user is connected."""
 
-    serializer_class = StatusMessageSerializer
+    # A JSON body only: a form's fields are strings, not the contract's types.
+    parser_classes = [JSONParser]
 
     def _choices(self) -> Response:
         choices = selectors.choices_of(self.request.user.address)
@@ -96,7 +98,7 @@ class OwnStatusView(GenericAPIView):
         responses={200: OwnStatusSerializer, **error_responses(400, 401, 429)},
     )
     def put(self, request: Request) -> Response:
-        serializer = self.get_serializer(data=request.data)
+        serializer = StatusMessageSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         services.set_message_now(
             request.user.address,

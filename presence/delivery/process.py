@@ -283,6 +283,9 @@ async def _keep(state: _ShardState) -> None:
 
 # The most ends one round takes from a shard; the rest wait for the next round.
 ENDS_PER_ROUND = 1000
+# A timer may fire a little before its time (asyncio runs what is due within its clock's
+# resolution), and an end applied before it is due does nothing until the next round.
+_END_MARGIN_SECONDS = 0.005
 _ending: set[asyncio.Task[object]] = set()
 
 
@@ -299,7 +302,7 @@ async def _apply_ends(shard: int) -> None:
         if at_ms <= now:
             await services.apply_ends(address)
         else:
-            loop.call_later((at_ms - now) / 1000, _end_later, address)
+            loop.call_later((at_ms - now) / 1000 + _END_MARGIN_SECONDS, _end_later, address)
 
 
 def _end_later(address: str) -> None:

@@ -45,6 +45,13 @@ local function message_text()
   return string.match(redis.call('HGET', KEYS[10], address) or '0:', '^%d:(.*)$')
 end
 local message_before = message_text()
+local function set_end(member, at)
+  if at == '' then
+    redis.call('ZREM', KEYS[11], member)
+  else
+    redis.call('ZADD', KEYS[11], at, member)
+  end
+end
 if op == 'expire' then
   local ends_at = redis.call('ZSCORE', KEYS[11], status_end)
   if ends_at and tonumber(ends_at) <= tonumber(now) then
@@ -68,20 +75,12 @@ if ARGV[7] == '1' and (op ~= 'restore' or redis.call('HEXISTS', KEYS[10], addres
     redis.call('ZREM', KEYS[11], message_end)
   else
     redis.call('HSET', KEYS[10], address, ARGV[10] .. ':' .. ARGV[8])
-    if ARGV[9] == '' then
-      redis.call('ZREM', KEYS[11], message_end)
-    else
-      redis.call('ZADD', KEYS[11], ARGV[9], message_end)
-    end
+    set_end(message_end, ARGV[9])
   end
 end
 if op == 'status'
     or (op == 'restore' and wanted ~= '' and redis.call('HEXISTS', KEYS[2], address) == 0) then
-  if ARGV[11] == '' then
-    redis.call('ZREM', KEYS[11], status_end)
-  else
-    redis.call('ZADD', KEYS[11], ARGV[11], status_end)
-  end
+  set_end(status_end, ARGV[11])
 end
 if op == 'message' then op = 'keep' end
 -- [/status]
@@ -291,6 +290,7 @@ async def restore(
     address: str,
     connection_id: str,
     chosen: Status | None,
+    *,
     status_until_ms: int | None = None,
     message: MessageChoice | None = None,
 ) -> Change:
@@ -329,6 +329,7 @@ async def set_status(
     address: str,
     connection_id: str,
     status: Status,
+    *,
     until_ms: int | None = None,
     message: MessageChoice | None = None,
 ) -> Change:
@@ -412,6 +413,18 @@ async def visible_among(addresses: Iterable[str]) -> dict[str, Presence]:
     return {
         address: _parse_visible(address, raw, message)
         for address, (raw, message) in zip(wanted, states, strict=True)
+        if raw is not None
+    }
+
+
+async def visible_statuses_among(addresses: Iterable[str]) -> dict[str, Status]:
+    """The status of each visible user among `addresses`, without what else they show: one
+    HMGET per shard, for lists that show statuses only."""
+    wanted = list(addresses)
+    values = await _visible_values(wanted)
+    return {
+        address: STATUS_BY_NUMBER[int(raw.partition(":")[0])]
+        for address, raw in zip(wanted, values, strict=True)
         if raw is not None
     }
 
