@@ -45,6 +45,10 @@ local function message_text()
   return string.match(redis.call('HGET', KEYS[10], address) or '0:', '^%d:(.*)$')
 end
 local message_before = message_text()
+local function clear_message()
+  redis.call('HDEL', KEYS[10], address)
+  redis.call('ZREM', KEYS[11], message_end)
+end
 local function set_end(member, at)
   if at == '' then
     redis.call('ZREM', KEYS[11], member)
@@ -62,17 +66,13 @@ if op == 'expire' then
     end
   end
   ends_at = redis.call('ZSCORE', KEYS[11], message_end)
-  if ends_at and tonumber(ends_at) <= tonumber(now) then
-    redis.call('ZREM', KEYS[11], message_end)
-    redis.call('HDEL', KEYS[10], address)
-  end
+  if ends_at and tonumber(ends_at) <= tonumber(now) then clear_message() end
   op = 'keep'
 end
 -- A restore fills in only what no other connection of the user restored already.
 if ARGV[7] == '1' and (op ~= 'restore' or redis.call('HEXISTS', KEYS[10], address) == 0) then
   if ARGV[8] == '' then
-    redis.call('HDEL', KEYS[10], address)
-    redis.call('ZREM', KEYS[11], message_end)
+    clear_message()
   else
     redis.call('HSET', KEYS[10], address, ARGV[10] .. ':' .. ARGV[8])
     set_end(message_end, ARGV[9])
@@ -103,8 +103,7 @@ end
 if op == 'disconnect' and redis.call('SCARD', KEYS[1]) == 0 then
   redis.call('ZREM', KEYS[11], status_end)
   if string.sub(redis.call('HGET', KEYS[10], address) or '', 1, 1) == '1' then
-    redis.call('HDEL', KEYS[10], address)
-    redis.call('ZREM', KEYS[11], message_end)
+    clear_message()
   end
 end
 -- [/status]
@@ -170,7 +169,7 @@ class MessageChoice:
 
 
 # ARGV[7] to ARGV[10] of a transition that sets no message.
-_NO_MESSAGE = ["", "", "", 0]
+_NO_MESSAGE = ("", "", "", 0)
 
 
 @dataclass(frozen=True, slots=True)
