@@ -109,7 +109,7 @@ async def disconnect(address: str, connection_id: str) -> Presence:
 # --- [status] Status messages and ends ----------------------------------------------------
 
 # Characters of a status message after normalisation, as issue 18 fixes it.
-MESSAGE_MAX = 100
+STATUS_MESSAGE_MAX = 100
 # The furthest ahead a message or a chosen status may end.
 MAX_END_DAYS = 366
 # Characters that reorder the text around them (embeddings, overrides, isolates): a message
@@ -126,7 +126,7 @@ _REFUSED_CATEGORIES = {
 
 def normalize_message(text: str) -> str:
     """A status message as it is stored and shown: Unicode NFC, without leading or trailing
-    whitespace, at most MESSAGE_MAX characters ("" clears the message). Raises
+    whitespace, at most STATUS_MESSAGE_MAX characters ("" clears the message). Raises
     ValidationError naming the first refused character and its position (from 1)."""
     text = unicodedata.normalize("NFC", text)
     for position, char in enumerate(text, start=1):
@@ -141,10 +141,10 @@ def normalize_message(text: str) -> str:
                 code="refused_character",
             )
     text = text.strip()
-    if len(text) > MESSAGE_MAX:
+    if len(text) > STATUS_MESSAGE_MAX:
         raise ValidationError(
             f"the status message has {len(text)} characters after normalisation (NFC, "
-            f"trimmed): at most {MESSAGE_MAX}",
+            f"trimmed): at most {STATUS_MESSAGE_MAX}",
             code="message_too_long",
         )
     return text

@@ -3,23 +3,28 @@ a real daphne process: FriendshipsService and SocialService v2, REST, the ends a
 service alone, and who never sees a message."""
 
 import asyncio
+import secrets
 import time
 from datetime import UTC, datetime
 
 import pytest
+import redis
 from django.test import Client
 from django.urls import reverse
 
 from accounts.models import User as UserModel
 from accounts.services import issue_token
+from presence.layer import placement_name, presence_group, ring_position
 from presence.protocol import friendships_service_pb2 as pb
 from presence.protocol import social_service_v2_pb2 as v2
+from presence.store import keys
 from tests.signing import new_identity
 from tests.support import (
     AWAY,
     OFFLINE,
     ONLINE,
     FriendsClient,
+    OwnRedis,
     Subscription,
     User,
     armed,
@@ -27,6 +32,7 @@ from tests.support import (
     connect,
     connect_signed,
     eventually,
+    free_ports,
     http_get,
     http_json,
     new_address,
@@ -307,6 +313,15 @@ async def test_rest_clears_the_message_and_friends_are_told(service):
         shown = await seen(updates, setter.address)
         assert (shown.status.type, shown.HasField("message")) == (ONLINE, False)
 
+        # FriendshipsService clears it with an empty message, the status unchanged.
+        await set_status(setter_client, message="on RPC")
+        assert (await seen(updates, setter.address)).message == "on RPC"
+        assert (await set_status(setter_client, message="")).status.type == ONLINE
+        shown = await seen(updates, setter.address)
+        assert (shown.status.type, shown.HasField("message")) == (ONLINE, False)
+        _, own = http_json("GET", service, STATUS, setter.token)
+        assert (own["status"], own["message"]) == ("online", "")
+
 
 async def test_messages_and_ends_are_restored_after_redis_loses_everything(
     tmp_path, make_user, own_redis
@@ -371,3 +386,49 @@ def test_the_admin_shows_the_message_and_the_ends(service):
     assert f'"<span class="status-message">&lt;i&gt;hi&lt;/i&gt;</span>", until {ends}' in (
         page.content.decode()
     )
+
+
+def test_ends_are_kept_and_applied_on_each_users_shard(tmp_path):
+    servers = [OwnRedis(port, secrets.token_hex(12)) for port in free_ports(3)]
+    for server in servers:
+        server.start()
+    urls = [server.url for server in servers]
+    running = start_service(
+        tmp_path,
+        {"REDIS_SHARDS": ",".join(urls), "REDIS_URL": urls[0], "PRESENCE_HEARTBEAT_SECONDS": "1"},
+    )
+    try:
+        # Two users on each shard, placed by the services' rule.
+        users: dict[int, list[User]] = {shard: [] for shard in range(len(servers))}
+        while any(len(placed) < 2 for placed in users.values()):
+            user = new_user()
+            shard = ring_position(placement_name(presence_group(user.address)), len(servers))
+            users[shard].append(user)
+        end = now_ms() + 2000
+        for placed in users.values():
+            for user in placed:
+                status, _ = http_json(
+                    "PUT", running, STATUS, user.token, {"message": "hi", "message_until": end}
+                )
+                assert status == 200
+        for shard, placed in users.items():
+            for index, server in enumerate(servers):
+                with redis.Redis.from_url(server.url, decode_responses=True) as client:
+                    ends = {member.partition(" ")[2] for member in client.zrange(keys.ENDS, 0, -1)}
+                    held = set(client.hkeys(keys.MESSAGE))
+                expected = {user.address for user in placed} if index == shard else set()
+                assert ends & {u.address for u in placed} == expected
+                assert held & {u.address for u in placed} == expected
+
+        left = [user for placed in users.values() for user in placed]
+        while left:
+            assert time.time() < end / 1000 + 10, "messages never ended"
+            left = [u for u in left if http_json("GET", running, STATUS, u.token)[1]["message"]]
+            time.sleep(0.02)
+        delay = time.time() - end / 1000
+        print(f"the last of {len(users) * 2} ends on 3 shards applied {delay:.3f} s after it")
+        assert delay < END_BOUND_SECONDS
+    finally:
+        stop_service(running)
+        for server in servers:
+            server.stop()
