@@ -7,11 +7,13 @@ leave friends with a stale status.
 """
 
 import asyncio
+import logging
 import unicodedata
 from collections.abc import Awaitable
 
 from asgiref.sync import async_to_sync
 from django.core.exceptions import ValidationError
+from redis.exceptions import RedisError
 
 from accounts.addresses import normalize_address
 from presence import publishing
@@ -19,9 +21,12 @@ from presence.conf import presence_settings
 from presence.events import Presence, SessionDisconnect, Status
 from presence.store import online, processes, shards
 from presence.store.online import MessageChoice, TooManyConnections
+from presence_project import redis_clients
 from presence_project.ratelimits import Limit, within_limits_async
 
 __all__ = ["MessageChoice", "TooManyConnections", "TooManyStatusChanges"]
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_DISCONNECT_REASON = "disconnected by an operator"
 # A WebSocket close frame carries at most 123 bytes of reason.
@@ -219,17 +224,30 @@ async def reap_dead_processes(shard: int, alive: str) -> list[str]:
 async def retire_process(process: str) -> int:
     """Disconnect every connection Redis still counts for `process`, a process shutting
     down once its grace period is over, then deregister it and send the changes still
-    waiting to be coalesced. Returns how many connections it disconnected."""
+    waiting to be coalesced. Returns how many connections it disconnected.
+
+    Each shard is retired on its own: one that fails is logged and left to other processes'
+    reaping once the heartbeat expires, while the others finish and their changes go out."""
 
     async def retire(shard: int) -> int:
-        held = await processes.held_by(process, shard)
-        await _release(held, shard)
-        await processes.retire(process, shard)
+        try:
+            held = await processes.held_by(process, shard)
+            await _release(held, shard)
+            await processes.retire(process, shard)
+        except RedisError as error:
+            logger.error(
+                "retiring this process on %s failed (%s); other processes reap its "
+                "connections there once its heartbeat expires",
+                redis_clients.description(shard),
+                error,
+            )
+            return 0
         return len(held)
 
-    released = sum(await shards.each_shard(retire))
-    await publishing.flush()
-    return released
+    try:
+        return sum(await shards.each_shard(retire))
+    finally:
+        await publishing.flush()
 
 
 async def _release(held: set[tuple[str, str]], shard: int, reaping: bool = False) -> None:

@@ -168,25 +168,12 @@ class AdmissionPacing:
         self.ports: list[Port] = []
         self.pending: dict[object, asyncio.TimerHandle] = {}
         self.paused = False
-        pacing = self
-
-        class PacedConnection(tcp.Server):
-            """A connection a port accepted, counted from its accept to its end."""
-
-            def __init__(self, *args: Any) -> None:
-                super().__init__(*args)
-                pacing.enter(self)
-
-            def connectionLost(self, reason: Any) -> None:
-                pacing.leave(self)
-                super().connectionLost(reason)
-
-        self.connection_class = PacedConnection
 
     def pace(self, port: Port) -> None:
         """Count the connections `port` accepts (a TCP port's; others are left alone)."""
         if port.transport is tcp.Server:
-            port.transport = self.connection_class
+            # A port builds each accepted connection by calling its transport class.
+            port.transport = partial(PacedConnection, self)
             self.ports.append(port)
 
     def enter(self, connection: tcp.Server) -> None:
@@ -212,6 +199,19 @@ class AdmissionPacing:
                     # Twisted accepts up to numberAccepts in one pass, and grows it.
                     port.numberAccepts = self.limit - len(self.pending)
                     port.startReading()
+
+
+class PacedConnection(tcp.Server):
+    """A connection a paced port accepted, counted from its accept to its end."""
+
+    def __init__(self, pacing: AdmissionPacing, *args: Any) -> None:
+        self.pacing = pacing
+        super().__init__(*args)
+        pacing.enter(self)
+
+    def connectionLost(self, reason: Any) -> None:
+        self.pacing.leave(self)
+        super().connectionLost(reason)
 
 
 class PresenceServer(Server):

@@ -226,10 +226,10 @@ LISTEN_BACKLOG = Override(
     ),
 )
 ADMISSION_PACING = Override(
-    "presence_project.server (AdmissionPacing; PresenceServer.protocol_disconnected, "
-    "create_application)",
-    "Twisted's tcp.Server (a subclass as each TCP port's transport class), Port.numberAccepts, "
-    "stopReading and startReading; daphne's Server.protocol_disconnected and "
+    "presence_project.server (AdmissionPacing, PacedConnection; PresenceServer."
+    "protocol_disconnected, create_application)",
+    "Twisted's tcp.Server (a subclass, built through the transport each TCP port calls), "
+    "Port.numberAccepts, stopReading and startReading; daphne's Server.protocol_disconnected and "
     "create_application",
     DAPHNE | TWISTED,
     signatures={

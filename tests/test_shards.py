@@ -9,6 +9,7 @@ import asyncio
 import json
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import time
@@ -403,6 +404,47 @@ async def test_restarting_one_shard_affects_only_its_users_and_is_rebuilt(
             )
             assert down.password not in logged
             assert service.process.poll() is None
+
+
+async def test_a_shard_down_at_shutdown_is_named_and_the_others_are_retired(
+    tmp_path, shard_servers
+):
+    """A process stopping while one shard is away retires itself from the others, tells
+    friends there, and names the one it could not reach (its connections there are reaped
+    once the shard is back)."""
+    down = shard_servers[DOWN]
+    env = {**shard_env(shard_servers), "PRESENCE_DRAIN_SECONDS": "0"}
+    env["PRESENCE_RESTART_GRACE_SECONDS"] = "0"
+    with running_services(tmp_path, 2, env) as services:
+        stopping, staying = services
+        async with AsyncExitStack() as stack:
+            members = await join_all(stack, services)
+            truth = truth_of(members)
+            await views_right(members, truth, within=20)
+            mark = stopping.log_mark()
+
+            down.stop()
+            stopping.process.send_signal(signal.SIGTERM)
+            assert await asyncio.to_thread(stopping.process.wait, 30) == 0
+            logged = stopping.logged_since(mark)
+            assert (
+                f"retiring this process on Redis at 127.0.0.1:{down.port} (shard {DOWN}) "
+                "failed" in logged
+            ), logged
+            retired = sum(m.service is stopping and m.shard != DOWN for m in members)
+            assert f"disconnected {retired} connections that did not come back" in logged
+            assert down.password not in logged
+            # Friends on the other process see those users leave.
+            for member in members:
+                if member.service is stopping and member.shard != DOWN:
+                    truth[member.address] = OFFLINE
+            watching = [m for m in members if m.service is staying and m.shard != DOWN]
+            await views_right(
+                watching,
+                {a: s for a, s in truth.items() if shard_of(a) != DOWN}
+                | {a: s for a, s in truth_of(members).items() if shard_of(a) == DOWN},
+                within=15,
+            )
 
 
 async def test_adding_a_shard_moves_users_and_leaves_nothing_behind(tmp_path, shard_servers):

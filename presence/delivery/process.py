@@ -396,10 +396,7 @@ async def hand_over(grace_seconds: float) -> None:
     try:
         released = await services.retire_process(INCARNATION)
     except Exception:
-        # Redis's error names the server; with several shards, the others are done.
-        logger.exception(
-            "disconnecting this process's connections failed; other processes reap those "
-            "left once its heartbeat expires"
-        )
+        # A shard that failed is logged by retire_process; this is the last publication.
+        logger.exception("sending the last presence changes of this process failed")
         return
     logger.warning("disconnected %d connections that did not come back", released)
