@@ -20,11 +20,11 @@ from presence import publishing
 from presence.conf import presence_settings
 from presence.events import Presence, SessionDisconnect, Status
 from presence.store import online, processes, shards
-from presence.store.online import MessageChoice, TooManyConnections
+from presence.store.online import Choice, MessageChoice, TooManyConnections
 from presence_project import redis_clients
 from presence_project.ratelimits import Limit, within_limits_async
 
-__all__ = ["MessageChoice", "TooManyConnections", "TooManyStatusChanges"]
+__all__ = ["Choice", "MessageChoice", "TooManyConnections", "TooManyStatusChanges"]
 
 logger = logging.getLogger(__name__)
 
@@ -62,26 +62,19 @@ async def _within_status_limit(address: str) -> None:
         raise TooManyStatusChanges("too many status changes: try again in a minute")
 
 
-async def set_status(
-    address: str,
-    connection_id: str,
-    status: Status,
-    until_ms: int | None = None,
-    message: MessageChoice | None = None,
-) -> Presence:
+async def set_status(address: str, connection_id: str, choice: Choice) -> Presence:
     """The status a user chose, on all of their connections, within the rate limit (else
-    TooManyStatusChanges); until `until_ms` if given (AWAY and OFFLINE only: then ONLINE
-    again), with `message` if given. Raises ValidationError for an end that cannot be."""
-    if until_ms is not None:
-        if status == Status.ONLINE:
+    TooManyStatusChanges); until its end if it has one (AWAY and OFFLINE only: then ONLINE
+    again), with its message if it has one. Raises ValidationError for an end that cannot
+    be."""
+    if choice.until_ms is not None:
+        if choice.status == Status.ONLINE:
             raise ValidationError(
                 "status_until applies to AWAY or OFFLINE: ONLINE has no end", code="online_end"
             )
-        check_end(until_ms, "status_until")
+        check_end(choice.until_ms, "status_until")
     await _within_status_limit(address)
-    return await _apply(
-        online.set_status(address, connection_id, status, until_ms=until_ms, message=message)
-    )
+    return await _apply(online.choose(address, connection_id, choice))
 
 
 async def default_status(address: str, connection_id: str, status: Status) -> Presence:
@@ -90,20 +83,10 @@ async def default_status(address: str, connection_id: str, status: Status) -> Pr
     return await _apply(online.choose_unless_chosen(address, connection_id, status))
 
 
-async def restore(
-    address: str,
-    connection_id: str,
-    chosen: Status | None,
-    status_until_ms: int | None = None,
-    message: MessageChoice | None = None,
-) -> Presence:
+async def restore(address: str, connection_id: str, chosen: Choice) -> Presence:
     """Put back a live connection that Redis lost, with the status (and its end) and the
     message chosen on it."""
-    return await _apply(
-        online.restore(
-            address, connection_id, chosen, status_until_ms=status_until_ms, message=message
-        )
-    )
+    return await _apply(online.restore(address, connection_id, chosen))
 
 
 async def disconnect(address: str, connection_id: str) -> Presence:

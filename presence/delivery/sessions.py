@@ -8,6 +8,7 @@ holds no wire details.
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from functools import partial
 
@@ -29,7 +30,7 @@ from presence.events import (
 )
 from presence.rpc.feed import Feed
 from presence.store import keys, online
-from presence.store.online import MessageChoice
+from presence.store.online import Choice, MessageChoice
 from presence_project.db import database_sync_to_async
 
 PresenceFeed = Feed[str, Presence]
@@ -111,11 +112,9 @@ class ClientSession:
         self._event_feeds: dict[EventFeed, Callable[[FriendshipNotice], bool]] = {}
         self._followed: set[str] = set()
         self._background: set[asyncio.Task[None]] = set()
-        # The status last chosen on this connection, to restore if Redis loses it.
-        self._chosen: Status | None = None
-        # [status] Its end, and the message last set on this connection, for the same.
-        self._status_until: int | None = None
-        self._message: MessageChoice | None = None
+        # The status last chosen on this connection, to restore if Redis loses it; [status]
+        # with its end, and the message last set on this connection.
+        self._choice = Choice(None)
         process.track(self)
 
     # --- Who the user is -----------------------------------------------------------------
@@ -179,16 +178,12 @@ class ClientSession:
 
     # --- The user's status ---------------------------------------------------------------
 
-    async def set_status(
-        self, status: Status, until_ms: int | None = None, message: MessageChoice | None = None
-    ) -> Presence:
-        """Choose `status` for all of the user's connections, until `until_ms` if given, with
-        `message` if given; the user as friends now see them."""
+    async def set_status(self, choice: Choice) -> Presence:
+        """Choose a status for all of the user's connections, with its end and message if it
+        has them; the user as friends now see them."""
         address = self._bound("setting a status")
-        presence = await services.set_status(address, self.connection_id, status, until_ms, message)
-        self._chosen, self._status_until = status, until_ms
-        if message is not None:
-            self._message = message
+        presence = await services.set_status(address, self.connection_id, choice)
+        self._choice = replace(choice, message=choice.message or self._choice.message)
         return presence
 
     async def set_message(self, message: MessageChoice) -> Presence:
@@ -196,15 +191,15 @@ class ClientSession:
         them."""
         address = self._bound("setting a status message")
         presence = await services.set_message(address, message)
-        self._message = message
+        self._choice = replace(self._choice, message=message)
         return presence
 
     async def default_status(self, status: Status) -> None:
         """For a client that has no way to choose (SocialService v2): `status`, unless the
         user already chose one on another connection."""
         address = self._bound("setting a status")
-        if self._chosen is None:
-            self._chosen = status
+        if self._choice.status is None:
+            self._choice = replace(self._choice, status=status)
         await services.default_status(address, self.connection_id, status)
 
     async def close(self) -> None:
@@ -233,14 +228,15 @@ class ClientSession:
         """Redis lost this connection (an outage): put it back; the feeds catch up after."""
         if self.address is None:
             return
-        chosen, status_until, message = self._chosen, self._status_until, self._message
+        choice = self._choice
         # [status] What ended during the outage is not restored; a chosen status ends in ONLINE.
         now = online.now_ms()
-        if status_until is not None and status_until <= now:
-            chosen, status_until = Status.ONLINE, None
+        if choice.until_ms is not None and choice.until_ms <= now:
+            choice = replace(choice, status=Status.ONLINE, until_ms=None)
+        message = choice.message
         if message is not None and message.until_ms is not None and message.until_ms <= now:
-            message = None
-        await services.restore(self.address, self.connection_id, chosen, status_until, message)
+            choice = replace(choice, message=None)
+        await services.restore(self.address, self.connection_id, choice)
 
     # --- Friends' presence ---------------------------------------------------------------
 

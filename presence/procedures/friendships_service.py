@@ -18,7 +18,7 @@ from presence.procedures.errors import answered_in
 from presence.protocol import friendships_service_pb2 as pb
 from presence.rpc.feed import Feed
 from presence.rpc.server import RpcModule, server_feed, server_stream, unary
-from presence.services import MessageChoice, message_choice
+from presence.services import Choice, MessageChoice, message_choice
 from presence.store import online
 from presence_project.db import database_sync_to_async
 from presence_project.timestamps import ms
@@ -209,7 +209,7 @@ async def set_presence_status(
     except ValueError:
         raise BadRequest(f"unknown status {request.status.type}") from None
     until = request.status_until if request.HasField("status_until") else None
-    await session.set_status(wanted, until, message)
+    await session.set_status(Choice(wanted, until, message))
     return pb.StatusResponse(status=pb.Status(type=int(wanted)))
 
 

@@ -168,6 +168,17 @@ class MessageChoice:
         return ["1", self.text, until, int(self.clear_on_offline)]
 
 
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """[status] What a user chooses for all of their connections: a status (None: none yet,
+    for a restore), when it ends (ms since the Unix epoch; None: never), and a message
+    (None: the message stays as it is)."""
+
+    status: Status | None
+    until_ms: int | None = None
+    message: MessageChoice | None = None
+
+
 # ARGV[7] to ARGV[10] of a transition that sets no message.
 _NO_MESSAGE = ("", "", "", 0)
 
@@ -285,20 +296,11 @@ async def connect(address: str, connection_id: str, max_connections: int) -> Cha
     return await _transition(address, "connect", connection_id, None, max_connections)
 
 
-async def restore(
-    address: str,
-    connection_id: str,
-    chosen: Status | None,
-    *,
-    status_until_ms: int | None = None,
-    message: MessageChoice | None = None,
-) -> Change:
+async def restore(address: str, connection_id: str, chosen: Choice) -> Change:
     """Put back a live connection after Redis lost it, with the status last chosen on it
     (and its end) and the message last set on it, each unless another connection of the user
     already restored one."""
-    return await _transition(
-        address, "restore", connection_id, chosen, message=message, status_until_ms=status_until_ms
-    )
+    return await _chosen(address, "restore", connection_id, chosen)
 
 
 async def choose_unless_chosen(address: str, connection_id: str, status: Status) -> Change:
@@ -324,18 +326,25 @@ async def disconnect_left_behind(address: str, connection_id: str, shard: int) -
     return await _transition(address, "disconnect", connection_id, None, shard=shard)
 
 
-async def set_status(
-    address: str,
-    connection_id: str,
-    status: Status,
-    *,
-    until_ms: int | None = None,
-    message: MessageChoice | None = None,
-) -> Change:
-    """Apply the status a user chose, on all of their connections, until `until_ms` if given
-    (then ONLINE again); and `message`, if given."""
+async def set_status(address: str, connection_id: str, status: Status) -> Change:
+    """Apply the status a user chose, on all of their connections."""
+    return await choose(address, connection_id, Choice(status))
+
+
+async def choose(address: str, connection_id: str, choice: Choice) -> Change:
+    """[status] Apply the status a user chose, on all of their connections, until its end
+    if it has one (then ONLINE again), with its message if it has one."""
+    return await _chosen(address, "status", connection_id, choice)
+
+
+async def _chosen(address: str, op: str, connection_id: str, choice: Choice) -> Change:
     return await _transition(
-        address, "status", connection_id, status, message=message, status_until_ms=until_ms
+        address,
+        op,
+        connection_id,
+        choice.status,
+        message=choice.message,
+        status_until_ms=choice.until_ms,
     )
 
 
