@@ -57,6 +57,7 @@ class UserWithPresenceAdmin(UserAdmin):
         "presence",
         "last_seen",
         "location",
+        "status_message",  # [status]
         "open_connections",
         "friends",
         "blocks",
@@ -92,6 +93,37 @@ class UserWithPresenceAdmin(UserAdmin):
         """[location] Where friends see the user, if they share it."""
         (presence,) = selectors.presence_of([user.address])
         return _place(presence.location)
+
+    @admin.display(description="status message")
+    def status_message(self, user: User) -> SafeString | str:
+        """[status] The message and when it ends, and when a chosen status ends; the message
+        shows to friends only while the user is online or away."""
+        choices = selectors.choices_of(user.address)
+        lines: list[SafeString] = []
+        if choices.message:
+            until = choices.message_until_ms
+            lines.append(
+                format_html(
+                    '"<span class="status-message">{}</span>"{}{}',
+                    choices.message,
+                    f", until {_time(until)}" if until is not None else "",
+                    ", cleared when the last connection closes"
+                    if choices.clear_message_on_offline
+                    else "",
+                )
+            )
+        if choices.chosen is not None and choices.status_until_ms is not None:
+            lines.append(
+                format_html(
+                    "chosen status {} until {}, then online",
+                    choices.chosen.name.lower(),
+                    _time(choices.status_until_ms),
+                )
+            )
+        if not lines:
+            return "none"
+        items = format_html_join("", "<li>{}</li>", ((line,) for line in lines))
+        return format_html("<ul>{}</ul>", items)
 
     @admin.display(description="open connections")
     def open_connections(self, user: User) -> SafeString | str:

@@ -61,6 +61,9 @@ class Presence:
     # When the last visible change happened; for a published change, its transition time,
     # the time delivery is measured from.
     last_seen_ms: int | None
+    # [status] The status message the user shows while visible; "" for none, and always ""
+    # while OFFLINE.
+    message: str = ""
     # [location] Where the user is, if they share it; None while OFFLINE, always.
     location: Location | None = None
     # A change as published, rather than a state read (a snapshot, a catch-up).
@@ -124,6 +127,8 @@ def encode_presence(change: PresenceChanged) -> dict[str, Any]:
         "status": int(presence.status),
         "version": presence.version,
         "last_seen_ms": presence.last_seen_ms,
+        # [status]
+        **({"message": presence.message} if presence.message else {}),
         # [location]
         **({"location": encode_location(presence.location)} if presence.location else {}),
     }
@@ -146,6 +151,7 @@ def decode(message: dict[str, Any]) -> tuple[Event, str | None]:
             STATUS_BY_NUMBER[message["status"]],
             message["version"],
             message["last_seen_ms"],
+            message=message.get("message", ""),
             location=decode_location(message.get("location")),  # [location]
             live=True,
         )

@@ -20,6 +20,11 @@ def visible_friends(address: str) -> list[Presence]:
     return [visible[friend] for friend in friends if friend in visible]
 
 
+def choices_of(address: str) -> online.Choices:
+    """[status] What `address` chose: their status while connected, message, their ends."""
+    return async_to_sync(online.choices_of)(address)
+
+
 def presence_of(addresses: list[str]) -> list[Presence]:
     """Each of `addresses` as a friend sees them, offline ones included."""
     return async_to_sync(online.presence_of)(addresses)
@@ -57,9 +62,9 @@ class VisibleUsers:
 
 def statuses_of(addresses: list[str]) -> dict[str, str]:
     """Each of `addresses`: 'online', 'away' or 'offline', as operators read it; one read."""
-    visible = async_to_sync(online.visible_among)(addresses, locations=False)
+    visible = async_to_sync(online.visible_statuses_among)(addresses)
     return {
-        address: visible[address].status.name.lower() if address in visible else "offline"
+        address: visible[address].name.lower() if address in visible else "offline"
         for address in addresses
     }
 
@@ -125,6 +130,8 @@ class UserPresence:
     # Ids of their open connections, "<process incarnation>/<n>", on every process.
     connections: list[str]
     online_friends: list[Presence]
+    # [status] What they chose: their message and when it ends, when a chosen status ends.
+    choices: online.Choices
     # [location] Where friends see them, if they share it.
     location: Location | None = None
 
@@ -150,4 +157,5 @@ def user_presence(address: str) -> UserPresence | None:
         connections=async_to_sync(online.connections_of)(address),
         online_friends=visible_friends(address),
         location=presence.location,
+        choices=choices_of(address),
     )

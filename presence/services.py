@@ -9,6 +9,7 @@ leave friends with a stale status.
 import asyncio
 import logging
 import re
+import unicodedata
 from collections.abc import Awaitable
 
 from asgiref.sync import async_to_sync
@@ -20,11 +21,22 @@ from presence import publishing
 from presence.conf import presence_settings
 from presence.events import Location, Presence, SessionDisconnect, Status
 from presence.store import online, processes, shards
-from presence.store.online import NotConnected, TooManyConnections
+from presence.store.online import (
+    Choice,
+    MessageChoice,
+    NotConnected,
+    TooManyConnections,
+)
 from presence_project import redis_clients
 from presence_project.ratelimits import Limit, within_limits_async
 
-__all__ = ["NotConnected", "TooManyConnections", "TooManyStatusChanges"]
+__all__ = [
+    "Choice",
+    "MessageChoice",
+    "NotConnected",
+    "TooManyConnections",
+    "TooManyStatusChanges",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -55,13 +67,26 @@ async def connect(address: str, connection_id: str) -> None:
     await _apply(online.connect(address, connection_id, limit))
 
 
-async def set_status(address: str, connection_id: str, status: Status) -> Presence:
-    """The status a user chose, on all of their connections, within the rate limit (else
-    TooManyStatusChanges)."""
+async def _within_status_limit(address: str) -> None:
+    """Count a change of the user's status or message, or raise TooManyStatusChanges."""
     limit = Limit(f"status:{address}", presence_settings().status_changes_per_minute, 60)
     if not await within_limits_async([limit]):
         raise TooManyStatusChanges("too many status changes: try again in a minute")
-    return await _apply(online.set_status(address, connection_id, status))
+
+
+async def set_status(address: str, connection_id: str, choice: Choice) -> Presence:
+    """The status a user chose, on all of their connections, within the rate limit (else
+    TooManyStatusChanges); until its end if it has one (AWAY and OFFLINE only: then ONLINE
+    again), with its message if it has one. Raises ValidationError for an end that cannot
+    be."""
+    if choice.until_ms is not None:
+        if choice.status == Status.ONLINE:
+            raise ValidationError(
+                "status_until applies to AWAY or OFFLINE: ONLINE has no end", code="online_end"
+            )
+        check_end(choice.until_ms, "status_until")
+    await _within_status_limit(address)
+    return await _apply(online.choose(address, connection_id, choice))
 
 
 async def default_status(address: str, connection_id: str, status: Status) -> Presence:
@@ -70,14 +95,109 @@ async def default_status(address: str, connection_id: str, status: Status) -> Pr
     return await _apply(online.choose_unless_chosen(address, connection_id, status))
 
 
-async def restore(address: str, connection_id: str, chosen: Status | None) -> Presence:
-    """Put back a live connection that Redis lost, with the status chosen on it."""
+async def restore(address: str, connection_id: str, chosen: Choice) -> Presence:
+    """Put back a live connection that Redis lost, with the status (and its end) and the
+    message chosen on it."""
     return await _apply(online.restore(address, connection_id, chosen))
 
 
 async def disconnect(address: str, connection_id: str) -> Presence:
     """A connection closed; with the user's last one gone, friends see them OFFLINE."""
     return await _apply(online.disconnect(address, connection_id))
+
+
+# --- [status] Status messages and ends ----------------------------------------------------
+
+# Characters of a status message after normalisation, as issue 18 fixes it.
+STATUS_MESSAGE_MAX = 100
+# The furthest ahead a message or a chosen status may end.
+MAX_END_DAYS = 366
+# Characters that reorder the text around them (embeddings, overrides, isolates): a message
+# must not make friends' clients display other text in another order.
+_BIDI_CONTROLS = frozenset(map(chr, [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]))
+# Unicode categories refused anywhere in a message, by the name an error gives them.
+_REFUSED_CATEGORIES = {
+    "Cc": "a control character",
+    "Zl": "a line separator",
+    "Zp": "a paragraph separator",
+    "Cs": "a lone surrogate",
+}
+
+
+def normalize_message(text: str) -> str:
+    """A status message as it is stored and shown: Unicode NFC, without leading or trailing
+    whitespace, at most STATUS_MESSAGE_MAX characters ("" clears the message). Raises
+    ValidationError naming the first refused character and its position (from 1)."""
+    text = unicodedata.normalize("NFC", text)
+    for position, char in enumerate(text, start=1):
+        if char in _BIDI_CONTROLS:
+            problem = "a bidirectional override or isolate character"
+        else:
+            problem = _REFUSED_CATEGORIES.get(unicodedata.category(char), "")
+        if problem:
+            raise ValidationError(
+                f"the status message must not contain {problem}: U+{ord(char):04X} at "
+                f"position {position}",
+                code="refused_character",
+            )
+    text = text.strip()
+    if len(text) > STATUS_MESSAGE_MAX:
+        raise ValidationError(
+            f"the status message has {len(text)} characters after normalisation (NFC, "
+            f"trimmed): at most {STATUS_MESSAGE_MAX}",
+            code="message_too_long",
+        )
+    return text
+
+
+def check_end(until_ms: int, name: str) -> int:
+    """`until_ms`, an end named `name` for errors, if it is in the future and at most
+    MAX_END_DAYS away; else ValidationError."""
+    now = online.now_ms()
+    if until_ms <= now:
+        raise ValidationError(
+            f"{name} must be later than now ({now} ms since the Unix epoch), not {until_ms}",
+            code="end_passed",
+        )
+    if until_ms > now + MAX_END_DAYS * 86_400_000:
+        raise ValidationError(
+            f"{name} must be at most {MAX_END_DAYS} days from now", code="end_too_far"
+        )
+    return until_ms
+
+
+def message_choice(
+    text: str, until_ms: int | None = None, clear_on_offline: bool = False
+) -> MessageChoice:
+    """A status message as a user sets it, normalised and checked (ValidationError)."""
+    text = normalize_message(text)
+    if until_ms is not None:
+        if not text:
+            raise ValidationError(
+                "message_until needs a message: an empty one clears it", code="end_of_nothing"
+            )
+        check_end(until_ms, "message_until")
+    return MessageChoice(text, until_ms, clear_on_offline)
+
+
+async def set_message(address: str, message: MessageChoice) -> Presence:
+    """Set or clear the user's status message, within the status rate limit; shown to
+    friends while the user is visible, kept while they are not."""
+    await _within_status_limit(address)
+    return await _apply(online.set_message(address, message))
+
+
+def set_message_now(address: str, message: MessageChoice) -> Presence:
+    """set_message, for the synchronous side (REST)."""
+    return async_to_sync(set_message)(address, message)
+
+
+async def apply_ends(address: str) -> Presence:
+    """End the user's message or chosen status if its time has come, and tell friends."""
+    return await _apply(online.apply_ends(address))
+
+
+# --- [/status] -----------------------------------------------------------------------------
 
 
 async def reap_dead_processes(shard: int, alive: str) -> list[str]:

@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 from urllib.parse import quote
 
 import pytest
@@ -842,12 +842,12 @@ def http_get(
 
 def http_json(
     service: Service, method: str, path: str, token: str | None, body: object = None
-) -> tuple[int, dict]:
-    """(status, decoded body) of a real request with `body` as JSON, if not None."""
+) -> tuple[int, Any]:
+    """(status, decoded body or None if empty) of a real request sending `body` as JSON."""
     data = None if body is None else json.dumps(body).encode()
-    headers = {} if data is None else {"Content-Type": "application/json"}
+    headers = {"Content-Type": "application/json"}
     status, _, answer = http_raw(method, service.http_url + path, token, headers, data=data)
-    return status, json.loads(answer)
+    return status, json.loads(answer) if answer else None
 
 
 async def scrape_metrics(http_url: str, token: str) -> dict[tuple[str, tuple], float]:

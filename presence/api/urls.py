@@ -6,6 +6,7 @@ from presence.api.views import (
     LocationView,
     OnlineFriendsView,
     OnlineUsersView,
+    OwnStatusView,
     ProcessStatsView,
 )
 
@@ -17,4 +18,5 @@ urlpatterns = [
     # [location]
     path("presence/location/", LocationView.as_view(), name="presence-location"),
     path("presence/heartbeat/", HeartbeatView.as_view(), name="presence-heartbeat"),
+    path("presence/status/", OwnStatusView.as_view(), name="own-status"),  # [status]
 ]

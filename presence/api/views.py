@@ -2,6 +2,7 @@ from collections.abc import Callable
 
 from asgiref.sync import async_to_sync
 from drf_spectacular.utils import extend_schema
+from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.generics import GenericAPIView, ListAPIView
 from rest_framework.parsers import JSONParser
@@ -14,8 +15,10 @@ from presence import selectors, services
 from presence.api.serializers import (
     HeartbeatSerializer,
     LocationBodySerializer,
+    OwnStatusSerializer,
     PresenceSerializer,
     ProcessStatsSerializer,
+    StatusMessageSerializer,
 )
 from presence.conf import presence_settings
 from presence.delivery import process
@@ -148,3 +151,50 @@ class HeartbeatView(_LocationBodyView):
             "offline_after_seconds": presence_settings().heartbeat_offline_seconds,
         }
         return Response(HeartbeatSerializer(taken).data)
+
+
+class OwnStatusView(APIView):
+    """[status] The caller's own status message: GET reads what they chose (status, message,
+    their ends), PUT sets the message, DELETE clears it. A status is chosen on a connection
+    (SetPresenceStatus), as it lasts while the user is connected."""
+
+    # A JSON body only: a form's fields are strings, not the contract's types.
+    parser_classes = [JSONParser]
+
+    def _choices(self) -> Response:
+        choices = selectors.choices_of(self.request.user.address)
+        return Response(OwnStatusSerializer(choices).data)
+
+    @extend_schema(
+        summary="The caller's chosen status and status message",
+        responses={200: OwnStatusSerializer, **error_responses(401, 429)},
+    )
+    def get(self, request: Request) -> Response:
+        return self._choices()
+
+    @extend_schema(
+        summary="Set the caller's status message",
+        request=StatusMessageSerializer,
+        responses={200: OwnStatusSerializer, **error_responses(400, 401, 429)},
+    )
+    def put(self, request: Request) -> Response:
+        serializer = StatusMessageSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.set_message_now(
+            request.user.address,
+            services.message_choice(
+                serializer.validated_data["message"],
+                serializer.validated_data.get("message_until_ms"),
+                serializer.validated_data["clear_message_on_offline"],
+            ),
+        )
+        return self._choices()
+
+    @extend_schema(
+        summary="Clear the caller's status message",
+        request=None,
+        responses={204: None, **error_responses(401, 429)},
+    )
+    def delete(self, request: Request) -> Response:
+        services.set_message_now(request.user.address, services.message_choice(""))
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -32,7 +32,7 @@ from django.conf import settings
 from presence import observability, services
 from presence.conf import presence_settings
 from presence.delivery import process_channel
-from presence.store import processes, shards
+from presence.store import online, processes, shards
 from presence_project import redis_clients
 
 logger = logging.getLogger(__name__)
@@ -270,6 +270,7 @@ async def _keep(state: _ShardState) -> None:
             logger.warning("reaped dead server processes: %s", ", ".join(dead))
         # [location] Users whose heartbeats stopped go OFFLINE, unless a socket holds them.
         await services.expire_heartbeats(state.shard)
+        await _apply_ends(state.shard)
     except Exception:
         observability.redis_failed("housekeeping")
         if not state.failing:
@@ -278,6 +279,49 @@ async def _keep(state: _ShardState) -> None:
                 redis_clients.description(state.shard),
             )
         state.failing = True
+
+
+# --- [status] Ends of status messages and chosen statuses ---------------------------------
+
+# The most ends one round takes from a shard; the rest wait for the next round.
+ENDS_PER_ROUND = 1000
+# A timer may fire a little before its time (asyncio runs what is due within its clock's
+# resolution), and an end applied before it is due does nothing until the next round.
+_END_MARGIN_SECONDS = 0.005
+_ending: set[asyncio.Task[object]] = set()
+
+
+async def _apply_ends(shard: int) -> None:
+    """Apply the ends on `shard` that are due before the next round, each at its time:
+    friends hear of an end within moments of it, however the rounds fall. Every process
+    does so; the transition applies an end once, and does nothing for an end not yet due
+    or already applied."""
+    interval = presence_settings().heartbeat_seconds
+    now = online.now_ms()
+    due = await online.ends_before(shard, now + interval * 1000, ENDS_PER_ROUND)
+    loop = asyncio.get_running_loop()
+    for address, at_ms in due:
+        if at_ms <= now:
+            await services.apply_ends(address)
+        else:
+            loop.call_later((at_ms - now) / 1000 + _END_MARGIN_SECONDS, _end_later, address)
+
+
+def _end_later(address: str) -> None:
+    task = asyncio.get_running_loop().create_task(services.apply_ends(address))
+    _ending.add(task)
+    task.add_done_callback(_ended)
+
+
+def _ended(task: asyncio.Task[object]) -> None:
+    _ending.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        # The end stays due in Redis: the next round applies it.
+        observability.redis_failed("housekeeping")
+        logger.error("applying an end failed; the next round retries", exc_info=task.exception())
+
+
+# --- [/status] -----------------------------------------------------------------------------
 
 
 async def _rebuild(shard: int, data_lost: bool, cause: str) -> None:

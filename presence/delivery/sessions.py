@@ -8,6 +8,7 @@ holds no wire details.
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from functools import partial
 
@@ -30,6 +31,7 @@ from presence.events import (
 )
 from presence.rpc.feed import Feed
 from presence.store import keys, online
+from presence.store.online import Choice, MessageChoice
 from presence_project.db import database_sync_to_async
 
 PresenceFeed = Feed[str, Presence]
@@ -40,33 +42,31 @@ _token_holder = database_sync_to_async(token_holder)
 _friend_addresses = database_sync_to_async(friend_addresses)
 
 
-# What of a friend a follower sees change: a new version that shows the same is not shown.
-_View = tuple[Status, Location | None]
-_OFFLINE_VIEW: _View = (Status.OFFLINE, None)
+def _shown(presence: Presence) -> tuple[object, ...]:
+    """What a follower sees of a presence: a change of nothing else is not shown again."""
+    return (presence.status, presence.message, presence.location)
 
 
-def _view(presence: Presence) -> _View:
-    return (presence.status, presence.location)  # [location]
+# A friend never shown is OFFLINE, which shows nothing else.
+_NEVER_SHOWN = _shown(Presence("", Status.OFFLINE, 0, None))
 
 
 class _PresenceSubscription:
     """One presence subscription: its feed, and what it has shown of each friend, so that a
-    late publication of a state it showed already, or the same status and location again, is
-    not shown."""
+    late publication of a state it showed already, or the same state again, is not shown."""
 
     def __init__(self, feed: PresenceFeed) -> None:
         self.feed = feed
         self._versions: dict[str, int] = {}
-        # What was shown of each friend; one never shown is OFFLINE.
-        self._shown: dict[str, _View] = {}
+        self._shown: dict[str, tuple[object, ...]] = {}
 
     async def offer(self, presence: Presence) -> None:
         # -1: after Redis lost its data, an OFFLINE friend reads as version 0 and must pass.
         if presence.version <= self._versions.get(presence.address, -1):
             return
         self._versions[presence.address] = presence.version
-        shown = _view(presence)
-        if shown == self._shown.get(presence.address, _OFFLINE_VIEW):
+        shown = _shown(presence)
+        if shown == self._shown.get(presence.address, _NEVER_SHOWN):
             return
         self._shown[presence.address] = shown
         await self.feed.offer(presence.address, presence)
@@ -117,8 +117,9 @@ class ClientSession:
         self._event_feeds: dict[EventFeed, Callable[[FriendshipNotice], bool]] = {}
         self._followed: set[str] = set()
         self._background: set[asyncio.Task[None]] = set()
-        # The status last chosen on this connection, to restore if Redis loses it.
-        self._chosen: Status | None = None
+        # The status last chosen on this connection, to restore if Redis loses it; [status]
+        # with its end, and the message last set on this connection.
+        self._choice = Choice(None)
         # [location] The location last shared on this connection, to restore likewise.
         self._location: Location | None = None
         process.track(self)
@@ -184,17 +185,28 @@ class ClientSession:
 
     # --- The user's status ---------------------------------------------------------------
 
-    async def set_status(self, status: Status) -> None:
+    async def set_status(self, choice: Choice) -> Presence:
+        """Choose a status for all of the user's connections, with its end and message if it
+        has them; the user as friends now see them."""
         address = self._bound("setting a status")
-        self._chosen = status
-        await services.set_status(address, self.connection_id, status)
+        presence = await services.set_status(address, self.connection_id, choice)
+        self._choice = replace(choice, message=choice.message or self._choice.message)
+        return presence
+
+    async def set_message(self, message: MessageChoice) -> Presence:
+        """[status] Set or clear the user's status message; the user as friends now see
+        them."""
+        address = self._bound("setting a status message")
+        presence = await services.set_message(address, message)
+        self._choice = replace(self._choice, message=message)
+        return presence
 
     async def default_status(self, status: Status) -> None:
         """For a client that has no way to choose (SocialService v2): `status`, unless the
         user already chose one on another connection."""
         address = self._bound("setting a status")
-        if self._chosen is None:
-            self._chosen = status
+        if self._choice.status is None:
+            self._choice = replace(self._choice, status=status)
         await services.default_status(address, self.connection_id, status)
 
     # [location]
@@ -232,10 +244,19 @@ class ClientSession:
 
     async def restore(self) -> None:
         """Redis lost this connection (an outage): put it back; the feeds catch up after."""
-        if self.address is not None:
-            await services.restore(self.address, self.connection_id, self._chosen)
-            if self._location is not None:  # [location]
-                await services.set_location(self.address, self._location)
+        if self.address is None:
+            return
+        choice = self._choice
+        # [status] What ended during the outage is not restored; a chosen status ends in ONLINE.
+        now = online.now_ms()
+        if choice.until_ms is not None and choice.until_ms <= now:
+            choice = replace(choice, status=Status.ONLINE, until_ms=None)
+        message = choice.message
+        if message is not None and message.until_ms is not None and message.until_ms <= now:
+            choice = replace(choice, message=None)
+        await services.restore(self.address, self.connection_id, choice)
+        if self._location is not None:  # [location]
+            await services.set_location(self.address, self._location)
 
     # --- Friends' presence ---------------------------------------------------------------
 

@@ -16,6 +16,11 @@ LAST_SEEN = "presence:last-seen"  # HASH address -> ms of the last visible chang
 PROCESSES = "presence:processes"  # SET of process incarnations that have registered
 HEARTBEAT = "presence:heartbeat:{}"  # STRING with a TTL: the process's stats at its last beat
 PROCESS_CONNECTIONS = "presence:process-connections:{}"  # SET "address connection_id"
+# [status] HASH address -> "<1 if cleared when the last connection closes, else 0>:<text>"
+MESSAGE = "presence:message"
+# [status] ZSET of "message <address>" and "status <address>", scored by the ms at which that
+# message or chosen status ends: housekeeping applies the ends that are due.
+ENDS = "presence:ends"
 EPOCH = "presence:epoch"  # STRING set once; a new value means Redis lost everything
 # [location]
 LOCATION = "presence:location"  # HASH address -> "x:y:realm" the user shares while connected

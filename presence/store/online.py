@@ -52,6 +52,54 @@ elseif op == 'expire' then
   end
 end
 -- [/location]
+-- [status] The status message (KEYS[12]) and the ends of a message or a chosen status
+-- (KEYS[13]). ARGV[8] '1': set the message to ARGV[9] ('' clears it), ending at ARGV[10] ('':
+-- never), cleared when the last connection closes if ARGV[11] is '1'; ARGV[12]: when the
+-- status chosen now ends. 'message' and 'ends' change no connection: they go on as 'keep'.
+local message_end, status_end = 'message ' .. address, 'status ' .. address
+local function message_text()
+  return string.match(redis.call('HGET', KEYS[12], address) or '0:', '^%d:(.*)$')
+end
+local message_before = message_text()
+local function clear_message()
+  redis.call('HDEL', KEYS[12], address)
+  redis.call('ZREM', KEYS[13], message_end)
+end
+local function set_end(member, at)
+  if at == '' then
+    redis.call('ZREM', KEYS[13], member)
+  else
+    redis.call('ZADD', KEYS[13], at, member)
+  end
+end
+if op == 'ends' then
+  local ends_at = redis.call('ZSCORE', KEYS[13], status_end)
+  if ends_at and tonumber(ends_at) <= tonumber(now) then
+    redis.call('ZREM', KEYS[13], status_end)
+    -- A chosen AWAY or OFFLINE ends in ONLINE while the user is connected.
+    if redis.call('HEXISTS', KEYS[2], address) == 1 then
+      redis.call('HSET', KEYS[2], address, '0')
+    end
+  end
+  ends_at = redis.call('ZSCORE', KEYS[13], message_end)
+  if ends_at and tonumber(ends_at) <= tonumber(now) then clear_message() end
+  op = 'keep'
+end
+-- A restore fills in only what no other connection of the user restored already.
+if ARGV[8] == '1' and (op ~= 'restore' or redis.call('HEXISTS', KEYS[12], address) == 0) then
+  if ARGV[9] == '' then
+    clear_message()
+  else
+    redis.call('HSET', KEYS[12], address, ARGV[11] .. ':' .. ARGV[9])
+    set_end(message_end, ARGV[10])
+  end
+end
+if op == 'status'
+    or (op == 'restore' and wanted ~= '' and redis.call('HEXISTS', KEYS[2], address) == 0) then
+  set_end(status_end, ARGV[12])
+end
+if op == 'message' then op = 'keep' end
+-- [/status]
 if op == 'disconnect' then
   redis.call('SREM', KEYS[1], connection)
   redis.call('SREM', KEYS[7], held)
@@ -66,6 +114,15 @@ elseif op ~= 'keep' then
   if op == 'status' then redis.call('HSET', KEYS[2], address, wanted) end
   if op == 'restore' and wanted ~= '' then redis.call('HSETNX', KEYS[2], address, wanted) end
 end
+-- [status] The last connection closed: a chosen status's end goes with the choice, and the
+-- message too if the user asked so.
+if op == 'disconnect' and redis.call('SCARD', KEYS[1]) == 0 then
+  redis.call('ZREM', KEYS[13], status_end)
+  if string.sub(redis.call('HGET', KEYS[12], address) or '', 1, 1) == '1' then
+    clear_message()
+  end
+end
+-- [/status]
 local new = '1'
 local chosen = redis.call('HGET', KEYS[2], address)
 if chosen and chosen ~= '1' and redis.call('SCARD', KEYS[1]) > 0 then new = chosen end
@@ -78,9 +135,14 @@ if (new == '1' and old ~= '1') or redis.call('SCARD', KEYS[1]) == 0 then
 end
 local location = redis.call('HGET', KEYS[11], address) or ''
 -- [/location]
-if old == new then
+-- [status] Only a visible user shows a message; a new one is a visible change.
+local message = ''
+if new ~= '1' then message = message_text() end
+local message_changed = old ~= '1' and new ~= '1' and message ~= message_before
+-- [/status]
+if old == new and not message_changed then
   return {0, new, redis.call('HGET', KEYS[5], address) or '0',
-          redis.call('HGET', KEYS[6], address) or '', location}
+          redis.call('HGET', KEYS[6], address) or '', location, message}
 end
 local version = redis.call('HINCRBY', KEYS[5], address, 1)
 redis.call('HSET', KEYS[6], address, now)
@@ -96,7 +158,7 @@ if new == '2' then
 else
   redis.call('SREM', KEYS[8], address)
 end
-return {1, new, version, now, location}
+return {1, new, version, now, location, message}
 """
 
 # [location] Share where the user is ('' clears it) while they have a connection; a change
@@ -104,6 +166,8 @@ return {1, new, version, now, location}
 _LOCATION = """
 local address, value, now = ARGV[1], ARGV[2], ARGV[3]
 if redis.call('SCARD', KEYS[1]) == 0 then return {-1} end
+-- [status] The message goes with the presence it changes, as the transition reports it.
+local message = string.match(redis.call('HGET', KEYS[6], address) or '0:', '^%d:(.*)$')
 local current = redis.call('HGET', KEYS[3], address)
 local stored = redis.call('HGET', KEYS[2], address) or ''
 if stored == value or not current then
@@ -111,10 +175,10 @@ if stored == value or not current then
   else redis.call('HSET', KEYS[2], address, value) end
   if not current then
     return {0, '1', redis.call('HGET', KEYS[4], address) or '0',
-            redis.call('HGET', KEYS[5], address) or '', ''}
+            redis.call('HGET', KEYS[5], address) or '', '', ''}
   end
   local status, version, seen = string.match(current, '^(%d+):(%d+):(%d+)')
-  return {0, status, version, seen, value}
+  return {0, status, version, seen, value, message}
 end
 if value == '' then redis.call('HDEL', KEYS[2], address)
 else redis.call('HSET', KEYS[2], address, value) end
@@ -122,7 +186,7 @@ local status = string.match(current, '^(%d+)')
 local version = redis.call('HINCRBY', KEYS[4], address, 1)
 redis.call('HSET', KEYS[5], address, now)
 redis.call('HSET', KEYS[3], address, status .. ':' .. version .. ':' .. now)
-return {1, status, version, now, value}
+return {1, status, version, now, value, message}
 """
 
 
@@ -140,6 +204,49 @@ class Change:
 
     presence: Presence
     changed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MessageChoice:
+    """[status] A status message as the user set it: its text ("" clears it), when it ends (ms
+    since the Unix epoch; None: never), and whether it goes when their last connection
+    closes."""
+
+    text: str
+    until_ms: int | None = None
+    clear_on_offline: bool = False
+
+    def args(self) -> list[object]:
+        """ARGV[8] to ARGV[11] of the transition."""
+        until = "" if self.until_ms is None else self.until_ms
+        return ["1", self.text, until, int(self.clear_on_offline)]
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """[status] What a user chooses for all of their connections: a status (None: none yet,
+    for a restore), when it ends (ms since the Unix epoch; None: never), and a message
+    (None: the message stays as it is)."""
+
+    status: Status | None
+    until_ms: int | None = None
+    message: MessageChoice | None = None
+
+
+# ARGV[8] to ARGV[11] of a transition that sets no message.
+_NO_MESSAGE = ("", "", "", 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Choices:
+    """[status] What a user chose, as they read it back: their status while connected (None
+    if none), their message (shown only while they are visible), and when each ends."""
+
+    chosen: Status | None
+    status_until_ms: int | None
+    message: str
+    message_until_ms: int | None
+    clear_message_on_offline: bool
 
 
 @dataclass
@@ -189,27 +296,36 @@ def _store_location(location: Location | None) -> str:
     return "" if location is None else f"{location.x}:{location.y}:{location.realm}"
 
 
-def _parse_visible(address: str, raw: str, location: str | None = None) -> Presence:
+def _message_text(raw: str | None) -> str:
+    """[status] The text of a stored message ("<flag>:<text>"), "" for none."""
+    return "" if raw is None else raw.partition(":")[2]
+
+
+def _parse_visible(
+    address: str, raw: str, location: str | None = None, message: str | None = None
+) -> Presence:
     status, version, last_seen = raw.split(":")
     return Presence(
         address,
         STATUS_BY_NUMBER[int(status)],
         int(version),
         int(last_seen),
+        message=_message_text(message),
         location=_parse_location(location),
     )
 
 
 def _change(address: str, result: list[str | int]) -> Change:
-    """A script's answer [changed, status, version, last seen, location] as a Change; an
-    OFFLINE user shows no location."""
-    changed, status, version, last_seen, location = result
+    """A script's answer [changed, status, version, last seen, location, message] as a
+    Change; an OFFLINE user shows neither location nor message."""
+    changed, status, version, last_seen, location, message = result
     status = Status(int(status))
     presence = Presence(
         address,
         status,
         int(version),
         int(last_seen) if last_seen else None,
+        message="" if status == Status.OFFLINE else message,
         location=None if status == Status.OFFLINE else _parse_location(location),
     )
     return Change(presence, bool(changed))
@@ -232,6 +348,8 @@ async def _transition(
     limit: int = 0,
     shard: int | None = None,
     heartbeat_until_ms: int = 0,
+    message: MessageChoice | None = None,
+    status_until_ms: int | None = None,
 ) -> Change:
     script_keys = [
         keys.CONNECTIONS.format(address),
@@ -245,10 +363,15 @@ async def _transition(
         keys.HEARTBEAT.format(keys.process_of(connection_id)),
         keys.HEARTBEATS,  # [location]
         keys.LOCATION,  # [location]
+        keys.MESSAGE,  # [status]
+        keys.ENDS,  # [status]
     ]
     args = [
         *(address, op, connection_id, "" if wanted is None else int(wanted), now_ms(), limit),
         heartbeat_until_ms,
+        # [status]
+        *(message.args() if message is not None else _NO_MESSAGE),
+        "" if status_until_ms is None else status_until_ms,
     ]
     on = shards.shard_of(address) if shard is None else shard
     result = await _run(_clients.get()[on].transition, script_keys, args)
@@ -262,10 +385,11 @@ async def connect(address: str, connection_id: str, max_connections: int) -> Cha
     return await _transition(address, "connect", connection_id, None, max_connections)
 
 
-async def restore(address: str, connection_id: str, chosen: Status | None) -> Change:
+async def restore(address: str, connection_id: str, chosen: Choice) -> Change:
     """Put back a live connection after Redis lost it, with the status last chosen on it
-    unless another connection of the user already restored one."""
-    return await _transition(address, "restore", connection_id, chosen)
+    (and its end) and the message last set on it, each unless another connection of the user
+    already restored one."""
+    return await _chosen(address, "restore", connection_id, chosen)
 
 
 async def choose_unless_chosen(address: str, connection_id: str, status: Status) -> Change:
@@ -293,7 +417,68 @@ async def disconnect_left_behind(address: str, connection_id: str, shard: int) -
 
 async def set_status(address: str, connection_id: str, status: Status) -> Change:
     """Apply the status a user chose, on all of their connections."""
-    return await _transition(address, "status", connection_id, status)
+    return await choose(address, connection_id, Choice(status))
+
+
+async def choose(address: str, connection_id: str, choice: Choice) -> Change:
+    """[status] Apply the status a user chose, on all of their connections, until its end
+    if it has one (then ONLINE again), with its message if it has one."""
+    return await _chosen(address, "status", connection_id, choice)
+
+
+async def _chosen(address: str, op: str, connection_id: str, choice: Choice) -> Change:
+    return await _transition(
+        address,
+        op,
+        connection_id,
+        choice.status,
+        message=choice.message,
+        status_until_ms=choice.until_ms,
+    )
+
+
+# --- [status] Status messages and ends ----------------------------------------------------
+
+
+async def set_message(address: str, message: MessageChoice) -> Change:
+    """Set or clear the user's status message, connected or not; friends see it while the
+    user is visible."""
+    return await _transition(address, "message", "", None, message=message)
+
+
+async def apply_ends(address: str) -> Change:
+    """End the user's message or chosen status if its time has come (a chosen status ends
+    in ONLINE); nothing otherwise, so that any number of processes may ask."""
+    return await _transition(address, "ends", "", None)
+
+
+async def ends_before(shard: int, until_ms: int, limit: int) -> list[tuple[str, int]]:
+    """(address, ms) of up to `limit` ends on `shard` due before `until_ms`, the soonest
+    first."""
+    due = await redis(shard).zrangebyscore(
+        keys.ENDS, "-inf", until_ms, start=0, num=limit, withscores=True
+    )
+    return [(member.partition(" ")[2], int(score)) for member, score in due]
+
+
+async def choices_of(address: str) -> Choices:
+    """What `address` chose: status, message, their ends; one round trip to their shard."""
+    async with redis(shards.shard_of(address)).pipeline(transaction=True) as pipe:
+        pipe.hget(keys.CHOSEN, address)
+        pipe.hget(keys.MESSAGE, address)
+        pipe.zscore(keys.ENDS, f"status {address}")
+        pipe.zscore(keys.ENDS, f"message {address}")
+        chosen, message, status_until, message_until = await pipe.execute()
+    return Choices(
+        chosen=None if chosen is None else Status(int(chosen)),
+        status_until_ms=None if status_until is None else int(status_until),
+        message=_message_text(message),
+        message_until_ms=None if message_until is None else int(message_until),
+        clear_message_on_offline=(message or "").startswith("1:"),
+    )
+
+
+# --- [/status] -----------------------------------------------------------------------------
 
 
 # --- [location] ---------------------------------------------------------------------------
@@ -327,6 +512,7 @@ async def set_location(address: str, location: Location | None) -> Change:
         keys.VISIBLE,
         keys.VERSIONS,
         keys.LAST_SEEN,
+        keys.MESSAGE,  # [status]
     ]
     args = [address, _store_location(location), now_ms()]
     result = await _run(_clients.get()[shards.shard_of(address)].locate, script_keys, args)
@@ -348,26 +534,39 @@ async def _visible_values(addresses: list[str]) -> list[str | None]:
     return await shards.by_shard(addresses, read) if addresses else []
 
 
-async def _visible_with_location(shard: int, addresses: list[str]) -> list[tuple]:
-    """(visible state, location) of each of `addresses`, all on `shard`, in one transaction."""
+async def _visible_states(shard: int, addresses: list[str]) -> list[tuple[str | None, ...]]:
+    """(visible state, location, message) of each of `addresses`, all on `shard`."""
+    # One transaction: a transition between the reads would pair a state with another's
+    # location or message.
     async with redis(shard).pipeline(transaction=True) as pipe:
         pipe.hmget(keys.VISIBLE, addresses)
         pipe.hmget(keys.LOCATION, addresses)  # [location]
-        visible, locations = await pipe.execute()
-    return list(zip(visible, locations, strict=True))
+        pipe.hmget(keys.MESSAGE, addresses)  # [status]
+        columns = await pipe.execute()
+    return list(zip(*columns, strict=True))
 
 
-async def visible_among(addresses: Iterable[str], locations: bool = True) -> dict[str, Presence]:
-    """The visible users among `addresses`, in one round trip per shard: O(len(addresses));
-    without `locations`, their status alone (one HMGET per shard)."""
+async def visible_among(addresses: Iterable[str]) -> dict[str, Presence]:
+    """The visible users among `addresses`, in one round trip per shard: O(len(addresses))."""
     wanted = list(addresses)
-    if not locations:
-        values = [(raw, None) for raw in await _visible_values(wanted)]
-    else:
-        values = await shards.by_shard(wanted, _visible_with_location) if wanted else []
+    if not wanted:
+        return {}
+    states = await shards.by_shard(wanted, _visible_states)
     return {
-        address: _parse_visible(address, raw, location)
-        for address, (raw, location) in zip(wanted, values, strict=True)
+        address: _parse_visible(address, raw, location, message)
+        for address, (raw, location, message) in zip(wanted, states, strict=True)
+        if raw is not None
+    }
+
+
+async def visible_statuses_among(addresses: Iterable[str]) -> dict[str, Status]:
+    """The status of each visible user among `addresses`, without what else they show: one
+    HMGET per shard, for lists that show statuses only."""
+    wanted = list(addresses)
+    values = await _visible_values(wanted)
+    return {
+        address: STATUS_BY_NUMBER[int(raw.partition(":")[0])]
+        for address, raw in zip(wanted, values, strict=True)
         if raw is not None
     }
 
@@ -380,20 +579,21 @@ async def visible_addresses_among(addresses: Iterable[str]) -> list[str]:
     return [address for address, raw in zip(wanted, values, strict=True) if raw is not None]
 
 
-_Stored = tuple[str | None, str | None, str | None, str | None]
+_Stored = tuple[str | None, ...]
 
 
 async def _stored_presence(shard: int, addresses: list[str]) -> list[_Stored]:
-    """(visible state, version, last seen, location) of each of `addresses`, all on
-    `shard`."""
+    """(visible state, version, last seen, location, message) of each of `addresses`, all
+    on `shard`."""
     # One transaction: a transition between the reads would pair a status with another version.
     async with redis(shard).pipeline(transaction=True) as pipe:
         pipe.hmget(keys.VISIBLE, addresses)
         pipe.hmget(keys.VERSIONS, addresses)
         pipe.hmget(keys.LAST_SEEN, addresses)
         pipe.hmget(keys.LOCATION, addresses)  # [location]
-        visible, versions, last_seen, locations = await pipe.execute()
-    return list(zip(visible, versions, last_seen, locations, strict=True))
+        pipe.hmget(keys.MESSAGE, addresses)  # [status]
+        columns = await pipe.execute()
+    return list(zip(*columns, strict=True))
 
 
 async def presence_of(addresses: Iterable[str]) -> list[Presence]:
@@ -403,10 +603,10 @@ async def presence_of(addresses: Iterable[str]) -> list[Presence]:
         return []
     stored = await shards.by_shard(wanted, _stored_presence)
     return [
-        _parse_visible(address, raw, location)
+        _parse_visible(address, raw, location, message)
         if raw is not None
         else Presence(address, Status.OFFLINE, int(version or 0), int(seen) if seen else None)
-        for address, (raw, version, seen, location) in zip(wanted, stored, strict=True)
+        for address, (raw, version, seen, location, message) in zip(wanted, stored, strict=True)
     ]
 
 
