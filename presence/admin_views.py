@@ -82,6 +82,8 @@ def _search(query: str) -> dict[str, Any] | None:
         "last_seen": found.last_seen_ms,
         "appears_offline": found.appears_offline,
         "connections": found.connections,
+        "devices": list(found.devices),
+        "connection_devices": found.connection_devices,
         "online_friends": PresenceSerializer(found.online_friends, many=True).data,
         "admin_url": reverse("admin:accounts_user_change", args=[found.address]),
     }

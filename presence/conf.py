@@ -35,6 +35,7 @@ class PresenceSettings:
     ready_check_timeout_ms: int
     drain_seconds: int
     restart_grace_seconds: int
+    idle_away_seconds: int
 
 
 presence_settings = app_settings("PRESENCE", PresenceSettings)

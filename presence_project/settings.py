@@ -446,6 +446,9 @@ PRESENCE = {
     # this many seconds: a user who reconnects to another process meanwhile never shows
     # OFFLINE to friends. Those who do not are disconnected after it, and the process exits.
     "RESTART_GRACE_SECONDS": env_int("PRESENCE_RESTART_GRACE_SECONDS", 5),
+    # A user all of whose connections sent no frame but stream acks for this long shows AWAY
+    # instead of a chosen ONLINE (as Synapse, 5 minutes); 0 turns it off.
+    "IDLE_AWAY_SECONDS": env_int("PRESENCE_IDLE_AWAY_SECONDS", 300),
 }
 
 # Signing in (accounts/conf.py). The environment keeps the PRESENCE_ names it always had.

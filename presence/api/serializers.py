@@ -4,7 +4,7 @@ from functools import cached_property
 
 from rest_framework import serializers
 
-from presence.events import Status
+from presence.events import DEVICE_KINDS, Status
 
 
 class StatusField(serializers.ChoiceField):
@@ -50,6 +50,10 @@ class PresenceSerializer(AttributeSerializer):
         source="last_seen_ms",
         allow_null=True,
         help_text="ms since the Unix epoch; null if never seen",
+    )
+    devices = serializers.ListField(
+        child=serializers.ChoiceField(choices=list(DEVICE_KINDS)),
+        help_text="the kinds of device the user is connected with, sorted; empty when offline",
     )
 
 

@@ -7,11 +7,14 @@ holds no wire details.
 """
 
 import asyncio
+import logging
+import time
 from collections.abc import Callable
 from datetime import datetime
 from functools import partial
 
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from accounts.selectors import token_holder
 from friendships.selectors import friend_addresses
@@ -19,6 +22,7 @@ from presence import observability, services
 from presence.delivery import process, process_channel
 from presence.errors import Forbidden, ServiceError, TooManyRequests, Unauthorized
 from presence.events import (
+    DESKTOP,
     FriendshipNotice,
     Presence,
     SessionDisconnect,
@@ -31,8 +35,12 @@ from presence.rpc.feed import Feed
 from presence.store import keys, online
 from presence_project.db import database_sync_to_async
 
+logger = logging.getLogger(__name__)
+
 PresenceFeed = Feed[str, Presence]
 EventFeed = Feed[int, FriendshipNotice]
+
+_NEVER_SHOWN = Presence("", Status.OFFLINE, 0, None).seen_as()
 
 
 class _PresenceSubscription:
@@ -42,17 +50,18 @@ class _PresenceSubscription:
     def __init__(self, feed: PresenceFeed) -> None:
         self.feed = feed
         self._versions: dict[str, int] = {}
-        # A friend never shown is OFFLINE.
-        self._statuses: dict[str, Status] = {}
+        # What each friend was shown as (Presence.seen_as); a friend never shown is OFFLINE.
+        self._shown: dict[str, tuple[object, ...]] = {}
 
     async def offer(self, presence: Presence) -> None:
         # -1: after Redis lost its data, an OFFLINE friend reads as version 0 and must pass.
         if presence.version <= self._versions.get(presence.address, -1):
             return
         self._versions[presence.address] = presence.version
-        if presence.status == self._statuses.get(presence.address, Status.OFFLINE):
+        shown = presence.seen_as()
+        if shown == self._shown.get(presence.address, _NEVER_SHOWN):
             return
-        self._statuses[presence.address] = presence.status
+        self._shown[presence.address] = shown
         await self.feed.offer(presence.address, presence)
 
     def forget_versions(self) -> None:
@@ -61,7 +70,7 @@ class _PresenceSubscription:
     async def drop_friend(self, address: str) -> None:
         """A former friend: they read as OFFLINE once, and their history is forgotten."""
         version = self._versions.pop(address, 0)
-        self._statuses.pop(address, None)
+        self._shown.pop(address, None)
         await self.feed.offer(address, Presence(address, Status.OFFLINE, version, None))
 
 
@@ -80,11 +89,12 @@ class ClientSession:
         on_disconnected: Callable[[str], None],
         on_restart: Callable[[str], None],
         on_signed_in: Callable[[], None] | None = None,
+        device_kind: str = DESKTOP,
     ) -> None:
         """`on_revoked` closes the connection: its user's access was revoked;
         `on_disconnected` closes it with the reason an operator gave; `on_restart` with the
         reason the process restarts; `on_signed_in` is called once the connection is its
-        user's."""
+        user's. `device_kind` is what the connection says it is (events.DEVICE_KINDS)."""
         self._on_signed_in = on_signed_in
         self._on_revoked = on_revoked
         self._on_disconnected = on_disconnected
@@ -103,6 +113,11 @@ class ClientSession:
         self._background: set[asyncio.Task[None]] = set()
         # The status last chosen on this connection, to restore if Redis loses it.
         self._chosen: Status | None = None
+        # [conn] The device as this process knows it, and as Redis last took it; when the
+        # client last did something (time.monotonic()): process.py's timer finds it idle.
+        self._device = self._stored_device = online.Device(device_kind)
+        self._last_active = time.monotonic()
+        self._storing_device: asyncio.Task[None] | None = None
         process.track(self)
 
     # --- Who the user is -----------------------------------------------------------------
@@ -142,13 +157,15 @@ class ClientSession:
         `method` is how the user proved who they are (observability.SIGN_IN_METHODS)."""
         async with self._lock:
             if self.address is None:
+                device = self._device
                 try:
-                    await services.connect(address, self.connection_id)
+                    await services.connect(address, self.connection_id, device)
                 except services.TooManyConnections as exc:
                     raise _refused(
                         observability.CONNECTION_LIMIT, TooManyRequests(str(exc))
                     ) from exc
                 self.address = address
+                self._device_stored(device)
                 self.signed_in_by = method
                 observability.signed_in(method)
                 await process_channel.join_own_group(self, address)
@@ -177,7 +194,9 @@ class ClientSession:
         address = self._bound("setting a status")
         if self._chosen is None:
             self._chosen = status
-        await services.default_status(address, self.connection_id, status)
+        device = self._device
+        await services.default_status(address, self.connection_id, status, device)
+        self._device_stored(device)
 
     async def close(self) -> None:
         """The connection is gone: the user may go OFFLINE, and no group keeps this session."""
@@ -204,7 +223,52 @@ class ClientSession:
     async def restore(self) -> None:
         """Redis lost this connection (an outage): put it back; the feeds catch up after."""
         if self.address is not None:
-            await services.restore(self.address, self.connection_id, self._chosen)
+            device = self._device
+            await services.restore(self.address, self.connection_id, self._chosen, device)
+            self._device_stored(device)
+
+    # --- Idle and active [conn] ----------------------------------------------------------
+
+    def active(self) -> None:
+        """The client did something (a frame but a stream ack): a timestamp, and a Redis
+        write only when the connection was idle."""
+        self._last_active = time.monotonic()
+        if self._device.idle:
+            self._set_device(online.Device(self._device.kind, idle=False))
+
+    def idle_unless_active_since(self, since: float) -> None:
+        """Mark the connection idle if the client did nothing since `since` (monotonic)."""
+        if self._last_active < since and not self._device.idle and not self._closed:
+            self._set_device(online.Device(self._device.kind, idle=True))
+
+    def _set_device(self, device: online.Device) -> None:
+        self._device = device
+        if self.address is not None and self._storing_device is None:
+            self._storing_device = task = asyncio.get_running_loop().create_task(
+                self._store_device(self.address)
+            )
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    def _device_stored(self, device: online.Device) -> None:
+        """A transition wrote `device`: write the state again if it changed meanwhile."""
+        self._stored_device = device
+        if device != self._device:
+            self._set_device(self._device)
+
+    async def _store_device(self, address: str) -> None:
+        """Write the device state to Redis until Redis has the latest: one write at a time,
+        so that an older state never lands after a newer one."""
+        try:
+            while self._stored_device != self._device:
+                device = self._device
+                await services.set_device(address, self.connection_id, device)
+                self._stored_device = device
+        except RedisError:
+            # The next change writes it again; a rebuild after an outage restores it.
+            logger.warning("storing connection %s's device state failed", self.connection_id)
+        finally:
+            self._storing_device = None
 
     # --- Friends' presence ---------------------------------------------------------------
 

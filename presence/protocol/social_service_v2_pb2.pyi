@@ -306,12 +306,14 @@ class GetFriendshipStatusResponse(_message.Message):
     def __init__(self, accepted: _Optional[_Union[GetFriendshipStatusResponse.Ok, _Mapping]] = ..., internal_server_error: _Optional[_Union[InternalServerError, _Mapping]] = ..., invalid_request: _Optional[_Union[InvalidRequest, _Mapping]] = ...) -> None: ...
 
 class FriendConnectivityUpdate(_message.Message):
-    __slots__ = ("friend", "status")
+    __slots__ = ("friend", "status", "devices")
     FRIEND_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
+    DEVICES_FIELD_NUMBER: _ClassVar[int]
     friend: FriendProfile
     status: ConnectivityStatus
-    def __init__(self, friend: _Optional[_Union[FriendProfile, _Mapping]] = ..., status: _Optional[_Union[ConnectivityStatus, str]] = ...) -> None: ...
+    devices: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, friend: _Optional[_Union[FriendProfile, _Mapping]] = ..., status: _Optional[_Union[ConnectivityStatus, str]] = ..., devices: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class BlockUserPayload(_message.Message):
     __slots__ = ("user",)

@@ -16,6 +16,10 @@ LAST_SEEN = "presence:last-seen"  # HASH address -> ms of the last visible chang
 PROCESSES = "presence:processes"  # SET of process incarnations that have registered
 HEARTBEAT = "presence:heartbeat:{}"  # STRING with a TTL: the process's stats at its last beat
 PROCESS_CONNECTIONS = "presence:process-connections:{}"  # SET "address connection_id"
+# [conn] HASH connection id -> "<device kind>:<1 if idle, else 0>", of one user's connections
+CONNECTION_STATES = "presence:connection-states:{}"
+# [conn] HASH address -> the sorted device kinds of a visible user, comma-separated
+DEVICES = "presence:devices"
 EPOCH = "presence:epoch"  # STRING set once; a new value means Redis lost everything
 
 _connection_numbers = itertools.count(1)

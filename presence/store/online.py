@@ -23,7 +23,7 @@ from redis.exceptions import RedisError
 
 from presence import observability
 from presence.conf import presence_settings
-from presence.events import STATUS_BY_NUMBER, Presence, Status
+from presence.events import DESKTOP, STATUS_BY_NUMBER, Presence, Status
 from presence.store import keys, shards
 from presence_project import redis_clients
 from presence_project.loops import PerLoop
@@ -32,6 +32,9 @@ _TRANSITION = """
 local address, op, connection, wanted, now, limit =
   ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6])
 local held = address .. ' ' .. connection
+-- [conn] What this connection says of itself: "<device kind>:<1 if idle, else 0>".
+local state = ARGV[7]
+-- [/conn]
 if op == 'reap' then
   -- The connection's process beats again: it is alive after all, and keeps it.
   if redis.call('EXISTS', KEYS[9]) == 1 then op = 'keep' else op = 'disconnect' end
@@ -40,6 +43,12 @@ if op == 'disconnect' then
   redis.call('SREM', KEYS[1], connection)
   redis.call('SREM', KEYS[7], held)
   if redis.call('SCARD', KEYS[1]) == 0 then redis.call('HDEL', KEYS[2], address) end
+  redis.call('HDEL', KEYS[10], connection) -- [conn]
+elseif op == 'device' then
+  -- [conn] A connection that is no longer counted (it closed meanwhile) stays uncounted.
+  if redis.call('SISMEMBER', KEYS[1], connection) == 1 then
+    redis.call('HSET', KEYS[10], connection, state)
+  end
 elseif op ~= 'keep' then
   if op == 'connect' and redis.call('SISMEMBER', KEYS[1], connection) == 0
       and redis.call('SCARD', KEYS[1]) >= limit then
@@ -49,18 +58,47 @@ elseif op ~= 'keep' then
   redis.call('SADD', KEYS[7], held)
   if op == 'status' then redis.call('HSET', KEYS[2], address, wanted) end
   if op == 'restore' and wanted ~= '' then redis.call('HSETNX', KEYS[2], address, wanted) end
+  if op ~= 'status' then redis.call('HSET', KEYS[10], connection, state) end -- [conn]
 end
 local new = '1'
 local chosen = redis.call('HGET', KEYS[2], address)
 if chosen and chosen ~= '1' and redis.call('SCARD', KEYS[1]) > 0 then new = chosen end
+-- [conn] A visible user's devices are the kinds of their connections; a chosen ONLINE shows
+-- AWAY while every connection is idle. A connection counted without a state (made by a
+-- process older than this script) is an active desktop.
+local devices = ''
+if new ~= '1' then
+  local states = redis.call('HVALS', KEYS[10])
+  local kinds, awake = {}, #states < redis.call('SCARD', KEYS[1])
+  if awake then kinds['desktop'] = true end
+  for _, each in ipairs(states) do
+    local kind, idle = string.match(each, '^(%a+):(%d)$')
+    kinds[kind] = true
+    if idle == '0' then awake = true end
+  end
+  if new == '0' and not awake then new = '2' end
+  local sorted = {}
+  for kind in pairs(kinds) do sorted[#sorted + 1] = kind end
+  table.sort(sorted)
+  devices = table.concat(sorted, ',')
+end
+local devices_changed = devices ~= (redis.call('HGET', KEYS[11], address) or '')
+-- [/conn]
 local current = redis.call('HGET', KEYS[3], address)
 local old = '1'
 if current then old = string.match(current, '^(%d+)') end
-if old == new then
+if old == new and not devices_changed then
   return {0, new, redis.call('HGET', KEYS[5], address) or '0',
-          redis.call('HGET', KEYS[6], address) or ''}
+          redis.call('HGET', KEYS[6], address) or '', devices}
 end
 local version = redis.call('HINCRBY', KEYS[5], address, 1)
+-- [conn]
+if devices == '' then
+  redis.call('HDEL', KEYS[11], address)
+else
+  redis.call('HSET', KEYS[11], address, devices)
+end
+-- [/conn]
 redis.call('HSET', KEYS[6], address, now)
 if new == '1' then
   redis.call('HDEL', KEYS[3], address)
@@ -74,7 +112,7 @@ if new == '2' then
 else
   redis.call('SREM', KEYS[8], address)
 end
-return {1, new, version, now}
+return {1, new, version, now, devices}
 """
 
 
@@ -88,6 +126,18 @@ class Change:
 
     presence: Presence
     changed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    """What one connection says of itself: its kind (events.DEVICE_KINDS), and whether it is
+    idle (no frame but acks for PRESENCE_IDLE_AWAY_SECONDS)."""
+
+    kind: str = DESKTOP
+    idle: bool = False
+
+    def stored(self) -> str:
+        return f"{self.kind}:{int(self.idle)}"
 
 
 @dataclass
@@ -124,9 +174,15 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _parse_visible(address: str, raw: str) -> Presence:
+def _devices(stored: str | None) -> tuple[str, ...]:
+    return tuple(stored.split(",")) if stored else ()
+
+
+def _parse_visible(address: str, raw: str, devices: str | None) -> Presence:
     status, version, last_seen = raw.split(":")
-    return Presence(address, STATUS_BY_NUMBER[int(status)], int(version), int(last_seen))
+    return Presence(
+        address, STATUS_BY_NUMBER[int(status)], int(version), int(last_seen), _devices(devices)
+    )
 
 
 async def _transition(
@@ -136,6 +192,7 @@ async def _transition(
     wanted: Status | None,
     limit: int = 0,
     shard: int | None = None,
+    device: Device = Device(),
 ) -> Change:
     script_keys = [
         keys.CONNECTIONS.format(address),
@@ -147,8 +204,13 @@ async def _transition(
         keys.PROCESS_CONNECTIONS.format(keys.process_of(connection_id)),
         keys.AWAY,
         keys.HEARTBEAT.format(keys.process_of(connection_id)),
+        keys.CONNECTION_STATES.format(address),
+        keys.DEVICES,
     ]
-    args = [address, op, connection_id, "" if wanted is None else int(wanted), now_ms(), limit]
+    args = [
+        *(address, op, connection_id, "" if wanted is None else int(wanted), now_ms(), limit),
+        device.stored(),
+    ]
     try:
         on = shards.shard_of(address) if shard is None else shard
         result = await _clients.get()[on].transition(keys=script_keys, args=args)
@@ -157,28 +219,45 @@ async def _transition(
         raise
     if result[0] == -1:
         raise TooManyConnections(f"at most {limit} connections per user")
-    changed, status, version, last_seen = result
+    changed, status, version, last_seen, devices = result
     presence = Presence(
-        address, Status(int(status)), int(version), int(last_seen) if last_seen else None
+        address,
+        Status(int(status)),
+        int(version),
+        int(last_seen) if last_seen else None,
+        _devices(devices),
     )
     return Change(presence, bool(changed))
 
 
-async def connect(address: str, connection_id: str, max_connections: int) -> Change:
-    """Count a connection of `address`, or raise TooManyConnections; it shows nobody anything."""
-    return await _transition(address, "connect", connection_id, None, max_connections)
+async def connect(address: str, connection_id: str, max_connections: int, device: Device) -> Change:
+    """Count a connection of `address`, a `device`, or raise TooManyConnections; it shows
+    nobody anything unless the user is visible already on another (a new device kind)."""
+    return await _transition(
+        address, "connect", connection_id, None, max_connections, device=device
+    )
 
 
-async def restore(address: str, connection_id: str, chosen: Status | None) -> Change:
-    """Put back a live connection after Redis lost it, with the status last chosen on it
-    unless another connection of the user already restored one."""
-    return await _transition(address, "restore", connection_id, chosen)
+async def restore(
+    address: str, connection_id: str, chosen: Status | None, device: Device
+) -> Change:
+    """Put back a live connection after Redis lost it, with its device and the status last
+    chosen on it unless another connection of the user already restored one."""
+    return await _transition(address, "restore", connection_id, chosen, device=device)
 
 
-async def choose_unless_chosen(address: str, connection_id: str, status: Status) -> Change:
+async def choose_unless_chosen(
+    address: str, connection_id: str, status: Status, device: Device
+) -> Change:
     """Make `status` the user's choice unless one of their connections made one: for clients
     that cannot choose. The restore transition is exactly that (HSETNX of the choice)."""
-    return await _transition(address, "restore", connection_id, status)
+    return await _transition(address, "restore", connection_id, status, device=device)
+
+
+async def set_device(address: str, connection_id: str, device: Device) -> Change:
+    """A connection's device state changed (it went idle, or active again): the user may
+    turn AWAY or ONLINE. A connection no longer counted is left alone."""
+    return await _transition(address, "device", connection_id, None, device=device)
 
 
 async def disconnect(address: str, connection_id: str) -> Change:
@@ -213,37 +292,48 @@ async def _visible_values(addresses: list[str]) -> list[str | None]:
     return await shards.by_shard(addresses, read) if addresses else []
 
 
+async def _visible_presence(shard: int, addresses: list[str]) -> list[tuple[str | None, ...]]:
+    """(visible state, devices) of each of `addresses`, all on `shard`."""
+    # One transaction: a transition between the reads would pair a status with other devices.
+    async with redis(shard).pipeline(transaction=True) as pipe:
+        pipe.hmget(keys.VISIBLE, addresses)
+        pipe.hmget(keys.DEVICES, addresses)  # [conn]
+        visible, devices = await pipe.execute()
+    return list(zip(visible, devices, strict=True))
+
+
 async def visible_among(addresses: Iterable[str]) -> dict[str, Presence]:
     """The visible users among `addresses`, in one round trip per shard: O(len(addresses))."""
     wanted = list(addresses)
-    values = await _visible_values(wanted)
+    values = await shards.by_shard(wanted, _visible_presence) if wanted else []
     return {
-        address: _parse_visible(address, raw)
-        for address, raw in zip(wanted, values, strict=True)
+        address: _parse_visible(address, raw, devices)
+        for address, (raw, devices) in zip(wanted, values, strict=True)
         if raw is not None
     }
 
 
 async def visible_addresses_among(addresses: Iterable[str]) -> list[str]:
-    """The visible users among `addresses`, in their order: visible_among without parsing
-    each one's state, for answers that list addresses only."""
+    """The visible users among `addresses`, in their order, for answers that list addresses
+    only: one HMGET per shard, without parsing each one's state."""
     wanted = list(addresses)
     values = await _visible_values(wanted)
     return [address for address, raw in zip(wanted, values, strict=True) if raw is not None]
 
 
-_Stored = tuple[str | None, str | None, str | None]
+_Stored = tuple[str | None, str | None, str | None, str | None]
 
 
 async def _stored_presence(shard: int, addresses: list[str]) -> list[_Stored]:
-    """(visible state, version, last seen) of each of `addresses`, all on `shard`."""
+    """(visible state, version, last seen, devices) of each of `addresses`, all on `shard`."""
     # One transaction: a transition between the reads would pair a status with another version.
     async with redis(shard).pipeline(transaction=True) as pipe:
         pipe.hmget(keys.VISIBLE, addresses)
         pipe.hmget(keys.VERSIONS, addresses)
         pipe.hmget(keys.LAST_SEEN, addresses)
-        visible, versions, last_seen = await pipe.execute()
-    return list(zip(visible, versions, last_seen, strict=True))
+        pipe.hmget(keys.DEVICES, addresses)  # [conn]
+        visible, versions, last_seen, devices = await pipe.execute()
+    return list(zip(visible, versions, last_seen, devices, strict=True))
 
 
 async def presence_of(addresses: Iterable[str]) -> list[Presence]:
@@ -253,10 +343,10 @@ async def presence_of(addresses: Iterable[str]) -> list[Presence]:
         return []
     stored = await shards.by_shard(wanted, _stored_presence)
     return [
-        _parse_visible(address, raw)
+        _parse_visible(address, raw, devices)
         if raw is not None
         else Presence(address, Status.OFFLINE, int(version or 0), int(seen) if seen else None)
-        for address, (raw, version, seen) in zip(wanted, stored, strict=True)
+        for address, (raw, version, seen, devices) in zip(wanted, stored, strict=True)
     ]
 
 
@@ -294,6 +384,21 @@ async def visible_counts() -> tuple[int, int]:
     visible = sum(shard_visible for shard_visible, _ in counts)
     away = sum(shard_away for _, shard_away in counts)
     return visible - away, away
+
+
+async def devices_of(address: str) -> dict[str, Device]:
+    """Each open connection of `address` with what it says of itself, for operators; one
+    counted without a state (made by an older process) is an active desktop."""
+    client = redis(shards.shard_of(address))
+    async with client.pipeline(transaction=True) as pipe:
+        pipe.smembers(keys.CONNECTIONS.format(address))
+        pipe.hgetall(keys.CONNECTION_STATES.format(address))
+        connections, states = await pipe.execute()
+    devices = {}
+    for connection in sorted(connections):
+        kind, _, idle = states.get(connection, f"{DESKTOP}:0").partition(":")
+        devices[connection] = Device(kind, idle == "1")
+    return devices
 
 
 async def connections_of(address: str) -> list[str]:
