@@ -57,9 +57,9 @@ class VisibleUsers:
 
 def statuses_of(addresses: list[str]) -> dict[str, str]:
     """Each of `addresses`: 'online', 'away' or 'offline', as operators read it; one read."""
-    visible = async_to_sync(online.visible_among)(addresses)
+    visible = async_to_sync(online.visible_statuses_among)(addresses)
     return {
-        address: visible[address].status.name.lower() if address in visible else "offline"
+        address: visible[address].name.lower() if address in visible else "offline"
         for address in addresses
     }
 

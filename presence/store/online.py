@@ -313,6 +313,18 @@ async def visible_among(addresses: Iterable[str]) -> dict[str, Presence]:
     }
 
 
+async def visible_statuses_among(addresses: Iterable[str]) -> dict[str, Status]:
+    """The status of each visible user among `addresses`, in one HMGET per shard: for
+    operators' lists, which show no more."""
+    wanted = list(addresses)
+    values = await _visible_values(wanted)
+    return {
+        address: STATUS_BY_NUMBER[int(raw.partition(":")[0])]
+        for address, raw in zip(wanted, values, strict=True)
+        if raw is not None
+    }
+
+
 async def visible_addresses_among(addresses: Iterable[str]) -> list[str]:
     """The visible users among `addresses`, in their order, for answers that list addresses
     only: one HMGET per shard, without parsing each one's state."""
