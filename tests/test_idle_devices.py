@@ -8,7 +8,10 @@ from contextlib import suppress
 import pytest
 import redis
 import websockets
+from django.test import Client
+from django.urls import reverse
 
+from accounts.models import User as UserModel
 from tests.signing import new_identity
 from tests.support import (
     AWAY,
@@ -21,6 +24,7 @@ from tests.support import (
     connect_signed,
     eventually,
     http_get,
+    new_address,
     running_service,
     running_services,
     service_with,
@@ -279,3 +283,27 @@ async def test_devices_and_idle_state_come_back_after_redis_loses_everything(
             )
             await web.request_events()
             await updates.presence_until(alice.address, ONLINE, timeout=LATE)
+
+
+def _admin_views(address: str) -> tuple[dict, str]:
+    """The live page's data and the user's admin page for `address`, as a superuser."""
+    client = Client()
+    client.force_login(UserModel.objects.create_superuser(new_address()))
+    data = client.get(reverse("admin:presence_live_data"), {"address": address}).json()
+    page = client.get(reverse("admin:accounts_user_change", args=[address])).content.decode()
+    return data["user"], page
+
+
+async def test_the_admin_shows_devices_and_each_connection_idle_or_not(idle_service, make_user):
+    alice = make_user()
+    async with (
+        connect(idle_service.ws_url, alice.token) as desktop,
+        connect(on(idle_service.ws_url, "mobile"), alice.token) as mobile,
+    ):
+        await desktop.set_status(ONLINE)
+        await keep_busy(mobile, IDLE + LATE)
+        user, page = await asyncio.to_thread(_admin_views, alice.address)
+        assert (user["status"], user["devices"]) == ("online", ["desktop", "mobile"])
+        assert sorted(user["connection_devices"].values()) == ["desktop, idle", "mobile"]
+        for connection, device in user["connection_devices"].items():
+            assert f'<span class="address">{connection}</span>: {device}</li>' in page
