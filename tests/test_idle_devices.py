@@ -3,7 +3,9 @@ points 5 and 6), through real daphne processes, WebSocket clients and HTTP."""
 
 import asyncio
 import time
-from contextlib import suppress
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, suppress
+from typing import NamedTuple
 
 import pytest
 import redis
@@ -17,12 +19,16 @@ from tests.support import (
     AWAY,
     OFFLINE,
     ONLINE,
+    FriendsClient,
+    Subscription,
+    User,
     befriend,
     befriend_signed,
     closed_with,
     connect,
     connect_signed,
     eventually,
+    friend_online,
     http_get,
     new_address,
     running_service,
@@ -39,7 +45,14 @@ LATE = 1.5
 
 idle_service = service_with(ENV)
 
-DESKTOP, MOBILE, WEB = ("desktop",), ("mobile",), ("web",)
+DESKTOP, WEB = ("desktop",), ("web",)
+
+
+class Watched(NamedTuple):
+    user: User
+    friend: User
+    updates: Subscription
+    client: FriendsClient
 
 
 def on(url: str, device: str) -> str:
@@ -61,28 +74,31 @@ async def rest_friends(service: object, token: str) -> dict[str, tuple[str, list
     return {f["address"]: (f["status"], f["devices"]) for f in body["results"]}
 
 
+@asynccontextmanager
+async def watched(url: str, make_user: Callable[[], User]) -> AsyncIterator[Watched]:
+    """A user ONLINE on a desktop at `url`, watched by a friend's presence subscription."""
+    user, friend = make_user(), make_user()
+    await befriend(url, user, friend)
+    async with friend_online(url, friend, url, user) as (updates, client):
+        assert updates.devices[user.address] == DESKTOP
+        yield Watched(user, friend, updates, client)
+
+
 async def test_idle_user_shows_away_then_online_on_activity(idle_service, make_user):
-    alice, bob = make_user(), make_user()
-    await befriend(idle_service.ws_url, alice, bob)
-    async with connect(idle_service.ws_url, bob.token) as b:
-        updates = await b.subscribe_presence()
-        async with connect(idle_service.ws_url, alice.token) as a:
-            await a.set_status(ONLINE)
-            active_at = time.monotonic()
-            await updates.presence_until(alice.address, ONLINE, devices=DESKTOP)
-            await updates.presence_until(alice.address, AWAY, timeout=IDLE + LATE + 2)
-            assert time.monotonic() - active_at >= IDLE - 0.2
-            assert updates.devices[alice.address] == DESKTOP
-            assert (await rest_friends(idle_service, bob.token))[alice.address] == (
-                "away",
-                ["desktop"],
-            )
-            # Any call is activity: ONLINE again at once, not at the next timer round.
-            asked_at = time.monotonic()
-            await a.request_events()
-            await updates.presence_until(alice.address, ONLINE, timeout=LATE)
-            assert time.monotonic() - asked_at < LATE
-        await updates.presence_until(alice.address, OFFLINE, devices=())
+    async with watched(idle_service.ws_url, make_user) as (alice, bob, updates, a):
+        active_at = time.monotonic()
+        await updates.presence_until(alice.address, AWAY, timeout=IDLE + LATE + 2)
+        assert time.monotonic() - active_at >= IDLE - 0.2
+        assert updates.devices[alice.address] == DESKTOP
+        assert (await rest_friends(idle_service, bob.token))[alice.address] == (
+            "away",
+            ["desktop"],
+        )
+        # Any call is activity: ONLINE again at once, not at the next timer round.
+        asked_at = time.monotonic()
+        await a.request_events()
+        await updates.presence_until(alice.address, ONLINE, timeout=LATE)
+        assert time.monotonic() - asked_at < LATE
 
 
 async def test_stream_acks_do_not_count_as_activity(idle_service, make_user):
@@ -113,53 +129,43 @@ async def test_stream_acks_do_not_count_as_activity(idle_service, make_user):
 
 
 async def test_a_chosen_away_or_offline_stays_idle_or_not(idle_service, make_user):
-    alice, bob = make_user(), make_user()
-    await befriend(idle_service.ws_url, alice, bob)
-    async with connect(idle_service.ws_url, bob.token) as b:
-        updates = await b.subscribe_presence()
-        async with connect(idle_service.ws_url, alice.token) as a:
-            await a.set_status(AWAY)
-            await updates.presence_until(alice.address, AWAY, devices=DESKTOP)
-            # Idle, then active again: a chosen AWAY shows AWAY throughout, never ONLINE.
-            await asyncio.sleep(IDLE + LATE)
-            await a.request_events()
-            await updates.expect_nothing(within=LATE)
-            # A chosen OFFLINE (appearing offline) shows nothing, devices included.
-            await a.set_status(OFFLINE)
-            await updates.presence_until(alice.address, OFFLINE, devices=())
-            await asyncio.sleep(IDLE + LATE)
-            await a.request_events()
-            await updates.expect_nothing(within=LATE)
-            assert (await rest_friends(idle_service, bob.token))[alice.address] == ("offline", [])
+    async with watched(idle_service.ws_url, make_user) as (alice, bob, updates, a):
+        await a.set_status(AWAY)
+        await updates.presence_until(alice.address, AWAY, devices=DESKTOP)
+        # Idle, then active again: a chosen AWAY shows AWAY throughout, never ONLINE.
+        await asyncio.sleep(IDLE + LATE)
+        await a.request_events()
+        await updates.expect_nothing(within=LATE)
+        # A chosen OFFLINE (appearing offline) shows nothing, devices included.
+        await a.set_status(OFFLINE)
+        await updates.presence_until(alice.address, OFFLINE, devices=())
+        await asyncio.sleep(IDLE + LATE)
+        await a.request_events()
+        await updates.expect_nothing(within=LATE)
+        assert (await rest_friends(idle_service, bob.token))[alice.address] == ("offline", [])
 
 
 async def test_two_devices_merge_one_idle_still_online_both_idle_away(idle_service, make_user):
-    alice, bob = make_user(), make_user()
-    await befriend(idle_service.ws_url, alice, bob)
-    async with connect(idle_service.ws_url, bob.token) as b:
-        updates = await b.subscribe_presence()
-        async with connect(idle_service.ws_url, alice.token) as desktop:
-            await desktop.set_status(ONLINE)
-            await updates.presence_until(alice.address, ONLINE, devices=DESKTOP)
-            async with connect(on(idle_service.ws_url, "mobile"), alice.token) as mobile:
-                await mobile.request_events()
-                await updates.presence_until(alice.address, ONLINE, devices=("desktop", "mobile"))
-                assert (await rest_friends(idle_service, bob.token))[alice.address] == (
-                    "online",
-                    ["desktop", "mobile"],
-                )
-                # The desktop idles while the phone is in use: still ONLINE.
-                await keep_busy(mobile, IDLE + LATE)
-                await updates.expect_nothing(within=0.1)
-                assert updates.view[alice.address] == ONLINE
-                # Now the phone idles too: AWAY.
-                await updates.presence_until(alice.address, AWAY, timeout=IDLE + LATE + 1)
-                assert updates.devices[alice.address] == ("desktop", "mobile")
-            # The phone is gone: the desktop alone, idle, still AWAY.
-            await updates.presence_until(alice.address, AWAY, devices=DESKTOP)
-            # Activity on the desktop: ONLINE.
-            await desktop.request_events()
-            await updates.presence_until(alice.address, ONLINE, timeout=LATE)
+    async with watched(idle_service.ws_url, make_user) as (alice, bob, updates, desktop):
+        async with connect(on(idle_service.ws_url, "mobile"), alice.token) as mobile:
+            await mobile.request_events()
+            await updates.presence_until(alice.address, ONLINE, devices=("desktop", "mobile"))
+            assert (await rest_friends(idle_service, bob.token))[alice.address] == (
+                "online",
+                ["desktop", "mobile"],
+            )
+            # The desktop idles while the phone is in use: still ONLINE.
+            await keep_busy(mobile, IDLE + LATE)
+            await updates.expect_nothing(within=0.1)
+            assert updates.view[alice.address] == ONLINE
+            # Now the phone idles too: AWAY.
+            await updates.presence_until(alice.address, AWAY, timeout=IDLE + LATE + 1)
+            assert updates.devices[alice.address] == ("desktop", "mobile")
+        # The phone is gone: the desktop alone, idle, still AWAY.
+        await updates.presence_until(alice.address, AWAY, devices=DESKTOP)
+        # Activity on the desktop: ONLINE.
+        await desktop.request_events()
+        await updates.presence_until(alice.address, ONLINE, timeout=LATE)
 
 
 async def test_devices_listed_for_friends_on_v2_and_rest(idle_service, make_user):
