@@ -116,6 +116,23 @@ return {1, new, version, now, devices}
 """
 
 
+# The fields ARGV of each hash KEYS[i], as one list per hash, read at one moment: an HMGET
+# per hash in one command, without MULTI/EXEC's client-side cost, in slices that keep
+# unpack() within Lua's stack for any number of fields.
+_READ_HASHES = """
+local read = {}
+for i, key in ipairs(KEYS) do
+  local values = {}
+  for first = 1, #ARGV, 1000 do
+    local slice = redis.call('HMGET', key, unpack(ARGV, first, math.min(first + 999, #ARGV)))
+    for _, value in ipairs(slice) do values[#values + 1] = value end
+  end
+  read[i] = values
+end
+return read
+"""
+
+
 class TooManyConnections(Exception):
     """The user already has as many connections as allowed."""
 
@@ -144,6 +161,7 @@ class Device:
 class _Client:
     redis: Redis
     transition: AsyncScript
+    read_hashes: AsyncScript
 
 
 def _new_client(shard: int) -> _Client:
@@ -158,7 +176,7 @@ def _new_client(shard: int) -> _Client:
         socket_connect_timeout=3,
     )
     # EVALSHA, reloading the script by itself if Redis restarted empty.
-    return _Client(redis, redis.register_script(_TRANSITION))
+    return _Client(redis, redis.register_script(_TRANSITION), redis.register_script(_READ_HASHES))
 
 
 _clients = PerLoop(lambda: [_new_client(shard) for shard in range(shards.count())])
@@ -294,12 +312,10 @@ async def _visible_values(addresses: list[str]) -> list[str | None]:
 
 async def _visible_presence(shard: int, addresses: list[str]) -> list[tuple[str | None, ...]]:
     """(visible state, devices) of each of `addresses`, all on `shard`."""
-    # One transaction: a transition between the reads would pair a status with other devices.
-    async with redis(shard).pipeline(transaction=True) as pipe:
-        pipe.hmget(keys.VISIBLE, addresses)
-        pipe.hmget(keys.DEVICES, addresses)  # [conn]
-        visible, devices = await pipe.execute()
-    return list(zip(visible, devices, strict=True))
+    # One script: a transition between the reads would pair a status with other devices.
+    hashes = [keys.VISIBLE, keys.DEVICES]  # [conn] DEVICES
+    read = await _clients.get()[shard].read_hashes(keys=hashes, args=addresses)
+    return list(zip(*read, strict=True))
 
 
 async def visible_among(addresses: Iterable[str]) -> dict[str, Presence]:
