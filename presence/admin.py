@@ -128,13 +128,16 @@ class UserWithPresenceAdmin(UserAdmin):
     @admin.display(description="open connections")
     def open_connections(self, user: User) -> SafeString | str:
         found = selectors.user_presence(user.address)
-        connections = found.connections if found else []
-        if not connections:
+        if found is None or not found.connections:
             return "none"
         return format_html(
             "{}<ul>{}</ul>",
-            len(connections),
-            format_html_join("", '<li class="address">{}</li>', ((c,) for c in connections)),
+            len(found.connections),
+            format_html_join(
+                "",
+                '<li><span class="address">{}</span>: {}</li>',
+                found.connection_devices.items(),
+            ),
         )
 
     @admin.display(description="friends")

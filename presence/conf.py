@@ -39,6 +39,7 @@ class PresenceSettings:
     # [location]
     location_interval_ms: int
     heartbeat_offline_seconds: int
+    idle_away_seconds: int
 
 
 presence_settings = app_settings("PRESENCE", PresenceSettings)

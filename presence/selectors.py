@@ -1,7 +1,7 @@
 """Presence reads for the synchronous side (REST views, admin, management commands)."""
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from asgiref.sync import async_to_sync
 
@@ -134,6 +134,10 @@ class UserPresence:
     choices: online.Choices
     # [location] Where friends see them, if they share it.
     location: Location | None = None
+    # [conn] The kinds of device friends see (none while offline), and each connection's
+    # kind, with ", idle" once it is idle.
+    devices: tuple[str, ...] = ()
+    connection_devices: dict[str, str] = field(default_factory=dict)
 
     @property
     def appears_offline(self) -> bool:
@@ -150,12 +154,18 @@ def user_presence(address: str) -> UserPresence | None:
     if not User.objects.filter(pk=address).exists():
         return None
     (presence,) = presence_of([address])
+    devices = async_to_sync(online.devices_of)(address)
     return UserPresence(
         address=address,
         status=presence.status.name.lower(),
         last_seen_ms=presence.last_seen_ms,
-        connections=async_to_sync(online.connections_of)(address),
+        connections=list(devices),
         online_friends=visible_friends(address),
         location=presence.location,
         choices=choices_of(address),
+        devices=presence.devices,
+        connection_devices={
+            connection: f"{device.kind}, idle" if device.idle else device.kind
+            for connection, device in devices.items()
+        },
     )

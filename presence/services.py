@@ -60,11 +60,12 @@ async def _apply(transition: Awaitable[online.Change]) -> Presence:
     return await asyncio.shield(_publish_if_changed(transition))
 
 
-async def connect(address: str, connection_id: str) -> None:
-    """Count a connection of `address` within the per-user limit, or raise
-    TooManyConnections. It shows friends nothing until the user chooses a status."""
+async def connect(address: str, connection_id: str, device: online.Device) -> None:
+    """Count a connection of `address`, a `device`, within the per-user limit, or raise
+    TooManyConnections. It shows friends nothing until the user chooses a status, but a
+    new kind of device of a visible user."""
     limit = presence_settings().max_connections_per_user
-    await _apply(online.connect(address, connection_id, limit))
+    await _apply(online.connect(address, connection_id, limit, device))
 
 
 async def _within_status_limit(address: str) -> None:
@@ -89,16 +90,26 @@ async def set_status(address: str, connection_id: str, choice: Choice) -> Presen
     return await _apply(online.choose(address, connection_id, choice))
 
 
-async def default_status(address: str, connection_id: str, status: Status) -> Presence:
+async def default_status(
+    address: str, connection_id: str, status: Status, device: online.Device
+) -> Presence:
     """`status`, unless the user chose one on another connection: for clients that cannot
     choose."""
-    return await _apply(online.choose_unless_chosen(address, connection_id, status))
+    return await _apply(online.choose_unless_chosen(address, connection_id, status, device))
 
 
-async def restore(address: str, connection_id: str, chosen: Choice) -> Presence:
-    """Put back a live connection that Redis lost, with the status (and its end) and the
-    message chosen on it."""
-    return await _apply(online.restore(address, connection_id, chosen))
+async def restore(
+    address: str, connection_id: str, chosen: Choice, device: online.Device
+) -> Presence:
+    """Put back a live connection that Redis lost, with its device, the status (and its end)
+    and the message chosen on it."""
+    return await _apply(online.restore(address, connection_id, chosen, device))
+
+
+async def set_device(address: str, connection_id: str, device: online.Device) -> Presence:
+    """A connection went idle or came back: a user whose connections are all idle shows
+    AWAY instead of a chosen ONLINE, and ONLINE again once one is active."""
+    return await _apply(online.set_device(address, connection_id, device))
 
 
 async def disconnect(address: str, connection_id: str) -> Presence:

@@ -458,6 +458,9 @@ PRESENCE = {
     # A user whose heartbeats (clients without a socket) stop for this long goes OFFLINE,
     # unless a connection of theirs is still open.
     "HEARTBEAT_OFFLINE_SECONDS": env_int("PRESENCE_HEARTBEAT_OFFLINE_SECONDS", 120),
+    # A user all of whose connections sent no frame but stream acks for this long shows AWAY
+    # instead of a chosen ONLINE (as Synapse, 5 minutes); 0 turns it off.
+    "IDLE_AWAY_SECONDS": env_int("PRESENCE_IDLE_AWAY_SECONDS", 300),
 }
 
 # Signing in (accounts/conf.py). The environment keeps the PRESENCE_ names it always had.

@@ -368,13 +368,15 @@ class FriendsClient(ModuleClient):
 class Subscription:
     """A live stream whose next item is always asked for, so it arrives as soon as it exists.
 
-    For presence streams it also keeps `view`: each friend's latest status as read so far.
+    For presence streams it also keeps `view`: each friend's latest status as read so far,
+    and `devices`: each friend's latest device kinds.
     """
 
     def __init__(self, stream: ClientStream, response_type: type) -> None:
         self.stream = stream
         self.response_type = response_type
         self.view: dict[str, int] = {}
+        self.devices: dict[str, tuple[str, ...]] = {}
         self._pending: asyncio.Task[bytes] = asyncio.ensure_future(stream.next())
 
     async def next(self, timeout: float = 5.0) -> object:
@@ -385,6 +387,7 @@ class Subscription:
         if has_response and item.WhichOneof("response") == "updates":
             for user in item.updates.users:
                 self.view[user.user.address] = user.status.type
+                self.devices[user.user.address] = tuple(user.devices)
         return item
 
     def cancel(self) -> None:
@@ -395,14 +398,23 @@ class Subscription:
         done, _ = await asyncio.wait({self._pending}, timeout=within)
         assert not done, f"unexpected item: {self.response_type.FromString(self._pending.result())}"
 
-    async def presence_until(self, address: str, status: int, timeout: float = 5.0) -> None:
-        """Read updates until the latest status read for `address` is `status`.
+    async def presence_until(
+        self,
+        address: str,
+        status: int,
+        timeout: float = 5.0,
+        devices: tuple[str, ...] | None = None,
+    ) -> None:
+        """Read updates until the latest status read for `address` is `status` (and their
+        device kinds `devices`, if given).
 
         Several friends' changes can arrive in one item, so one read may answer several waits.
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while self.view.get(address) != status:
+        while self.view.get(address) != status or (
+            devices is not None and self.devices.get(address) != devices
+        ):
             await self.next(max(0.01, deadline - loop.time()))
 
 

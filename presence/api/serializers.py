@@ -5,7 +5,7 @@ from functools import cached_property
 from rest_framework import serializers
 
 from presence import services
-from presence.events import Location, Status
+from presence.events import DEVICE_KINDS, Location, Status
 
 
 class StatusField(serializers.ChoiceField):
@@ -89,6 +89,10 @@ class PresenceSerializer(AttributeSerializer):
     # [status]
     message = serializers.CharField(
         help_text="the status message; empty when none, and always while offline"
+    )
+    devices = serializers.ListField(
+        child=serializers.ChoiceField(choices=list(DEVICE_KINDS)),
+        help_text="the kinds of device the user is connected with, sorted; empty when offline",
     )
     # [location]
     location = LocationSerializer(

@@ -1,6 +1,7 @@
 """This server process as Redis knows it: its name, its heartbeat, its housekeeping.
 
-Two asyncio tasks per process, started by the first ASGI call. One keeps the heartbeat
+Two asyncio tasks per process, started by the first ASGI call, and a third that finds idle
+connections (`_idling`). One keeps the heartbeat
 alive, on a Redis connection of its own, so that no other work delays a beat: a beat later
 than the TTL gets a healthy process reaped. The other reaps processes whose heartbeat
 expired, renews the process channel's group memberships before channels-redis expires them,
@@ -64,6 +65,8 @@ class LiveSession(Protocol):
     def event_subscriptions(self) -> int: ...
 
     async def restore(self) -> None: ...
+
+    def idle_unless_active_since(self, since: float) -> None: ...
 
     async def catch_up(self, from_scratch: bool) -> None: ...
 
@@ -172,6 +175,22 @@ def ensure_running() -> None:
             task.cancel()
         loop = asyncio.get_running_loop()
         _tasks[:] = [loop.create_task(_beating()), loop.create_task(_housekeeping())]
+        if presence_settings().idle_away_seconds > 0:
+            _tasks.append(loop.create_task(_idling()))
+
+
+async def _idling() -> None:
+    """[conn] Find the connections idle for PRESENCE_IDLE_AWAY_SECONDS: a comparison per
+    connection every tenth of that time (at most every 5 s), so that a frame costs a
+    timestamp and nothing more."""
+    idle = presence_settings().idle_away_seconds
+    every = min(5.0, idle / 10)
+    while not _retiring.is_set():
+        since = time.monotonic() - idle
+        for session in list(_live_sessions):
+            session.idle_unless_active_since(since)
+        with suppress(TimeoutError):
+            await asyncio.wait_for(_retiring.wait(), every)
 
 
 async def _beating() -> None:

@@ -86,7 +86,9 @@ def _event_response(
 
 def _user_presence(presence: Presence) -> pb.UserPresence:
     message = pb.UserPresence(
-        user=pb.User(address=presence.address), status=pb.Status(type=int(presence.status))
+        user=pb.User(address=presence.address),
+        status=pb.Status(type=int(presence.status)),
+        devices=presence.devices,
     )
     if presence.last_seen_ms is not None:
         message.last_seen = presence.last_seen_ms

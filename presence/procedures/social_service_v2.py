@@ -392,7 +392,9 @@ def _connectivity_update(batch: list[Presence]) -> bytes:
 def _encoded_connectivity_update(presence: Presence) -> bytes:
     """One friend's change, encoded once for all of their followers on this process."""
     update = pb.FriendConnectivityUpdate(
-        friend=_profile(presence.address), status=int(presence.status)
+        friend=_profile(presence.address),
+        status=int(presence.status),
+        devices=presence.devices,
     )
     put_location(update, presence.location)  # [location]
     if presence.message:  # [status]

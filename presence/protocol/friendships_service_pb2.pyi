@@ -328,18 +328,20 @@ class StatusResponse(_message.Message):
     def __init__(self, status: _Optional[_Union[Status, _Mapping]] = ..., internal_server_error: _Optional[_Union[InternalServerError, _Mapping]] = ..., unauthorized_error: _Optional[_Union[UnauthorizedError, _Mapping]] = ..., forbidden_error: _Optional[_Union[ForbiddenError, _Mapping]] = ..., too_many_requests_error: _Optional[_Union[TooManyRequestsError, _Mapping]] = ..., bad_request_error: _Optional[_Union[BadRequestError, _Mapping]] = ...) -> None: ...
 
 class UserPresence(_message.Message):
-    __slots__ = ("user", "status", "last_seen", "message", "location")
+    __slots__ = ("user", "status", "last_seen", "message", "location", "devices")
     USER_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     LAST_SEEN_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     LOCATION_FIELD_NUMBER: _ClassVar[int]
+    DEVICES_FIELD_NUMBER: _ClassVar[int]
     user: User
     status: Status
     last_seen: int
     message: str
     location: Location
-    def __init__(self, user: _Optional[_Union[User, _Mapping]] = ..., status: _Optional[_Union[Status, _Mapping]] = ..., last_seen: _Optional[int] = ..., message: _Optional[str] = ..., location: _Optional[_Union[Location, _Mapping]] = ...) -> None: ...
+    devices: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, user: _Optional[_Union[User, _Mapping]] = ..., status: _Optional[_Union[Status, _Mapping]] = ..., last_seen: _Optional[int] = ..., message: _Optional[str] = ..., location: _Optional[_Union[Location, _Mapping]] = ..., devices: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class FriendshipPresenceUpdates(_message.Message):
     __slots__ = ("users",)

@@ -306,16 +306,18 @@ class GetFriendshipStatusResponse(_message.Message):
     def __init__(self, accepted: _Optional[_Union[GetFriendshipStatusResponse.Ok, _Mapping]] = ..., internal_server_error: _Optional[_Union[InternalServerError, _Mapping]] = ..., invalid_request: _Optional[_Union[InvalidRequest, _Mapping]] = ...) -> None: ...
 
 class FriendConnectivityUpdate(_message.Message):
-    __slots__ = ("friend", "status", "status_message", "location")
+    __slots__ = ("friend", "status", "status_message", "location", "devices")
     FRIEND_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     STATUS_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     LOCATION_FIELD_NUMBER: _ClassVar[int]
+    DEVICES_FIELD_NUMBER: _ClassVar[int]
     friend: FriendProfile
     status: ConnectivityStatus
     status_message: str
     location: Location
-    def __init__(self, friend: _Optional[_Union[FriendProfile, _Mapping]] = ..., status: _Optional[_Union[ConnectivityStatus, str]] = ..., status_message: _Optional[str] = ..., location: _Optional[_Union[Location, _Mapping]] = ...) -> None: ...
+    devices: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, friend: _Optional[_Union[FriendProfile, _Mapping]] = ..., status: _Optional[_Union[ConnectivityStatus, str]] = ..., status_message: _Optional[str] = ..., location: _Optional[_Union[Location, _Mapping]] = ..., devices: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SetStatusMessagePayload(_message.Message):
     __slots__ = ("message", "until", "clear_on_offline")

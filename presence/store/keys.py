@@ -21,6 +21,10 @@ MESSAGE = "presence:message"
 # [status] ZSET of "message <address>" and "status <address>", scored by the ms at which that
 # message or chosen status ends: housekeeping applies the ends that are due.
 ENDS = "presence:ends"
+# [conn] HASH connection id -> "<device kind>:<1 if idle, else 0>", of one user's connections
+CONNECTION_STATES = "presence:connection-states:{}"
+# [conn] HASH address -> the sorted device kinds of a visible user, comma-separated
+DEVICES = "presence:devices"
 EPOCH = "presence:epoch"  # STRING set once; a new value means Redis lost everything
 # [location]
 LOCATION = "presence:location"  # HASH address -> "x:y:realm" the user shares while connected

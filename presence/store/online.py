@@ -23,7 +23,7 @@ from redis.exceptions import RedisError
 
 from presence import observability
 from presence.conf import presence_settings
-from presence.events import STATUS_BY_NUMBER, Location, Presence, Status
+from presence.events import DESKTOP, STATUS_BY_NUMBER, Location, Presence, Status
 from presence.store import keys, shards
 from presence_project import redis_clients
 from presence_project.loops import PerLoop
@@ -32,6 +32,9 @@ _TRANSITION = """
 local address, op, connection, wanted, now, limit =
   ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6])
 local held = address .. ' ' .. connection
+-- [conn] What this connection says of itself: "<device kind>:<1 if idle, else 0>".
+local state = ARGV[13]
+-- [/conn]
 if op == 'reap' then
   -- The connection's process beats again: it is alive after all, and keeps it.
   if redis.call('EXISTS', KEYS[9]) == 1 then op = 'keep' else op = 'disconnect' end
@@ -104,6 +107,12 @@ if op == 'disconnect' then
   redis.call('SREM', KEYS[1], connection)
   redis.call('SREM', KEYS[7], held)
   if redis.call('SCARD', KEYS[1]) == 0 then redis.call('HDEL', KEYS[2], address) end
+  redis.call('HDEL', KEYS[14], connection) -- [conn]
+elseif op == 'device' then
+  -- [conn] A connection that is no longer counted (it closed meanwhile) stays uncounted.
+  if redis.call('SISMEMBER', KEYS[1], connection) == 1 then
+    redis.call('HSET', KEYS[14], connection, state)
+  end
 elseif op ~= 'keep' then
   if op == 'connect' and redis.call('SISMEMBER', KEYS[1], connection) == 0
       and redis.call('SCARD', KEYS[1]) >= limit then
@@ -113,6 +122,7 @@ elseif op ~= 'keep' then
   redis.call('SADD', KEYS[7], held)
   if op == 'status' then redis.call('HSET', KEYS[2], address, wanted) end
   if op == 'restore' and wanted ~= '' then redis.call('HSETNX', KEYS[2], address, wanted) end
+  if op ~= 'status' then redis.call('HSET', KEYS[14], connection, state) end -- [conn]
 end
 -- [status] The last connection closed: a chosen status's end goes with the choice, and the
 -- message too if the user asked so.
@@ -126,6 +136,27 @@ end
 local new = '1'
 local chosen = redis.call('HGET', KEYS[2], address)
 if chosen and chosen ~= '1' and redis.call('SCARD', KEYS[1]) > 0 then new = chosen end
+-- [conn] A visible user's devices are the kinds of their connections; a chosen ONLINE shows
+-- AWAY while every connection is idle. A connection counted without a state (made by a
+-- process older than this script) is an active desktop.
+local devices = ''
+if new ~= '1' then
+  local states = redis.call('HVALS', KEYS[14])
+  local kinds, awake = {}, #states < redis.call('SCARD', KEYS[1])
+  if awake then kinds['desktop'] = true end
+  for _, each in ipairs(states) do
+    local kind, idle = string.match(each, '^(%a+):(%d)$')
+    kinds[kind] = true
+    if idle == '0' then awake = true end
+  end
+  if new == '0' and not awake then new = '2' end
+  local sorted = {}
+  for kind in pairs(kinds) do sorted[#sorted + 1] = kind end
+  table.sort(sorted)
+  devices = table.concat(sorted, ',')
+end
+local devices_changed = devices ~= (redis.call('HGET', KEYS[15], address) or '')
+-- [/conn]
 local current = redis.call('HGET', KEYS[3], address)
 local old = '1'
 if current then old = string.match(current, '^(%d+)') end
@@ -140,11 +171,18 @@ local message = ''
 if new ~= '1' then message = message_text() end
 local message_changed = old ~= '1' and new ~= '1' and message ~= message_before
 -- [/status]
-if old == new and not message_changed then
+if old == new and not message_changed and not devices_changed then
   return {0, new, redis.call('HGET', KEYS[5], address) or '0',
-          redis.call('HGET', KEYS[6], address) or '', location, message}
+          redis.call('HGET', KEYS[6], address) or '', location, message, devices}
 end
 local version = redis.call('HINCRBY', KEYS[5], address, 1)
+-- [conn]
+if devices == '' then
+  redis.call('HDEL', KEYS[15], address)
+else
+  redis.call('HSET', KEYS[15], address, devices)
+end
+-- [/conn]
 redis.call('HSET', KEYS[6], address, now)
 if new == '1' then
   redis.call('HDEL', KEYS[3], address)
@@ -158,7 +196,7 @@ if new == '2' then
 else
   redis.call('SREM', KEYS[8], address)
 end
-return {1, new, version, now, location, message}
+return {1, new, version, now, location, message, devices}
 """
 
 # [location] Share where the user is ('' clears it) while they have a connection; a change
@@ -166,8 +204,10 @@ return {1, new, version, now, location, message}
 _LOCATION = """
 local address, value, now = ARGV[1], ARGV[2], ARGV[3]
 if redis.call('SCARD', KEYS[1]) == 0 then return {-1} end
--- [status] The message goes with the presence it changes, as the transition reports it.
+-- [status] [conn] The message and devices go with the presence it changes, as the
+-- transition reports them.
 local message = string.match(redis.call('HGET', KEYS[6], address) or '0:', '^%d:(.*)$')
+local devices = redis.call('HGET', KEYS[7], address) or ''
 local current = redis.call('HGET', KEYS[3], address)
 local stored = redis.call('HGET', KEYS[2], address) or ''
 if stored == value or not current then
@@ -175,10 +215,10 @@ if stored == value or not current then
   else redis.call('HSET', KEYS[2], address, value) end
   if not current then
     return {0, '1', redis.call('HGET', KEYS[4], address) or '0',
-            redis.call('HGET', KEYS[5], address) or '', '', ''}
+            redis.call('HGET', KEYS[5], address) or '', '', '', ''}
   end
   local status, version, seen = string.match(current, '^(%d+):(%d+):(%d+)')
-  return {0, status, version, seen, value, message}
+  return {0, status, version, seen, value, message, devices}
 end
 if value == '' then redis.call('HDEL', KEYS[2], address)
 else redis.call('HSET', KEYS[2], address, value) end
@@ -186,7 +226,24 @@ local status = string.match(current, '^(%d+)')
 local version = redis.call('HINCRBY', KEYS[4], address, 1)
 redis.call('HSET', KEYS[5], address, now)
 redis.call('HSET', KEYS[3], address, status .. ':' .. version .. ':' .. now)
-return {1, status, version, now, value, message}
+return {1, status, version, now, value, message, devices}
+"""
+
+
+# The fields ARGV of each hash KEYS[i], as one list per hash, read at one moment: an HMGET
+# per hash in one command, without MULTI/EXEC's client-side cost, in slices that keep
+# unpack() within Lua's stack for any number of fields.
+_READ_HASHES = """
+local read = {}
+for i, key in ipairs(KEYS) do
+  local values = {}
+  for first = 1, #ARGV, 1000 do
+    local slice = redis.call('HMGET', key, unpack(ARGV, first, math.min(first + 999, #ARGV)))
+    for _, value in ipairs(slice) do values[#values + 1] = value end
+  end
+  read[i] = values
+end
+return read
 """
 
 
@@ -249,11 +306,24 @@ class Choices:
     clear_message_on_offline: bool
 
 
+@dataclass(frozen=True, slots=True)
+class Device:
+    """What one connection says of itself: its kind (events.DEVICE_KINDS), and whether it is
+    idle (no frame but acks for PRESENCE_IDLE_AWAY_SECONDS)."""
+
+    kind: str = DESKTOP
+    idle: bool = False
+
+    def stored(self) -> str:
+        return f"{self.kind}:{int(self.idle)}"
+
+
 @dataclass
 class _Client:
     redis: Redis
     transition: AsyncScript
     locate: AsyncScript  # [location]
+    read_hashes: AsyncScript  # [conn]
 
 
 def _new_client(shard: int) -> _Client:
@@ -268,7 +338,12 @@ def _new_client(shard: int) -> _Client:
         socket_connect_timeout=3,
     )
     # EVALSHA, reloading the script by itself if Redis restarted empty.
-    return _Client(redis, redis.register_script(_TRANSITION), redis.register_script(_LOCATION))
+    return _Client(
+        redis,
+        redis.register_script(_TRANSITION),
+        redis.register_script(_LOCATION),
+        redis.register_script(_READ_HASHES),
+    )
 
 
 _clients = PerLoop(lambda: [_new_client(shard) for shard in range(shards.count())])
@@ -301,8 +376,16 @@ def _message_text(raw: str | None) -> str:
     return "" if raw is None else raw.partition(":")[2]
 
 
+def _devices(stored: str | None) -> tuple[str, ...]:
+    return tuple(stored.split(",")) if stored else ()
+
+
 def _parse_visible(
-    address: str, raw: str, location: str | None = None, message: str | None = None
+    address: str,
+    raw: str,
+    location: str | None = None,
+    message: str | None = None,
+    devices: str | None = None,
 ) -> Presence:
     status, version, last_seen = raw.split(":")
     return Presence(
@@ -311,14 +394,15 @@ def _parse_visible(
         int(version),
         int(last_seen),
         message=_message_text(message),
+        devices=_devices(devices),
         location=_parse_location(location),
     )
 
 
 def _change(address: str, result: list[str | int]) -> Change:
-    """A script's answer [changed, status, version, last seen, location, message] as a
-    Change; an OFFLINE user shows neither location nor message."""
-    changed, status, version, last_seen, location, message = result
+    """A script's answer [changed, status, version, last seen, location, message, devices]
+    as a Change; an OFFLINE user shows no location, message or devices."""
+    changed, status, version, last_seen, location, message, devices = result
     status = Status(int(status))
     presence = Presence(
         address,
@@ -326,6 +410,7 @@ def _change(address: str, result: list[str | int]) -> Change:
         int(version),
         int(last_seen) if last_seen else None,
         message="" if status == Status.OFFLINE else message,
+        devices=_devices(devices),
         location=None if status == Status.OFFLINE else _parse_location(location),
     )
     return Change(presence, bool(changed))
@@ -350,6 +435,7 @@ async def _transition(
     heartbeat_until_ms: int = 0,
     message: MessageChoice | None = None,
     status_until_ms: int | None = None,
+    device: Device = Device(),
 ) -> Change:
     script_keys = [
         keys.CONNECTIONS.format(address),
@@ -364,6 +450,8 @@ async def _transition(
         keys.HEARTBEATS,  # [location]
         keys.LOCATION,  # [location]
         keys.MESSAGE,  # [status]
+        keys.CONNECTION_STATES.format(address),  # [conn]
+        keys.DEVICES,  # [conn]
         keys.ENDS,  # [status]
     ]
     args = [
@@ -372,6 +460,7 @@ async def _transition(
         # [status]
         *(message.args() if message is not None else _NO_MESSAGE),
         "" if status_until_ms is None else status_until_ms,
+        device.stored(),  # [conn]
     ]
     on = shards.shard_of(address) if shard is None else shard
     result = await _run(_clients.get()[on].transition, script_keys, args)
@@ -380,22 +469,33 @@ async def _transition(
     return _change(address, result)
 
 
-async def connect(address: str, connection_id: str, max_connections: int) -> Change:
-    """Count a connection of `address`, or raise TooManyConnections; it shows nobody anything."""
-    return await _transition(address, "connect", connection_id, None, max_connections)
+async def connect(address: str, connection_id: str, max_connections: int, device: Device) -> Change:
+    """Count a connection of `address`, a `device`, or raise TooManyConnections; it shows
+    nobody anything unless the user is visible already on another (a new device kind)."""
+    return await _transition(
+        address, "connect", connection_id, None, max_connections, device=device
+    )
 
 
-async def restore(address: str, connection_id: str, chosen: Choice) -> Change:
-    """Put back a live connection after Redis lost it, with the status last chosen on it
-    (and its end) and the message last set on it, each unless another connection of the user
-    already restored one."""
-    return await _chosen(address, "restore", connection_id, chosen)
+async def restore(address: str, connection_id: str, chosen: Choice, device: Device) -> Change:
+    """Put back a live connection after Redis lost it, with its device, the status last
+    chosen on it (and its end) and the message last set on it, each unless another
+    connection of the user already restored one."""
+    return await _chosen(address, "restore", connection_id, chosen, device)
 
 
-async def choose_unless_chosen(address: str, connection_id: str, status: Status) -> Change:
+async def choose_unless_chosen(
+    address: str, connection_id: str, status: Status, device: Device
+) -> Change:
     """Make `status` the user's choice unless one of their connections made one: for clients
     that cannot choose. The restore transition is exactly that (HSETNX of the choice)."""
-    return await _transition(address, "restore", connection_id, status)
+    return await _transition(address, "restore", connection_id, status, device=device)
+
+
+async def set_device(address: str, connection_id: str, device: Device) -> Change:
+    """A connection's device state changed (it went idle, or active again): the user may
+    turn AWAY or ONLINE. A connection no longer counted is left alone."""
+    return await _transition(address, "device", connection_id, None, device=device)
 
 
 async def disconnect(address: str, connection_id: str) -> Change:
@@ -426,7 +526,9 @@ async def choose(address: str, connection_id: str, choice: Choice) -> Change:
     return await _chosen(address, "status", connection_id, choice)
 
 
-async def _chosen(address: str, op: str, connection_id: str, choice: Choice) -> Change:
+async def _chosen(
+    address: str, op: str, connection_id: str, choice: Choice, device: Device | None = None
+) -> Change:
     return await _transition(
         address,
         op,
@@ -434,6 +536,7 @@ async def _chosen(address: str, op: str, connection_id: str, choice: Choice) -> 
         choice.status,
         message=choice.message,
         status_until_ms=choice.until_ms,
+        device=device or Device(),
     )
 
 
@@ -513,6 +616,7 @@ async def set_location(address: str, location: Location | None) -> Change:
         keys.VERSIONS,
         keys.LAST_SEEN,
         keys.MESSAGE,  # [status]
+        keys.DEVICES,  # [conn]
     ]
     args = [address, _store_location(location), now_ms()]
     result = await _run(_clients.get()[shards.shard_of(address)].locate, script_keys, args)
@@ -534,27 +638,22 @@ async def _visible_values(addresses: list[str]) -> list[str | None]:
     return await shards.by_shard(addresses, read) if addresses else []
 
 
-async def _visible_states(shard: int, addresses: list[str]) -> list[tuple[str | None, ...]]:
-    """(visible state, location, message) of each of `addresses`, all on `shard`."""
-    # One transaction: a transition between the reads would pair a state with another's
-    # location or message.
-    async with redis(shard).pipeline(transaction=True) as pipe:
-        pipe.hmget(keys.VISIBLE, addresses)
-        pipe.hmget(keys.LOCATION, addresses)  # [location]
-        pipe.hmget(keys.MESSAGE, addresses)  # [status]
-        columns = await pipe.execute()
-    return list(zip(*columns, strict=True))
+async def _visible_presence(shard: int, addresses: list[str]) -> list[tuple[str | None, ...]]:
+    """(visible state, location, message, devices) of each of `addresses`, all on `shard`."""
+    # One script: a transition between the reads would pair a status with another moment's
+    # location, message or devices.
+    hashes = [keys.VISIBLE, keys.LOCATION, keys.MESSAGE, keys.DEVICES]
+    read = await _clients.get()[shard].read_hashes(keys=hashes, args=addresses)
+    return list(zip(*read, strict=True))
 
 
 async def visible_among(addresses: Iterable[str]) -> dict[str, Presence]:
     """The visible users among `addresses`, in one round trip per shard: O(len(addresses))."""
     wanted = list(addresses)
-    if not wanted:
-        return {}
-    states = await shards.by_shard(wanted, _visible_states)
+    values = await shards.by_shard(wanted, _visible_presence) if wanted else []
     return {
-        address: _parse_visible(address, raw, location, message)
-        for address, (raw, location, message) in zip(wanted, states, strict=True)
+        address: _parse_visible(address, raw, location, message, devices)
+        for address, (raw, location, message, devices) in zip(wanted, values, strict=True)
         if raw is not None
     }
 
@@ -572,8 +671,8 @@ async def visible_statuses_among(addresses: Iterable[str]) -> dict[str, Status]:
 
 
 async def visible_addresses_among(addresses: Iterable[str]) -> list[str]:
-    """The visible users among `addresses`, in their order: visible_among without parsing
-    each one's state, for answers that list addresses only."""
+    """The visible users among `addresses`, in their order, for answers that list addresses
+    only: one HMGET per shard, without parsing each one's state."""
     wanted = list(addresses)
     values = await _visible_values(wanted)
     return [address for address, raw in zip(wanted, values, strict=True) if raw is not None]
@@ -583,8 +682,8 @@ _Stored = tuple[str | None, ...]
 
 
 async def _stored_presence(shard: int, addresses: list[str]) -> list[_Stored]:
-    """(visible state, version, last seen, location, message) of each of `addresses`, all
-    on `shard`."""
+    """(visible state, version, last seen, location, message, devices) of each of
+    `addresses`, all on `shard`."""
     # One transaction: a transition between the reads would pair a status with another version.
     async with redis(shard).pipeline(transaction=True) as pipe:
         pipe.hmget(keys.VISIBLE, addresses)
@@ -592,6 +691,7 @@ async def _stored_presence(shard: int, addresses: list[str]) -> list[_Stored]:
         pipe.hmget(keys.LAST_SEEN, addresses)
         pipe.hmget(keys.LOCATION, addresses)  # [location]
         pipe.hmget(keys.MESSAGE, addresses)  # [status]
+        pipe.hmget(keys.DEVICES, addresses)  # [conn]
         columns = await pipe.execute()
     return list(zip(*columns, strict=True))
 
@@ -603,10 +703,12 @@ async def presence_of(addresses: Iterable[str]) -> list[Presence]:
         return []
     stored = await shards.by_shard(wanted, _stored_presence)
     return [
-        _parse_visible(address, raw, location, message)
+        _parse_visible(address, raw, location, message, devices)
         if raw is not None
         else Presence(address, Status.OFFLINE, int(version or 0), int(seen) if seen else None)
-        for address, (raw, version, seen, location, message) in zip(wanted, stored, strict=True)
+        for address, (raw, version, seen, location, message, devices) in zip(
+            wanted, stored, strict=True
+        )
     ]
 
 
@@ -644,6 +746,21 @@ async def visible_counts() -> tuple[int, int]:
     visible = sum(shard_visible for shard_visible, _ in counts)
     away = sum(shard_away for _, shard_away in counts)
     return visible - away, away
+
+
+async def devices_of(address: str) -> dict[str, Device]:
+    """Each open connection of `address` with what it says of itself, for operators; one
+    counted without a state (made by an older process) is an active desktop."""
+    client = redis(shards.shard_of(address))
+    async with client.pipeline(transaction=True) as pipe:
+        pipe.smembers(keys.CONNECTIONS.format(address))
+        pipe.hgetall(keys.CONNECTION_STATES.format(address))
+        connections, states = await pipe.execute()
+    devices = {}
+    for connection in sorted(connections):
+        kind, _, idle = states.get(connection, f"{DESKTOP}:0").partition(":")
+        devices[connection] = Device(kind, idle == "1")
+    return devices
 
 
 async def connections_of(address: str) -> list[str]:

@@ -87,7 +87,13 @@
         )
       : "none";
     const connections = user.connections.length
-      ? el("ul", {}, ...user.connections.map((c) => el("li", { className: "address" }, c)))
+      ? el(
+          "ul",
+          {},
+          ...user.connections.map((c) =>
+            el("li", {}, el("span", { className: "address" }, c), `: ${user.connection_devices[c]}`),
+          ),
+        )
       : "none";
     box.replaceChildren(
       el(
@@ -102,6 +108,8 @@
           status(user.status),
           user.appears_offline ? " (connected, appearing offline)" : "",
         ),
+        el("dt", {}, "Devices (as friends see them)"),
+        el("dd", { id: "live-user-devices" }, user.devices.length ? user.devices.join(", ") : "none"),
         el("dt", {}, "Last seen"),
         el("dd", { id: "live-user-last-seen" }, seen(user.last_seen)),
         el("dt", {}, "Location"),
