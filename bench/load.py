@@ -52,6 +52,8 @@ class Peer:
     changing: bool = False
     status: int = OFFLINE
     errors: int = 0
+    # The parcel x the peer last shared (its walk along a row of Genesis City).
+    x: int = 0
 
     async def call(self, name: str, request: Any) -> bytes:
         return await self.rpc.call(self.port_id, self.procedures[name], request.SerializeToString())
@@ -62,6 +64,15 @@ class Peer:
         if response.WhichOneof("response") != "status":
             raise RemoteError(0, f"SetPresenceStatus answered {response}")
         self.status = status
+
+    async def step(self) -> None:
+        """Walk one parcel and share it (SetLocation)."""
+        x = self.x + 1 if self.x < 150 else -150
+        request = pb.LocationPayload(location=pb.Location(realm="main", x=x, y=0))
+        response = pb.LocationResponse.FromString(await self.call("SetLocation", request))
+        if response.WhichOneof("response") != "presence":
+            raise RemoteError(0, f"SetLocation answered {response}")
+        self.x = x
 
     @property
     def subscribed(self) -> bool:
@@ -276,11 +287,12 @@ class Worker:
         receipts, self.receipts = self.receipts, []
         return {"receipts": receipts, "items": self.items}
 
-    async def changes(self, rate: float, duration: float) -> dict[str, Any]:
+    async def changes(self, rate: float, duration: float, walk: bool = False) -> dict[str, Any]:
         """Open-loop status changes at `rate` per second for `duration` seconds, round robin
-        over this worker's peers, each alternating ONLINE and AWAY. A peer whose previous
-        change is still in flight is skipped (and counted): under overload the offered
-        rate drops instead of a user's changes overtaking each other."""
+        over this worker's peers, each alternating ONLINE and AWAY (with `walk`, each one
+        parcel further, SetLocation). A peer whose previous change is still in flight is
+        skipped (and counted): under overload the offered rate drops instead of a user's
+        changes overtaking each other."""
         peers = list(self.peers.values())
         random.shuffle(peers)
         loop = asyncio.get_running_loop()
@@ -298,7 +310,7 @@ class Worker:
             before = time.time_ns() // 1_000_000
             sent_ns = time.monotonic_ns()
             try:
-                await peer.set_status(status)
+                await (peer.step() if walk else peer.set_status(status))
                 sent.append((peer.user.address, sent_ns, before, time.time_ns() // 1_000_000))
             except Exception:
                 failed += 1

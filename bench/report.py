@@ -5,6 +5,7 @@ what the profiles explain, written by whoever read them.
 """
 
 import math
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -173,6 +174,27 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]
                 _mark(crash["last_s"] <= 10 and crash["reaped"] == 0),
             )
         )
+    walks = results.get("locations")
+    if walks:
+        at_target = [
+            s
+            for run in walks["runs"]
+            for s in run
+            if s["offered_per_s"] == walks["target_per_s"] and s["walk"]
+        ]
+        p99 = statistics.median(s["p99_us"] for s in at_target)
+        delivered = statistics.median(s["delivered_per_s"] for s in at_target)
+        rows.append(
+            (
+                "location updates",
+                f"{walks['users']:,} users x {walks['friends']} friends each walking one "
+                "parcel a second (SetLocation), one daphne process",
+                "within the delivery target: full delivery, p99 <= 100 ms",
+                f"{_rate(delivered)}/s delivered of {_rate(walks['target_per_s'])}/s offered, "
+                f"p99 {ms(p99)} ms",
+                _mark(delivered >= 0.95 * walks["target_per_s"] and p99 <= 100_000),
+            )
+        )
     if results.get("storm"):
         from bench import storm
 
@@ -205,6 +227,55 @@ def _fanout_section(fanouts: list[dict[str, Any]]) -> list[str]:
         + ", ".join(f"{i['label']}: {i['incomplete_views_after_setup']}" for i in fanouts)
         + ".",
     ]
+    return [*lines, ""]
+
+
+def _locations_section(walks: dict[str, Any]) -> list[str]:
+    """Issue 18's performance paragraph: location updates, step by step."""
+    lines = [
+        "## Location updates",
+        "",
+        f"{walks['users']:,} users with {walks['friends']} friends each, all subscribed, one "
+        "daphne process; a growing share of them walk, each SetLocation one parcel further, "
+        f"up to every user once a second ({_rate(walks['target_per_s'])} updates/s to "
+        f"deliver). PRESENCE_LOCATION_INTERVAL_MS={walks['interval_ms']}, below a user's "
+        "step, so that no step waits for the coalescing window and the latency is the "
+        "delivery's (to the last of the walker's friends). Beside each location step, a "
+        "status step (ONLINE <-> AWAY, the throughput scenario's) at the same rate, as a "
+        "control under the same conditions.",
+        "",
+    ]
+    rows = [
+        [
+            str(number),
+            "location" if s["walk"] else "status",
+            _rate(s["offered_per_s"]),
+            _rate(s["delivered_per_s"]),
+            ms(s["p50_us"]),
+            ms(s["p99_us"]),
+            f"{s['incomplete']:,} of {s['changes']:,}",
+            f"{s['updates_per_item']:.2f}",
+            f"{s['server_cores']:.2f}",
+            f"{s['redis_cores']:.2f}",
+        ]
+        for number, run in enumerate(walks["runs"], 1)
+        for s in run
+    ]
+    lines += table(
+        [
+            "run",
+            "changes",
+            "offered updates/s",
+            "delivered /s",
+            "p50 ms",
+            "p99 ms",
+            "steps not seen by every friend",
+            "updates per item",
+            "server cores",
+            "Redis cores",
+        ],
+        rows,
+    )
     return [*lines, ""]
 
 
@@ -508,6 +579,8 @@ def markdown(
         lines += _fanout_section(results["fanout"])
     if results.get("throughput"):
         lines += _throughput_section(results["throughput"])
+    if results.get("locations"):
+        lines += _locations_section(results["locations"])
     if results.get("query"):
         lines += _query_section(results["query"])
     if results.get("connections"):

@@ -34,6 +34,7 @@ SCENARIOS = (
     "soak",
     "crash",
     "storm",
+    "location",
     # How cost grows with work (bench/capacity.py).
     "fanout-curve",
     "connection-curve",
@@ -306,6 +307,8 @@ def main(argv: list[str]) -> int:
             step(f"throughput, {kind} x{processes}", scenarios.throughput, kind, processes)
             for kind, processes in THROUGHPUT_SYSTEMS[: 3 if arguments.quick else None]
         ]
+    if "location" in chosen:
+        results["locations"] = step("location updates", scenarios.locations)
     if "query" in chosen:
         results["query"] = step("online-friends query", scenarios.query)
     if "connections" in chosen:

@@ -413,42 +413,11 @@ def throughput(ctx: Context, kind: str, processes: int = 1) -> dict[str, Any]:
     servers = ctx.start(kind, processes)
     load_ = Load(settings.workers)
     try:
-        users = _users(ctx, mesh, [s.port for s in servers])
-        _open(load_, _split(users, settings.workers))
-        load_.all("set_all", status=ONLINE)
-        views = load_.all("wait_views", status=ONLINE, timeout=60)
-        incomplete = sum(a["incomplete"] for a in views)
+        incomplete = _mesh_online(ctx, load_, servers)
         server_pids = [s.pid for s in servers]
 
         def step(rate: int) -> dict[str, Any]:
-            per_worker = rate / friends / settings.workers
-            load_.all("record", on=True)
-            server_cpu, client_cpu = system.CpuMeter(server_pids), system.CpuMeter(load_.pids)
-            redis_cpu = system.CpuMeter(ctx.redis_pids)
-            started = time.monotonic_ns()
-            answers = load_.all("changes", rate=per_worker, duration=settings.step_seconds)
-            cpu = {
-                "server_cores": server_cpu.read(),
-                "client_cores": client_cpu.read(),
-                "redis_cores": redis_cpu.read(),
-            }
-            time.sleep(1.0)
-            load_.all("record", on=False)
-            taken = load_.all("take_receipts")
-            receipts = [r for a in taken for r in a["receipts"]]
-            items = sum(a["items"] for a in taken)
-            sent = [s for a in answers for s in a["sent"]]
-            window = (started, started + int(settings.step_seconds * 1e9))
-            return {
-                "offered_per_s": rate,
-                **_step_figures(sent, receipts, friends, window),
-                # Above 1 when a friend's changes waited for the client's ack and went
-                # out together: the per-frame costs are then shared.
-                "updates_per_item": len(receipts) / items if items else math.nan,
-                "skipped": sum(a["skipped"] for a in answers),
-                "failed": sum(a["failed"] for a in answers),
-                **cpu,
-            }
+            return _delivery_step(ctx, load_, server_pids, friends, rate)
 
         runs = []
         for _ in range(settings.throughput_runs):
@@ -496,6 +465,53 @@ def throughput(ctx: Context, kind: str, processes: int = 1) -> dict[str, Any]:
         _stop(servers, load_)
 
 
+def _mesh_online(ctx: Context, load_: Load, servers: list[system.Server]) -> int:
+    """Connect the mesh's users, subscribed, spread over the workers and `servers`, and make
+    them ONLINE; how many views were still incomplete after a minute."""
+    users = _users(ctx, ctx.graph.groups["mesh"], [s.port for s in servers])
+    _open(load_, _split(users, ctx.settings.workers))
+    load_.all("set_all", status=ONLINE)
+    views = load_.all("wait_views", status=ONLINE, timeout=60)
+    return sum(a["incomplete"] for a in views)
+
+
+def _delivery_step(
+    ctx: Context, load_: Load, server_pids: list[int], friends: int, rate: int, walk: bool = False
+) -> dict[str, Any]:
+    """`rate` updates offered per second for a step: changes round robin over every worker's
+    users, each to its `friends` (status changes, or with `walk` location changes), with what
+    was delivered, its latency and the CPU it took."""
+    settings = ctx.settings
+    per_worker = rate / friends / settings.workers
+    load_.all("record", on=True)
+    server_cpu, client_cpu = system.CpuMeter(server_pids), system.CpuMeter(load_.pids)
+    redis_cpu = system.CpuMeter(ctx.redis_pids)
+    started = time.monotonic_ns()
+    answers = load_.all("changes", rate=per_worker, duration=settings.step_seconds, walk=walk)
+    cpu = {
+        "server_cores": server_cpu.read(),
+        "client_cores": client_cpu.read(),
+        "redis_cores": redis_cpu.read(),
+    }
+    time.sleep(1.0)
+    load_.all("record", on=False)
+    taken = load_.all("take_receipts")
+    receipts = [r for a in taken for r in a["receipts"]]
+    items = sum(a["items"] for a in taken)
+    sent = [s for a in answers for s in a["sent"]]
+    window = (started, started + int(settings.step_seconds * 1e9))
+    return {
+        "offered_per_s": rate,
+        **_step_figures(sent, receipts, friends, window),
+        # Above 1 when a friend's changes waited for the client's ack and went out together:
+        # the per-frame costs are then shared.
+        "updates_per_item": len(receipts) / items if items else math.nan,
+        "skipped": sum(a["skipped"] for a in answers),
+        "failed": sum(a["failed"] for a in answers),
+        **cpu,
+    }
+
+
 def _ramp_summary(steps: list[dict[str, Any]]) -> dict[str, Any]:
     """The highest offered rate delivered in full with p99 <= 100 ms, and the peak rate."""
     kept = [
@@ -512,6 +528,53 @@ def _ramp_summary(steps: list[dict[str, Any]]) -> dict[str, Any]:
         "peak_per_s": max(s["delivered_per_s"] for s in steps),
         "at_10000": at_10000,
     }
+
+
+# --- Location updates (issue 18) -----------------------------------------------------------
+
+# Users' location changes per second each in the issue's performance target.
+LOCATION_RATE_PER_USER = 1.0
+# The service's location interval in this scenario: below one change a second, so that no
+# change waits for the coalescing window (which holds changes back by design) and the
+# latency measured is the delivery's.
+LOCATION_INTERVAL_MS = 900
+
+
+def locations(ctx: Context) -> dict[str, Any]:
+    """The throughput scenario's 1,000 users x 50 subscribed friends, on one process, each
+    walking (SetLocation one parcel further) instead of changing status: steps of a growing
+    share of the users walking, up to all of them at one step a second each. Each location
+    step has a status step at the same rate beside it, as a control measured under the same
+    conditions (a shared machine's other load included)."""
+    settings = ctx.settings
+    mesh = ctx.graph.groups["mesh"]
+    friends = ctx.sizes.mesh_friends
+    extra = {"PRESENCE_LOCATION_INTERVAL_MS": str(LOCATION_INTERVAL_MS)}
+    servers = ctx.start("pubsub", extra=extra)
+    load_ = Load(settings.workers)
+    try:
+        incomplete = _mesh_online(ctx, load_, servers)
+        server_pids = [s.pid for s in servers]
+        target = int(len(mesh) * LOCATION_RATE_PER_USER * friends)
+        runs = []
+        for _ in range(settings.throughput_runs):
+            steps = []
+            for rate in sorted({TARGET_RATE, target}):
+                for walk in (False, True):
+                    figures = _delivery_step(ctx, load_, server_pids, friends, rate, walk)
+                    steps.append({**figures, "walk": walk})
+                    _settle_all(server_pids)
+            runs.append(steps)
+        return {
+            "users": len(mesh),
+            "friends": friends,
+            "interval_ms": LOCATION_INTERVAL_MS,
+            "incomplete_views_after_setup": incomplete,
+            "target_per_s": target,
+            "runs": runs,
+        }
+    finally:
+        _stop(servers, load_)
 
 
 # --- Online-friends query -------------------------------------------------------------------

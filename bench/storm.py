@@ -112,6 +112,7 @@ def _measure(
         _settle_all([server.pid])
         load = os.getloadavg()[0]
         meter = system.CpuMeter([server.pid])
+        cpu_before = system.cpu_seconds(server.pid)
         begun, overflows = time.monotonic(), _listen_overflows()
         waited = _waiting_seconds(server.pid)
         sampler = ctx.profile(server, profile) if profile else None
@@ -119,6 +120,7 @@ def _measure(
         if sampler is not None:
             ctx.keep(sampler)
         cores = meter.read()
+        cpu = system.cpu_seconds(server.pid) - cpu_before
         wall = time.monotonic() - begun
         overflows = _listen_overflows() - overflows
         waited = _waiting_seconds(server.pid) - waited
@@ -145,6 +147,9 @@ def _measure(
             # is time it had nothing to do.
             "server_cores": cores,
             "server_waiting": waited / wall,
+            # The server's CPU per client served, in ms of one core: what a set-up costs,
+            # a figure that holds on a loaded machine where rates and times do not.
+            "cpu_ms_per_setup": 1000 * cpu / max(answer["served"], 1),
             "listen_overflows": overflows,
             "errors_logged": server.log.read_text(errors="replace").count(" ERROR "),
             "wall_s": wall,
@@ -178,6 +183,7 @@ def storm(ctx: Context) -> dict[str, Any]:
                     f"   storm {code} run {run + 1} {key}: {figures['per_s']:,.0f}/s, "
                     f"{figures['failed']} failed, all served in {figures['all_served_s']:.1f} s, "
                     f"{figures['listen_overflows']} listen overflows, "
+                    f"{figures['cpu_ms_per_setup']:.2f} ms of CPU per set-up, "
                     f"load {figures['load_1min']:.2f}",
                     flush=True,
                 )
@@ -210,6 +216,7 @@ def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
             "all_served_s": _spread([r[key]["all_served_s"] for r in runs]),
             "failed": sum(r[key]["failed"] for r in runs),
             "server_cores": median(r[key]["server_cores"] for r in runs),
+            "cpu_ms_per_setup": _spread([r[key]["cpu_ms_per_setup"] for r in runs]),
         }
         for key in keys
     }
@@ -287,12 +294,18 @@ def section(result: dict[str, Any]) -> list[str]:
         + " Figures: the median over runs (lowest to highest). Listen overflows: "
         "connections the kernel dropped for a full listen queue meanwhile (machine-wide). "
         "Server: its CPU in cores, then the share of the time its event loop waited for a "
-        "core taken by other processes; the rest of 1.0 it had nothing to do.",
+        "core taken by other processes; the rest of 1.0 it had nothing to do. Server CPU "
+        "per set-up: the server process's CPU time (user and system, all threads) from the "
+        "storm's first connect to its last client served, over the clients served, in ms of "
+        "one core: the cost of a set-up, which a loaded machine changes less than rates and "
+        "times (one client at a time, it also holds the process's periodic work over the "
+        "storm's longer time).",
         "",
     ]
     header = ["storm", *(f"{code}: set-up rate per s" for code in codes)]
     header += [*(f"{code}: all served in s" for code in codes)]
     header += [*(f"{code}: failed" for code in codes)]
+    header += [*(f"{code}: server CPU ms per set-up" for code in codes)]
     lines += table(
         header,
         [
@@ -301,6 +314,7 @@ def section(result: dict[str, Any]) -> list[str]:
                 *(_range(summary[code][key]["per_s"]) for code in codes),
                 *(_range(summary[code][key]["all_served_s"], 1) for code in codes),
                 *(str(summary[code][key]["failed"]) for code in codes),
+                *(_range(summary[code][key]["cpu_ms_per_setup"], 2) for code in codes),
             ]
             for key in keys
         ],
@@ -325,6 +339,7 @@ def section(result: dict[str, Any]) -> list[str]:
                         f"{r['p99_us'] / 1000:,.0f}",
                         f"{r['listen_overflows']:,}",
                         f"{r['server_cores']:.2f} + {r['server_waiting']:.2f}",
+                        f"{r['cpu_ms_per_setup']:.2f}",
                         str(r["errors_logged"]),
                         f"{r['load_1min']:.2f}",
                     ]
@@ -342,6 +357,7 @@ def section(result: dict[str, Any]) -> list[str]:
             "set-up p99 ms",
             "listen overflows",
             "server cores + waiting",
+            "server CPU ms per set-up",
             "errors logged",
             "load (1 min)",
         ],

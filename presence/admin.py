@@ -16,6 +16,7 @@ from accounts.admin import UserAdmin
 from accounts.models import User
 from friendships.selectors import blocked_by, blocker_addresses
 from presence import selectors, services
+from presence.events import Location
 from presence.models import HistoryAccess, HistoryEntry
 
 
@@ -33,6 +34,12 @@ def _time(ms: int | None) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def _place(location: Location | None) -> str:
+    if location is None:
+        return "not shared"
+    return f"{location.realm} ({location.x}, {location.y})"
+
+
 class _UsersWithStatus(ChangeList):
     """The users list, each user on the page with their status read in one go for the page,
     rather than once per row."""
@@ -47,7 +54,15 @@ class _UsersWithStatus(ChangeList):
 class UserWithPresenceAdmin(UserAdmin):
     # The users list's columns, with their presence after the address.
     list_display = (UserAdmin.list_display[0], "presence", *UserAdmin.list_display[1:])
-    _presence_fields = ("presence", "last_seen", "open_connections", "friends", "blocks")
+    _presence_fields = (
+        "presence",
+        "last_seen",
+        "location",
+        "status_message",  # [status]
+        "open_connections",
+        "friends",
+        "blocks",
+    )
     readonly_fields = (*UserAdmin.readonly_fields, *_presence_fields)
     # Right after the address: what operators come to a user's page for.
     fieldsets = (
@@ -74,16 +89,56 @@ class UserWithPresenceAdmin(UserAdmin):
         (presence,) = selectors.presence_of([user.address])
         return _time(presence.last_seen_ms)
 
+    @admin.display(description="location")
+    def location(self, user: User) -> str:
+        """[location] Where friends see the user, if they share it."""
+        (presence,) = selectors.presence_of([user.address])
+        return _place(presence.location)
+
+    @admin.display(description="status message")
+    def status_message(self, user: User) -> SafeString | str:
+        """[status] The message and when it ends, and when a chosen status ends; the message
+        shows to friends only while the user is online or away."""
+        choices = selectors.choices_of(user.address)
+        lines: list[SafeString] = []
+        if choices.message:
+            until = choices.message_until_ms
+            lines.append(
+                format_html(
+                    '"<span class="status-message">{}</span>"{}{}',
+                    choices.message,
+                    f", until {_time(until)}" if until is not None else "",
+                    ", cleared when the last connection closes"
+                    if choices.clear_message_on_offline
+                    else "",
+                )
+            )
+        if choices.chosen is not None and choices.status_until_ms is not None:
+            lines.append(
+                format_html(
+                    "chosen status {} until {}, then online",
+                    choices.chosen.name.lower(),
+                    _time(choices.status_until_ms),
+                )
+            )
+        if not lines:
+            return "none"
+        items = format_html_join("", "<li>{}</li>", ((line,) for line in lines))
+        return format_html("<ul>{}</ul>", items)
+
     @admin.display(description="open connections")
     def open_connections(self, user: User) -> SafeString | str:
         found = selectors.user_presence(user.address)
-        connections = found.connections if found else []
-        if not connections:
+        if found is None or not found.connections:
             return "none"
         return format_html(
             "{}<ul>{}</ul>",
-            len(connections),
-            format_html_join("", '<li class="address">{}</li>', ((c,) for c in connections)),
+            len(found.connections),
+            format_html_join(
+                "",
+                '<li><span class="address">{}</span>: {}</li>',
+                found.connection_devices.items(),
+            ),
         )
 
     @admin.display(description="friends")

@@ -15,7 +15,7 @@ from redis.exceptions import RedisError
 
 from accounts.addresses import InvalidAddress
 from presence import selectors
-from presence.api.serializers import PresenceSerializer
+from presence.api.serializers import LocationSerializer, PresenceSerializer
 
 logger = logging.getLogger(__name__)
 
@@ -80,8 +80,15 @@ def _search(query: str) -> dict[str, Any] | None:
         "address": found.address,
         "status": found.status,
         "last_seen": found.last_seen_ms,
+        "location": LocationSerializer(found.location).data if found.location else None,
         "appears_offline": found.appears_offline,
         "connections": found.connections,
+        # [status]
+        "message": found.choices.message,
+        "message_until": found.choices.message_until_ms,
+        "status_until": found.choices.status_until_ms,
+        "devices": list(found.devices),
+        "connection_devices": found.connection_devices,
         "online_friends": PresenceSerializer(found.online_friends, many=True).data,
         "admin_url": reverse("admin:accounts_user_change", args=[found.address]),
     }

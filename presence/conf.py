@@ -16,6 +16,7 @@ class PresenceSettings:
     max_frame_bytes: int
     listen_backlog: int
     max_connecting: int
+    log_connections: bool
     max_concurrent_requests: int
     max_ports: int
     max_pending_events: int
@@ -36,6 +37,10 @@ class PresenceSettings:
     drain_seconds: int
     restart_grace_seconds: int
     history_retention_days: int
+    # [location]
+    location_interval_ms: int
+    heartbeat_offline_seconds: int
+    idle_away_seconds: int
 
 
 presence_settings = app_settings("PRESENCE", PresenceSettings)

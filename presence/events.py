@@ -24,6 +24,48 @@ class Status(IntEnum):
 # counts when a query parses a thousand friends.
 STATUS_BY_NUMBER = tuple(sorted(Status, key=int))
 
+# [conn] The kinds of device a connection may say it is. One that says nothing is a desktop:
+# Decentraland's explorer is a desktop client.
+DESKTOP, MOBILE, WEB = "desktop", "mobile", "web"
+DEVICE_KINDS = (DESKTOP, MOBILE, WEB)
+
+
+def device_kind(said: str | None) -> str:
+    """The device kind a connection said it is (None: it said nothing, a desktop); ValueError
+    for any other word than DEVICE_KINDS'."""
+    if said is None:
+        return DESKTOP
+    kind = said.strip().lower()
+    if kind not in DEVICE_KINDS:
+        # A WebSocket close frame's reason holds 123 bytes: the value is cut short.
+        raise ValueError(f"unknown device {said[:20]!r}: say desktop, mobile or web")
+    return kind
+
+
+# --- [location] ---------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Location:
+    """Where a user is, as Decentraland clients name it: a realm (a world is a realm named
+    like `name.dcl.eth`) and a parcel."""
+
+    realm: str
+    x: int
+    y: int
+
+
+def encode_location(location: Location | None) -> list[str | int] | None:
+    return None if location is None else [location.realm, location.x, location.y]
+
+
+def decode_location(value: list[str | int] | None) -> Location | None:
+    if value is None:
+        return None
+    realm, x, y = value
+    return Location(str(realm), int(x), int(y))
+
+
+# --- [/location] --------------------------------------------------------------------------
+
 
 @dataclass(frozen=True, slots=True)
 class Presence:
@@ -36,8 +78,21 @@ class Presence:
     # When the last visible change happened; for a published change, its transition time,
     # the time delivery is measured from.
     last_seen_ms: int | None
+    # [status] The status message the user shows while visible; "" for none, and always ""
+    # while OFFLINE.
+    message: str = ""
+    # [conn] The sorted, distinct kinds (DEVICE_KINDS) of the user's open connections;
+    # () when OFFLINE.
+    devices: tuple[str, ...] = ()
+    # [location] Where the user is, if they share it; None while OFFLINE, always.
+    location: Location | None = None
     # A change as published, rather than a state read (a snapshot, a catch-up).
     live: bool = field(default=False, compare=False)
+
+    def seen_as(self) -> tuple[object, ...]:
+        """What a friend sees of the user, versions and times aside: a follower shows a
+        change only when this differs from what it showed."""
+        return (self.status, self.message, self.devices, self.location)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +152,12 @@ def encode_presence(change: PresenceChanged) -> dict[str, Any]:
         "status": int(presence.status),
         "version": presence.version,
         "last_seen_ms": presence.last_seen_ms,
+        # [status]
+        **({"message": presence.message} if presence.message else {}),
+        # [location]
+        **({"location": encode_location(presence.location)} if presence.location else {}),
+        # [conn]
+        **({"devices": list(presence.devices)} if presence.devices else {}),
     }
 
 
@@ -117,6 +178,9 @@ def decode(message: dict[str, Any]) -> tuple[Event, str | None]:
             STATUS_BY_NUMBER[message["status"]],
             message["version"],
             message["last_seen_ms"],
+            message=message.get("message", ""),
+            location=decode_location(message.get("location")),  # [location]
+            devices=tuple(message.get("devices", ())),  # [conn]
             live=True,
         )
         return PresenceChanged(presence), None

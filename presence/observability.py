@@ -19,6 +19,7 @@ from typing import Protocol
 from google.protobuf.message import Message
 from prometheus_client import Counter, Gauge, Histogram
 
+from presence.conf import presence_settings
 from presence.rpc.server import CallEnd, Kind
 
 logger = logging.getLogger(__name__)
@@ -109,6 +110,11 @@ heartbeat_interval_max = Gauge(
     "presence_heartbeat_interval_max_seconds",
     "The longest time between two heartbeats of this process that Redis took",
 )
+connections_opened = Counter("presence_connections_opened", "WebSocket connections opened")
+sign_ins = Counter(
+    "presence_sign_ins", "WebSocket connections bound to their user, by how", ["signed_in_by"]
+)
+connections_closed = Counter("presence_connections_closed", "WebSocket connections closed")
 http_requests = Counter(
     "presence_http_requests", "HTTP requests answered, by view and status", ["view", "status"]
 )
@@ -126,6 +132,7 @@ INVALID_TOKEN = "invalid_token"
 NO_TOKEN = "no_token"
 OTHER_USER = "other_user"
 AUTH_TIMEOUT = "auth_timeout"
+BAD_DEVICE = "bad_device"
 
 # Bound once: labels() looks its child up on every call.
 _updates_delivered_inc = updates_delivered.inc
@@ -176,16 +183,33 @@ def heartbeat_interval(seconds: float) -> None:
         heartbeat_interval_max.set(seconds)
 
 
+def connection_log_level() -> int:
+    """The level of each connection's own lines (PRESENCE_LOG_CONNECTIONS): at INFO they
+    cost a reconnect storm a good part of each connection's set-up, so by default they are
+    at DEBUG, and the counters presence_connections_opened, presence_sign_ins and
+    presence_connections_closed count them."""
+    return logging.INFO if presence_settings().log_connections else logging.DEBUG
+
+
 def connection_opened() -> None:
-    logger.info("connection opened", extra={"event": "connection.opened"})
+    connections_opened.inc()
+    logger.log(connection_log_level(), "connection opened", extra={"event": "connection.opened"})
 
 
 def signed_in(method: str) -> None:
-    logger.info("signed in by %s", method, extra={"event": "signed_in", "reason": method})
+    sign_ins.labels(method).inc()
+    logger.log(
+        connection_log_level(),
+        "signed in by %s",
+        method,
+        extra={"event": "signed_in", "reason": method},
+    )
 
 
 def connection_closed(reason: str, seconds: float) -> None:
-    logger.info(
+    connections_closed.inc()
+    logger.log(
+        connection_log_level(),
         "connection closed: %s",
         reason,
         extra={"event": "connection.closed", "reason": reason, "duration_ms": seconds * 1000},

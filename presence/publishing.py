@@ -14,7 +14,16 @@ from presence_project.loops import PerLoop
 
 async def presence_changed(presence: Presence) -> None:
     """Publish a visible change, coalescing a user's flapping within the configured window."""
+    _location_coalescers.get().drop_older(presence)  # [location]
     await _coalescers.get().publish(presence)
+
+
+async def location_changed(presence: Presence) -> None:
+    """[location] Publish a change of where a user is, at most one per user per
+    PRESENCE_LOCATION_INTERVAL_MS (the latest always goes out). A status change carries the
+    location too, and replaces a location change still waiting; it is never held back by
+    one."""
+    await _location_coalescers.get().publish(presence)
 
 
 async def to_user(address: str, event: UserEvent) -> None:
@@ -25,6 +34,7 @@ async def to_user(address: str, event: UserEvent) -> None:
 async def flush() -> None:
     """Send every change still waiting for its coalescing window, now: the process exits."""
     await _coalescers.get().flush()
+    await _location_coalescers.get().flush()  # [location]
 
 
 async def _send(presence: Presence) -> None:
@@ -59,6 +69,13 @@ class _Coalescer:
         self._waiting[address] = presence
         loop.call_later(self._window - since, lambda: loop.create_task(self._flush(address)))
 
+    def drop_older(self, presence: Presence) -> None:
+        """Forget the change of `presence`'s user waiting here if `presence` is newer: it
+        says all that one said."""
+        waiting = self._waiting.get(presence.address)
+        if waiting is not None and waiting.version <= presence.version:
+            del self._waiting[presence.address]
+
     async def _flush(self, address: str) -> None:
         presence = self._waiting.pop(address, None)
         if presence is None:
@@ -80,3 +97,6 @@ class _Coalescer:
 
 
 _coalescers = PerLoop(lambda: _Coalescer(presence_settings().status_coalesce_ms / 1000))
+_location_coalescers = PerLoop(  # [location]
+    lambda: _Coalescer(presence_settings().location_interval_ms / 1000)
+)

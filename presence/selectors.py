@@ -1,7 +1,7 @@
 """Presence reads for the synchronous side (REST views, admin, management commands)."""
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from asgiref.sync import async_to_sync
@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 from accounts.addresses import normalize_address
 from accounts.models import User
 from friendships.selectors import friend_addresses
-from presence.events import Presence
+from presence.events import Location, Presence
 from presence.models import HistoryEntry, HistoryErasure
 from presence.store import online
 from presence.store.processes import process_beats
@@ -21,6 +21,11 @@ def visible_friends(address: str) -> list[Presence]:
     friends = friend_addresses(address)
     visible = async_to_sync(online.visible_among)(friends)
     return [visible[friend] for friend in friends if friend in visible]
+
+
+def choices_of(address: str) -> online.Choices:
+    """[status] What `address` chose: their status while connected, message, their ends."""
+    return async_to_sync(online.choices_of)(address)
 
 
 def presence_of(addresses: list[str]) -> list[Presence]:
@@ -60,9 +65,9 @@ class VisibleUsers:
 
 def statuses_of(addresses: list[str]) -> dict[str, str]:
     """Each of `addresses`: 'online', 'away' or 'offline', as operators read it; one read."""
-    visible = async_to_sync(online.visible_among)(addresses)
+    visible = async_to_sync(online.visible_statuses_among)(addresses)
     return {
-        address: visible[address].status.name.lower() if address in visible else "offline"
+        address: visible[address].name.lower() if address in visible else "offline"
         for address in addresses
     }
 
@@ -128,6 +133,14 @@ class UserPresence:
     # Ids of their open connections, "<process incarnation>/<n>", on every process.
     connections: list[str]
     online_friends: list[Presence]
+    # [status] What they chose: their message and when it ends, when a chosen status ends.
+    choices: online.Choices
+    # [location] Where friends see them, if they share it.
+    location: Location | None = None
+    # [conn] The kinds of device friends see (none while offline), and each connection's
+    # kind, with ", idle" once it is idle.
+    devices: tuple[str, ...] = ()
+    connection_devices: dict[str, str] = field(default_factory=dict)
 
     @property
     def appears_offline(self) -> bool:
@@ -144,12 +157,20 @@ def user_presence(address: str) -> UserPresence | None:
     if not User.objects.filter(pk=address).exists():
         return None
     (presence,) = presence_of([address])
+    devices = async_to_sync(online.devices_of)(address)
     return UserPresence(
         address=address,
         status=presence.status.name.lower(),
         last_seen_ms=presence.last_seen_ms,
-        connections=async_to_sync(online.connections_of)(address),
+        connections=list(devices),
         online_friends=visible_friends(address),
+        location=presence.location,
+        choices=choices_of(address),
+        devices=presence.devices,
+        connection_devices={
+            connection: f"{device.kind}, idle" if device.idle else device.kind
+            for connection, device in devices.items()
+        },
     )
 
 

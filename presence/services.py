@@ -8,6 +8,8 @@ leave friends with a stale status.
 
 import asyncio
 import logging
+import re
+import unicodedata
 from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 
@@ -20,15 +22,26 @@ from redis.exceptions import RedisError
 from accounts.addresses import normalize_address
 from presence import publishing
 from presence.conf import presence_settings
-from presence.events import Presence, SessionDisconnect, Status
+from presence.events import Location, Presence, SessionDisconnect, Status
 from presence.store import history as history_stream
 from presence.store import online, processes, shards
-from presence.store.online import TooManyConnections
+from presence.store.online import (
+    Choice,
+    MessageChoice,
+    NotConnected,
+    TooManyConnections,
+)
 from presence_project import redis_clients
 from presence_project.db import database_sync_to_async
 from presence_project.ratelimits import Limit, within_limits_async
 
-__all__ = ["TooManyConnections", "TooManyStatusChanges"]
+__all__ = [
+    "Choice",
+    "MessageChoice",
+    "NotConnected",
+    "TooManyConnections",
+    "TooManyStatusChanges",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -52,36 +65,155 @@ async def _apply(transition: Awaitable[online.Change]) -> Presence:
     return await asyncio.shield(_publish_if_changed(transition))
 
 
-async def connect(address: str, connection_id: str) -> None:
-    """Count a connection of `address` within the per-user limit, or raise
-    TooManyConnections. It shows friends nothing until the user chooses a status."""
+async def connect(address: str, connection_id: str, device: online.Device) -> None:
+    """Count a connection of `address`, a `device`, within the per-user limit, or raise
+    TooManyConnections. It shows friends nothing until the user chooses a status, but a
+    new kind of device of a visible user."""
     limit = presence_settings().max_connections_per_user
-    await _apply(online.connect(address, connection_id, limit))
+    await _apply(online.connect(address, connection_id, limit, device))
 
 
-async def set_status(address: str, connection_id: str, status: Status) -> Presence:
-    """The status a user chose, on all of their connections, within the rate limit (else
-    TooManyStatusChanges)."""
+async def _within_status_limit(address: str) -> None:
+    """Count a change of the user's status or message, or raise TooManyStatusChanges."""
     limit = Limit(f"status:{address}", presence_settings().status_changes_per_minute, 60)
     if not await within_limits_async([limit]):
         raise TooManyStatusChanges("too many status changes: try again in a minute")
-    return await _apply(online.set_status(address, connection_id, status))
 
 
-async def default_status(address: str, connection_id: str, status: Status) -> Presence:
+async def set_status(address: str, connection_id: str, choice: Choice) -> Presence:
+    """The status a user chose, on all of their connections, within the rate limit (else
+    TooManyStatusChanges); until its end if it has one (AWAY and OFFLINE only: then ONLINE
+    again), with its message if it has one. Raises ValidationError for an end that cannot
+    be."""
+    if choice.until_ms is not None:
+        if choice.status == Status.ONLINE:
+            raise ValidationError(
+                "status_until applies to AWAY or OFFLINE: ONLINE has no end", code="online_end"
+            )
+        check_end(choice.until_ms, "status_until")
+    await _within_status_limit(address)
+    return await _apply(online.choose(address, connection_id, choice))
+
+
+async def default_status(
+    address: str, connection_id: str, status: Status, device: online.Device
+) -> Presence:
     """`status`, unless the user chose one on another connection: for clients that cannot
     choose."""
-    return await _apply(online.choose_unless_chosen(address, connection_id, status))
+    return await _apply(online.choose_unless_chosen(address, connection_id, status, device))
 
 
-async def restore(address: str, connection_id: str, chosen: Status | None) -> Presence:
-    """Put back a live connection that Redis lost, with the status chosen on it."""
-    return await _apply(online.restore(address, connection_id, chosen))
+async def restore(
+    address: str, connection_id: str, chosen: Choice, device: online.Device
+) -> Presence:
+    """Put back a live connection that Redis lost, with its device, the status (and its end)
+    and the message chosen on it."""
+    return await _apply(online.restore(address, connection_id, chosen, device))
+
+
+async def set_device(address: str, connection_id: str, device: online.Device) -> Presence:
+    """A connection went idle or came back: a user whose connections are all idle shows
+    AWAY instead of a chosen ONLINE, and ONLINE again once one is active."""
+    return await _apply(online.set_device(address, connection_id, device))
 
 
 async def disconnect(address: str, connection_id: str) -> Presence:
     """A connection closed; with the user's last one gone, friends see them OFFLINE."""
     return await _apply(online.disconnect(address, connection_id))
+
+
+# --- [status] Status messages and ends ----------------------------------------------------
+
+# Characters of a status message after normalisation, as issue 18 fixes it.
+STATUS_MESSAGE_MAX = 100
+# The furthest ahead a message or a chosen status may end.
+MAX_END_DAYS = 366
+# Characters that reorder the text around them (embeddings, overrides, isolates): a message
+# must not make friends' clients display other text in another order.
+_BIDI_CONTROLS = frozenset(map(chr, [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]))
+# Unicode categories refused anywhere in a message, by the name an error gives them.
+_REFUSED_CATEGORIES = {
+    "Cc": "a control character",
+    "Zl": "a line separator",
+    "Zp": "a paragraph separator",
+    "Cs": "a lone surrogate",
+}
+
+
+def normalize_message(text: str) -> str:
+    """A status message as it is stored and shown: Unicode NFC, without leading or trailing
+    whitespace, at most STATUS_MESSAGE_MAX characters ("" clears the message). Raises
+    ValidationError naming the first refused character and its position (from 1)."""
+    text = unicodedata.normalize("NFC", text)
+    for position, char in enumerate(text, start=1):
+        if char in _BIDI_CONTROLS:
+            problem = "a bidirectional override or isolate character"
+        else:
+            problem = _REFUSED_CATEGORIES.get(unicodedata.category(char), "")
+        if problem:
+            raise ValidationError(
+                f"the status message must not contain {problem}: U+{ord(char):04X} at "
+                f"position {position}",
+                code="refused_character",
+            )
+    text = text.strip()
+    if len(text) > STATUS_MESSAGE_MAX:
+        raise ValidationError(
+            f"the status message has {len(text)} characters after normalisation (NFC, "
+            f"trimmed): at most {STATUS_MESSAGE_MAX}",
+            code="message_too_long",
+        )
+    return text
+
+
+def check_end(until_ms: int, name: str) -> int:
+    """`until_ms`, an end named `name` for errors, if it is in the future and at most
+    MAX_END_DAYS away; else ValidationError."""
+    now = online.now_ms()
+    if until_ms <= now:
+        raise ValidationError(
+            f"{name} must be later than now ({now} ms since the Unix epoch), not {until_ms}",
+            code="end_passed",
+        )
+    if until_ms > now + MAX_END_DAYS * 86_400_000:
+        raise ValidationError(
+            f"{name} must be at most {MAX_END_DAYS} days from now", code="end_too_far"
+        )
+    return until_ms
+
+
+def message_choice(
+    text: str, until_ms: int | None = None, clear_on_offline: bool = False
+) -> MessageChoice:
+    """A status message as a user sets it, normalised and checked (ValidationError)."""
+    text = normalize_message(text)
+    if until_ms is not None:
+        if not text:
+            raise ValidationError(
+                "message_until needs a message: an empty one clears it", code="end_of_nothing"
+            )
+        check_end(until_ms, "message_until")
+    return MessageChoice(text, until_ms, clear_on_offline)
+
+
+async def set_message(address: str, message: MessageChoice) -> Presence:
+    """Set or clear the user's status message, within the status rate limit; shown to
+    friends while the user is visible, kept while they are not."""
+    await _within_status_limit(address)
+    return await _apply(online.set_message(address, message))
+
+
+def set_message_now(address: str, message: MessageChoice) -> Presence:
+    """set_message, for the synchronous side (REST)."""
+    return async_to_sync(set_message)(address, message)
+
+
+async def apply_ends(address: str) -> Presence:
+    """End the user's message or chosen status if its time has come, and tell friends."""
+    return await _apply(online.apply_ends(address))
+
+
+# --- [/status] -----------------------------------------------------------------------------
 
 
 async def reap_dead_processes(shard: int, alive: str) -> list[str]:
@@ -148,6 +280,86 @@ async def _release_one(address: str, connection: str, shard: int, reaping: bool)
     else:
         # The user is on another shard since the list changed: their presence is read there.
         await online.disconnect_left_behind(address, connection, shard)
+
+
+# --- [location] ---------------------------------------------------------------------------
+
+REALM_MAX_LENGTH = 128
+# Genesis City spans -150..150 on both axes (a little more at its newer edges); a world lays
+# out its own parcels near the origin.
+# One bound for both keeps garbage out without knowing every world's layout.
+PARCEL_LIMIT = 1000
+# A realm's name ("main"), a world's ("name.dcl.eth") or a catalyst's address.
+REALM_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$"
+_REALM = re.compile(REALM_PATTERN)
+
+
+def location(realm: str, x: int, y: int) -> Location:
+    """The location a user shares, or ValidationError saying what is wrong with it."""
+    if not realm:
+        raise ValidationError("the location's realm is required", code="realm_required")
+    if len(realm) > REALM_MAX_LENGTH:
+        raise ValidationError(
+            f"the realm is at most {REALM_MAX_LENGTH} characters, not {len(realm)}",
+            code="realm_too_long",
+        )
+    if not _REALM.fullmatch(realm):
+        raise ValidationError(
+            "the realm holds letters, digits and . _ : / - only, starting with a letter or a digit",
+            code="realm_invalid",
+        )
+    for name, value in (("x", x), ("y", y)):
+        if not -PARCEL_LIMIT <= value <= PARCEL_LIMIT:
+            raise ValidationError(
+                f"the parcel's {name} is between {-PARCEL_LIMIT} and {PARCEL_LIMIT}, not {value}",
+                code="parcel_out_of_range",
+            )
+    return Location(realm, x, y)
+
+
+async def set_location(address: str, location: Location | None) -> Presence:
+    """Share where `address` is (None: nowhere) with their friends, at most one update per
+    friend per PRESENCE_LOCATION_INTERVAL_MS; NotConnected if the user has no connection."""
+    change = await online.set_location(address, location)
+    if change.changed:
+        await asyncio.shield(publishing.location_changed(change.presence))
+    return change.presence
+
+
+async def heartbeat(address: str, location: Location | None) -> Presence:
+    """A client without a socket is alive: `address` stays connected for
+    PRESENCE_HEARTBEAT_OFFLINE_SECONDS more, ONLINE unless a connection chose a status, and
+    shares `location` if it is given (None leaves the one shared as it is)."""
+    until = online.now_ms() + presence_settings().heartbeat_offline_seconds * 1000
+    return await asyncio.shield(_heartbeat(address, until, location))
+
+
+async def _heartbeat(address: str, until_ms: int, location: Location | None) -> Presence:
+    came = await online.heartbeat(address, until_ms)
+    if location is None:
+        if came.changed:
+            await publishing.presence_changed(came.presence)
+        return came.presence
+    moved = await online.set_location(address, location)
+    # One publication of the newest state, coming online and moving alike; a user who only
+    # moved is coalesced as a location.
+    if came.changed:
+        await publishing.presence_changed(moved.presence)
+    elif moved.changed:
+        await publishing.location_changed(moved.presence)
+    return moved.presence
+
+
+async def expire_heartbeats(shard: int) -> int:
+    """Disconnect the heartbeat connection of every user of `shard` whose heartbeats
+    stopped; how many went."""
+    expired = await online.expired_heartbeats(shard)
+    for address in expired:
+        await _apply(online.expire_heartbeat(address))
+    return len(expired)
+
+
+# --- [/location] --------------------------------------------------------------------------
 
 
 def disconnect_user(address: str, reason: str = DEFAULT_DISCONNECT_REASON) -> int:

@@ -16,6 +16,9 @@ from presence.events import Status
 from presence.rpc import wire
 from presence_project.db import database_sync_to_async
 
+# Wrapped once, not on every sign-in (presence.delivery.sessions says why).
+_user_for_signed_request = database_sync_to_async(user_for_signed_request)
+
 SIGNED_METHOD = "get"
 SIGNED_PATH = "/"
 
@@ -76,9 +79,7 @@ async def sign_in(session: ClientSession, frame: str | bytes) -> str:
         observability.refused(observability.BAD_FIRST_FRAME, detail)
         raise Unauthorized(detail)
     try:
-        user = await database_sync_to_async(user_for_signed_request)(
-            SIGNED_METHOD, SIGNED_PATH, headers
-        )
+        user = await _user_for_signed_request(SIGNED_METHOD, SIGNED_PATH, headers)
     except InvalidSignedRequest as exc:
         # The reason names what is wrong, never the signature itself.
         observability.refused(observability.BAD_SIGNATURE, str(exc))

@@ -12,6 +12,14 @@ from rest_framework import exceptions, views
 from rest_framework.response import Response
 
 from friendships.services import FriendshipRuleError, TooManyActions
+from presence.services import NotConnected, TooManyStatusChanges
+
+
+class Conflict(exceptions.APIException):
+    """The request does not fit the caller's state (409)."""
+
+    status_code = 409
+    default_code = "conflict"
 
 
 def _as_api_exception(exc: Exception) -> Exception:
@@ -19,9 +27,31 @@ def _as_api_exception(exc: Exception) -> Exception:
         return exceptions.Throttled(wait=exc.retry_after)
     if isinstance(exc, FriendshipRuleError):
         return exceptions.ValidationError({"detail": str(exc)})
+    if isinstance(exc, NotConnected):
+        return Conflict(str(exc))
     if isinstance(exc, DjangoValidationError):
         return exceptions.ValidationError({"detail": " ".join(exc.messages)})
+    if isinstance(exc, TooManyStatusChanges):
+        return exceptions.Throttled(wait=60)
+    if (
+        isinstance(exc, exceptions.ValidationError)
+        and isinstance(exc.detail, dict)
+        and "detail" not in exc.detail
+    ):
+        # A request body's field errors, as one detail naming each field.
+        return exceptions.ValidationError({"detail": _fields_detail(exc.detail)})
     return exc
+
+
+def _fields_detail(errors: dict[str, Any]) -> str:
+    def text(value: Any) -> str:
+        if isinstance(value, dict):
+            return _fields_detail(value)
+        if isinstance(value, list):
+            return " ".join(text(item) for item in value)
+        return str(value)
+
+    return "; ".join(f"{field}: {text(value)}" for field, value in errors.items())
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:

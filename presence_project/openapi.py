@@ -16,6 +16,7 @@ _ERRORS = {
     403: "the caller is not staff, or a session request lacks its CSRF token",
     404: "no such URL (an address containing a slash)",
     406: "the Accept header allows no JSON, the only type this API answers",
+    409: "the caller has no open connection or heartbeat to share a location on",
     429: "too many requests; the Retry-After header says in how many seconds to try again",
 }
 

@@ -28,6 +28,7 @@ from twisted.internet.tcp import Connection, Port
 
 from presence.admission import SET_UP
 from presence.conf import presence_settings
+from presence.observability import connection_log_level
 from presence_project.shutdown import CLOSE_SERVICE_RESTART
 
 logger = logging.getLogger(__name__)
@@ -122,7 +123,8 @@ def access_log(protocol: str, action: str, details: dict[str, object]) -> None:
             "%s %s %s %s", details.get("client"), details["method"], path, details["status"]
         )
     else:
-        _access.info("%s %s %s", details.get("client"), kind, path)
+        # A WebSocket's lines are its connection's (presence.observability).
+        _access.log(connection_log_level(), "%s %s %s", details.get("client"), kind, path)
 
 
 # Endpoint kinds whose description takes a listen backlog (Twisted's default is 50).

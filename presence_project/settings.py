@@ -394,6 +394,10 @@ PRESENCE = {
     # this many, the process stops accepting and the rest wait in the listen queue, where no
     # deadline runs (docs/scaling.md, "Reconnect storms"). 0 accepts all at once.
     "MAX_CONNECTING": env_int("PRESENCE_MAX_CONNECTING", 1000),
+    # Every connection's lines (opened, signed in, closed, daphne's WebSocket access lines)
+    # at INFO; otherwise at DEBUG, and the presence_connections_* counters count them. Off:
+    # in a reconnect storm the lines are a good part of each connection's set-up.
+    "LOG_CONNECTIONS": env_bool("PRESENCE_LOG_CONNECTIONS", False),
     # Requests one connection may have in flight at once, open streams included.
     "MAX_CONCURRENT_REQUESTS": env_int("PRESENCE_MAX_CONCURRENT_REQUESTS", 64),
     # Ports one connection may open.
@@ -451,6 +455,17 @@ PRESENCE = {
     # Days a user's own presence history is kept (`manage.py presence purge-history` and
     # the hourly housekeeping delete what is older).
     "HISTORY_RETENTION_DAYS": env_int("PRESENCE_HISTORY_RETENTION_DAYS", 30),
+    # [location] Friends hear at most one location change of a user per this many ms; the
+    # latest always. A parcel is 16 m and an avatar runs at about 8 m/s, a parcel in 2 s, so
+    # once a second keeps friends within a parcel of a runner, and bounds a walking user's
+    # fan-out to one update per friend per second (docs/presence.md, "Location").
+    "LOCATION_INTERVAL_MS": env_int("PRESENCE_LOCATION_INTERVAL_MS", 1000),
+    # A user whose heartbeats (clients without a socket) stop for this long goes OFFLINE,
+    # unless a connection of theirs is still open.
+    "HEARTBEAT_OFFLINE_SECONDS": env_int("PRESENCE_HEARTBEAT_OFFLINE_SECONDS", 120),
+    # A user all of whose connections sent no frame but stream acks for this long shows AWAY
+    # instead of a chosen ONLINE (as Synapse, 5 minutes); 0 turns it off.
+    "IDLE_AWAY_SECONDS": env_int("PRESENCE_IDLE_AWAY_SECONDS", 300),
 }
 
 # Signing in (accounts/conf.py). The environment keeps the PRESENCE_ names it always had.

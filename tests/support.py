@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 from urllib.parse import quote
 
 import pytest
@@ -349,17 +349,34 @@ class FriendsClient(ModuleClient):
         stream = await self.stream("SubscribeFriendshipEventsUpdates", self._payload())
         return Subscription(stream, pb.SubscribeFriendshipEventsUpdatesResponse)
 
+    # [location]
+    async def set_location(self, place: "Place | None") -> pb.LocationResponse:
+        request = pb.LocationPayload(**_location_fields(pb.Location, place))
+        return await self.call("SetLocation", self._signed(request), pb.LocationResponse)
+
+    async def heartbeat(self, place: "Place | None" = None) -> pb.HeartbeatResponse:
+        request = pb.HeartbeatPayload(**_location_fields(pb.Location, place))
+        return await self.call("PresenceHeartbeat", self._signed(request), pb.HeartbeatResponse)
+
+    def _signed(self, request: Message) -> Message:
+        """`request` with the client's token in its synapse_token, if it has one."""
+        if self.token is not None:
+            request.synapse_token = self.token
+        return request
+
 
 class Subscription:
     """A live stream whose next item is always asked for, so it arrives as soon as it exists.
 
-    For presence streams it also keeps `view`: each friend's latest status as read so far.
+    For presence streams it also keeps `view`: each friend's latest status as read so far,
+    and `devices`: each friend's latest device kinds.
     """
 
     def __init__(self, stream: ClientStream, response_type: type) -> None:
         self.stream = stream
         self.response_type = response_type
         self.view: dict[str, int] = {}
+        self.devices: dict[str, tuple[str, ...]] = {}
         self._pending: asyncio.Task[bytes] = asyncio.ensure_future(stream.next())
 
     async def next(self, timeout: float = 5.0) -> object:
@@ -370,6 +387,7 @@ class Subscription:
         if has_response and item.WhichOneof("response") == "updates":
             for user in item.updates.users:
                 self.view[user.user.address] = user.status.type
+                self.devices[user.user.address] = tuple(user.devices)
         return item
 
     def cancel(self) -> None:
@@ -380,15 +398,43 @@ class Subscription:
         done, _ = await asyncio.wait({self._pending}, timeout=within)
         assert not done, f"unexpected item: {self.response_type.FromString(self._pending.result())}"
 
-    async def presence_until(self, address: str, status: int, timeout: float = 5.0) -> None:
-        """Read updates until the latest status read for `address` is `status`.
+    async def presence_until(
+        self,
+        address: str,
+        status: int,
+        timeout: float = 5.0,
+        devices: tuple[str, ...] | None = None,
+    ) -> None:
+        """Read updates until the latest status read for `address` is `status` (and their
+        device kinds `devices`, if given).
 
         Several friends' changes can arrive in one item, so one read may answer several waits.
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while self.view.get(address) != status:
+        while self.view.get(address) != status or (
+            devices is not None and self.devices.get(address) != devices
+        ):
             await self.next(max(0.01, deadline - loop.time()))
+
+
+# [location] A location as tests write it: (realm, x, y).
+Place = tuple[str, int, int]
+
+
+def _location_fields(location_type: type, place: Place | None) -> dict[str, Message]:
+    """The `location` field of a request (either module's Location), none for None."""
+    if place is None:
+        return {}
+    realm, x, y = place
+    return {"location": location_type(realm=realm, x=x, y=y)}
+
+
+def place_of(message: Message) -> Place | None:
+    """The location a message (UserPresence, FriendConnectivityUpdate...) carries, or None."""
+    if not message.HasField("location"):
+        return None
+    return (message.location.realm, message.location.x, message.location.y)
 
 
 def addresses(pages: list[pb.UsersResponse]) -> list[str]:
@@ -427,6 +473,15 @@ async def friend_online(
             await client.set_status(ONLINE)
             await updates.presence_until(friend.address, ONLINE)
             yield updates, client
+
+
+@asynccontextmanager
+async def watching(url: str, viewer: User, friend: User) -> AsyncIterator[tuple]:
+    """`viewer` made a friend of `friend` and subscribed to presence on `url`: the viewer's
+    client and updates."""
+    await befriend(url, friend, viewer)
+    async with connect(url, viewer.token) as client:
+        yield client, await client.subscribe_presence()
 
 
 def paginated(request: Message, limit: int, offset: int) -> Message:
@@ -506,6 +561,15 @@ class SocialClient(ModuleClient):
     async def block_updates(self) -> Subscription:
         return await self.subscribe("SubscribeToBlockUpdates", v2.BlockUpdate)
 
+    # [location]
+    async def set_location(self, place: Place | None) -> v2.SetLocationResponse:
+        request = v2.SetLocationPayload(**_location_fields(v2.Location, place))
+        return await self.call("SetLocation", request, v2.SetLocationResponse)
+
+    async def heartbeat(self, place: Place | None = None) -> v2.PresenceHeartbeatResponse:
+        request = v2.PresenceHeartbeatPayload(**_location_fields(v2.Location, place))
+        return await self.call("PresenceHeartbeat", request, v2.PresenceHeartbeatResponse)
+
 
 @asynccontextmanager
 async def connect_signed(
@@ -537,6 +601,32 @@ async def _until(
     deadline = loop.time() + timeout
     while not wanted(await subscription.next(max(0.01, deadline - loop.time()))):
         pass
+
+
+async def connectivity_at(
+    subscription: Subscription, address: str, status: int, place: "Place | None", timeout: float = 5
+) -> None:
+    """[location] Read connectivity updates until `address` shows `status` at `place`."""
+
+    def wanted(update: v2.FriendConnectivityUpdate) -> bool:
+        return (update.friend.address, update.status, place_of(update)) == (address, status, place)
+
+    await _until(subscription, wanted, timeout)
+
+
+async def presence_at(
+    subscription: Subscription, address: str, status: int, place: "Place | None", timeout: float = 5
+) -> None:
+    """[location] Read FriendshipsService presence updates until the latest of `address` is
+    `status` at `place`."""
+
+    def wanted(item: pb.SubscribeFriendshipPresenceUpdatesResponse) -> bool:
+        latest = [
+            (u.status.type, place_of(u)) for u in item.updates.users if u.user.address == address
+        ]
+        return bool(latest) and latest[-1] == (status, place)
+
+    await _until(subscription, wanted, timeout)
 
 
 def profiles(response: v2.PaginatedFriendsProfilesResponse) -> list[str]:
@@ -742,9 +832,10 @@ def http_raw(
     token: str | None = None,
     headers: dict[str, str] | None = None,
     timeout: float = 10,
+    data: bytes | None = None,
 ) -> tuple[int, dict[str, str], bytes]:
     """(status, headers, body) of a real HTTP request, error statuses included."""
-    request = urllib.request.Request(url, method=method, headers=headers or {})
+    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
     if token is not None:
         request.add_header("Authorization", f"Bearer {token}")
     try:
@@ -759,6 +850,16 @@ def http_get(
 ) -> tuple[int, dict]:
     status, _, body = http_raw("GET", service.http_url + path, token, headers)
     return status, json.loads(body)
+
+
+def http_json(
+    service: Service, method: str, path: str, token: str | None, body: object = None
+) -> tuple[int, Any]:
+    """(status, decoded body or None if empty) of a real request sending `body` as JSON."""
+    data = None if body is None else json.dumps(body).encode()
+    headers = {"Content-Type": "application/json"}
+    status, _, answer = http_raw(method, service.http_url + path, token, headers, data=data)
+    return status, json.loads(answer) if answer else None
 
 
 async def scrape_metrics(http_url: str, token: str) -> dict[tuple[str, tuple], float]:

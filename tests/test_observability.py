@@ -25,6 +25,7 @@ from tests.support import (
     http_raw,
     metric_delta,
     outcome,
+    running_service,
     scrape_metrics,
     service_with,
     start_service,
@@ -303,6 +304,43 @@ async def test_json_log_lines_carry_context_and_never_a_token_or_signature(obser
     assert len(opened) >= 6
     signed_in = {e["reason"] for e in entries if e.get("event") == "signed_in"}
     assert signed_in == {"url_token", "payload_token", "signed_frame"}
+
+
+CONNECTION_EVENTS = {"connection.opened", "signed_in", "connection.closed"}
+
+
+@pytest.mark.parametrize("asked", [False, True], ids=["by-default", "asked-for"])
+async def test_each_connection_is_logged_at_info_only_when_asked_and_always_counted(
+    asked, make_user, tmp_path
+):
+    alice, bob = make_user(), make_user()
+    await sync_to_async(befriend_in_store)(alice.address, bob.address)
+    env = {"PRESENCE_METRICS_TOKEN": METRICS_TOKEN, "LOG_FORMAT": "json", "LOG_LEVEL": "INFO"}
+    if asked:
+        env["PRESENCE_LOG_CONNECTIONS"] = "1"
+    with running_service(tmp_path, env) as service:
+        before = await scrape_metrics(service.http_url, METRICS_TOKEN)
+        async with connect(service.ws_url, alice.token) as client:
+            await armed(client, await client.subscribe_presence())
+        await asyncio.sleep(1)
+        after = await scrape_metrics(service.http_url, METRICS_TOKEN)
+        entries = [json.loads(line) for line in service.log.read_text().splitlines() if line]
+
+    events = {e["event"] for e in entries if e.get("event") in CONNECTION_EVENTS}
+    access = [e["message"] for e in entries if e["logger"] == "daphne.access"]
+    websocket_access = [m for m in access if " WS" in m]
+    if asked:
+        assert events == CONNECTION_EVENTS, entries
+        assert any("WSCONNECT " in m for m in websocket_access), access
+        assert any("WSDISCONNECT" in m for m in websocket_access), access
+    else:
+        assert events == set(), entries
+        assert websocket_access == [], access
+        # HTTP requests keep their access lines (the scrapes above).
+        assert any(" GET /metrics 200" in m for m in access), access
+    assert metric_delta(after, before, "presence_connections_opened_total") == 1
+    assert metric_delta(after, before, "presence_sign_ins_total", signed_in_by="payload_token") == 1
+    assert metric_delta(after, before, "presence_connections_closed_total") == 1
 
 
 def _signatures(frame: str) -> list[str]:

@@ -4,7 +4,8 @@ from functools import cached_property
 
 from rest_framework import serializers
 
-from presence.events import Status
+from presence import services
+from presence.events import DEVICE_KINDS, Location, Status
 from presence.models import HistoryKind
 
 
@@ -42,6 +43,40 @@ class AttributeSerializer(serializers.Serializer):
         return data
 
 
+class _Realm(serializers.RegexField):
+    """A realm's name as a JSON string only (DRF's own would take a number and convert it)."""
+
+    def to_internal_value(self, data: object) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class _Coordinate(serializers.IntegerField):
+    """A parcel coordinate as a JSON integer only (DRF's own would take "5" and 5.0)."""
+
+    def to_internal_value(self, data: object) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class LocationSerializer(serializers.Serializer):
+    """[location] Where a user is: a realm (a world is a realm named like name.dcl.eth) and a
+    parcel."""
+
+    realm = _Realm(
+        services.REALM_PATTERN,
+        max_length=services.REALM_MAX_LENGTH,
+        help_text="letters, digits and . _ : / - (e.g. main, name.dcl.eth)",
+    )
+    x = _Coordinate(min_value=-services.PARCEL_LIMIT, max_value=services.PARCEL_LIMIT)
+    y = _Coordinate(min_value=-services.PARCEL_LIMIT, max_value=services.PARCEL_LIMIT)
+
+    def validate(self, attrs: dict[str, object]) -> Location:
+        return services.location(attrs["realm"], attrs["x"], attrs["y"])
+
+
 class PresenceSerializer(AttributeSerializer):
     """A user's presence as their friends see it."""
 
@@ -52,6 +87,112 @@ class PresenceSerializer(AttributeSerializer):
         allow_null=True,
         help_text="ms since the Unix epoch; null if never seen",
     )
+    # [status]
+    message = serializers.CharField(
+        help_text="the status message; empty when none, and always while offline"
+    )
+    devices = serializers.ListField(
+        child=serializers.ChoiceField(choices=list(DEVICE_KINDS)),
+        help_text="the kinds of device the user is connected with, sorted; empty when offline",
+    )
+    # [location]
+    location = LocationSerializer(
+        allow_null=True, help_text="where the user is, if they share it; null while offline"
+    )
+
+
+class LocationBodySerializer(serializers.Serializer):
+    """[location] A request that may carry a location: PUT presence/location/ shares it (null
+    or absent: none), a heartbeat shares it if given (else leaves the one shared as it is)."""
+
+    location = LocationSerializer(allow_null=True, required=False, default=None)
+
+
+class HeartbeatSerializer(serializers.Serializer):
+    """[location] A heartbeat taken: the caller as friends see them, and until when."""
+
+    presence = PresenceSerializer()
+    offline_after_seconds = serializers.IntegerField(
+        help_text="the caller goes OFFLINE after this long without a heartbeat or a connection"
+    )
+
+
+# --- [status] The caller's own status message ---------------------------------------------
+
+
+class _JsonTyped:
+    """A field that takes only its JSON type: DRF's own take "12" for 12, or 1 for true,
+    which the contract does not allow."""
+
+    json_types: tuple[type, ...] = ()
+
+    def to_internal_value(self, data: object) -> object:
+        if isinstance(data, bool) != (bool in self.json_types) or not isinstance(
+            data, self.json_types
+        ):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class _JsonString(_JsonTyped, serializers.CharField):
+    json_types = (str,)
+
+
+class _JsonInteger(_JsonTyped, serializers.IntegerField):
+    json_types = (int,)
+
+
+class _JsonBoolean(_JsonTyped, serializers.BooleanField):
+    json_types = (bool,)
+
+
+def _end_field(source: str, what: str) -> serializers.IntegerField:
+    return _JsonInteger(
+        source=source,
+        allow_null=True,
+        required=False,
+        min_value=0,
+        max_value=2**53,
+        help_text=f"when {what} ends, ms since the Unix epoch; null: never",
+    )
+
+
+class OwnStatusSerializer(AttributeSerializer):
+    """What the caller chose: the status of their connections, the message, their ends."""
+
+    status = StatusField(
+        source="chosen",
+        allow_null=True,
+        help_text="the status the caller chose while connected; null when none is chosen",
+    )
+    status_until = _end_field("status_until_ms", "the chosen status (then ONLINE again)")
+    message = serializers.CharField(
+        help_text="the status message, shown to friends while the caller is online or away"
+    )
+    message_until = _end_field("message_until_ms", "the message")
+    clear_message_on_offline = serializers.BooleanField(
+        help_text="the message is cleared when the caller's last connection closes"
+    )
+
+
+class StatusMessageSerializer(serializers.Serializer):
+    """A status message to set: normalised (NFC, trimmed), at most 100 characters, no
+    control, line-separator or bidirectional override/isolate characters."""
+
+    message = _JsonString(
+        allow_blank=True,
+        trim_whitespace=False,
+        default="",
+        help_text='the message; "" (or none) clears it',
+    )
+    message_until = _end_field("message_until_ms", "the message")
+    clear_message_on_offline = _JsonBoolean(
+        default=False,
+        help_text="clear the message when the caller's last connection closes",
+    )
+
+
+# --- [/status] -----------------------------------------------------------------------------
 
 
 class ProcessStatsSerializer(serializers.Serializer):

@@ -2,9 +2,12 @@ from django.urls import path
 
 from presence.api.views import (
     FriendsView,
+    HeartbeatView,
     HistoryView,
+    LocationView,
     OnlineFriendsView,
     OnlineUsersView,
+    OwnStatusView,
     ProcessStatsView,
 )
 
@@ -14,4 +17,8 @@ urlpatterns = [
     path("presence/online/", OnlineUsersView.as_view(), name="online-users"),
     path("presence/process/", ProcessStatsView.as_view(), name="process-stats"),
     path("presence/history/", HistoryView.as_view(), name="presence-history"),
+    # [location]
+    path("presence/location/", LocationView.as_view(), name="presence-location"),
+    path("presence/heartbeat/", HeartbeatView.as_view(), name="presence-heartbeat"),
+    path("presence/status/", OwnStatusView.as_view(), name="own-status"),  # [status]
 ]

@@ -6,7 +6,8 @@ from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
-from rest_framework.generics import ListAPIView
+from rest_framework.generics import GenericAPIView, ListAPIView
+from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -14,13 +15,18 @@ from rest_framework.views import APIView
 
 from presence import selectors, services
 from presence.api.serializers import (
+    HeartbeatSerializer,
     HistoryEntrySerializer,
     HistoryWindowSerializer,
+    LocationBodySerializer,
+    OwnStatusSerializer,
     PresenceSerializer,
     ProcessStatsSerializer,
+    StatusMessageSerializer,
 )
+from presence.conf import presence_settings
 from presence.delivery import process
-from presence.events import Presence
+from presence.events import Location, Presence
 from presence.models import HistoryEntry
 from presence_project.openapi import error_responses
 
@@ -113,4 +119,124 @@ class HistoryView(ListAPIView):
 
     def delete(self, request: Request) -> Response:
         services.delete_history(request.user.address)
+# --- [location] ---------------------------------------------------------------------------
+
+
+class _LocationBodyView(GenericAPIView):
+    """A view whose body may carry a location (LocationBodySerializer)."""
+
+    # JSON only: a form cannot say a nested location, and would read as none.
+    parser_classes = [JSONParser]
+    serializer_class = LocationBodySerializer
+    # No OPTIONS description: DRF's would look for an object these views do not have.
+    metadata_class = None
+
+    def location(self, request: Request) -> Location | None:
+        """The body's location, or a 400 whose detail names each wrong field."""
+        body = self.get_serializer(data=request.data)
+        if not body.is_valid():
+            raise ValidationError({"detail": "; ".join(_problems(body.errors))})
+        return body.validated_data["location"]
+
+
+def _problems(errors: object, where: str = "") -> list[str]:
+    """Each of a serializer's errors as "field.subfield: what is wrong"."""
+    if isinstance(errors, dict):
+        return [
+            line
+            for field, inner in errors.items()
+            for line in _problems(inner, f"{where}.{field}" if where else str(field))
+        ]
+    if isinstance(errors, list):
+        return [line for inner in errors for line in _problems(inner, where)]
+    return [f"{where}: {errors}" if where else str(errors)]
+
+
+class LocationView(_LocationBodyView):
+    """Where the caller is, shared with their friends while they are connected (a WebSocket
+    or heartbeats)."""
+
+    @extend_schema(
+        summary="Share where the caller is",
+        responses={200: PresenceSerializer, **error_responses(400, 401, 409, 429)},
+    )
+    def put(self, request: Request) -> Response:
+        return self._shared(request, self.location(request))
+
+    @extend_schema(
+        summary="Stop sharing where the caller is",
+        request=None,
+        responses={200: PresenceSerializer, **error_responses(401, 409, 429)},
+    )
+    def delete(self, request: Request) -> Response:
+        return self._shared(request, None)
+
+    def _shared(self, request: Request, location: Location | None) -> Response:
+        presence = async_to_sync(services.set_location)(request.user.address, location)
+        return Response(PresenceSerializer(presence).data)
+
+
+class HeartbeatView(_LocationBodyView):
+    """For clients that cannot keep a WebSocket open: the caller is ONLINE (unless they chose
+    a status on a connection) while heartbeats arrive, and OFFLINE after
+    PRESENCE_HEARTBEAT_OFFLINE_SECONDS without one and without a connection."""
+
+    @extend_schema(
+        summary="The caller is alive, and where",
+        responses={200: HeartbeatSerializer, **error_responses(400, 401, 429)},
+    )
+    def post(self, request: Request) -> Response:
+        location = self.location(request)
+        presence = async_to_sync(services.heartbeat)(request.user.address, location)
+        taken = {
+            "presence": presence,
+            "offline_after_seconds": presence_settings().heartbeat_offline_seconds,
+        }
+        return Response(HeartbeatSerializer(taken).data)
+
+
+class OwnStatusView(APIView):
+    """[status] The caller's own status message: GET reads what they chose (status, message,
+    their ends), PUT sets the message, DELETE clears it. A status is chosen on a connection
+    (SetPresenceStatus), as it lasts while the user is connected."""
+
+    # A JSON body only: a form's fields are strings, not the contract's types.
+    parser_classes = [JSONParser]
+
+    def _choices(self) -> Response:
+        choices = selectors.choices_of(self.request.user.address)
+        return Response(OwnStatusSerializer(choices).data)
+
+    @extend_schema(
+        summary="The caller's chosen status and status message",
+        responses={200: OwnStatusSerializer, **error_responses(401, 429)},
+    )
+    def get(self, request: Request) -> Response:
+        return self._choices()
+
+    @extend_schema(
+        summary="Set the caller's status message",
+        request=StatusMessageSerializer,
+        responses={200: OwnStatusSerializer, **error_responses(400, 401, 429)},
+    )
+    def put(self, request: Request) -> Response:
+        serializer = StatusMessageSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.set_message_now(
+            request.user.address,
+            services.message_choice(
+                serializer.validated_data["message"],
+                serializer.validated_data.get("message_until_ms"),
+                serializer.validated_data["clear_message_on_offline"],
+            ),
+        )
+        return self._choices()
+
+    @extend_schema(
+        summary="Clear the caller's status message",
+        request=None,
+        responses={204: None, **error_responses(401, 429)},
+    )
+    def delete(self, request: Request) -> Response:
+        services.set_message_now(request.user.address, services.message_choice(""))
         return Response(status=status.HTTP_204_NO_CONTENT)

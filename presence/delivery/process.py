@@ -1,6 +1,7 @@
 """This server process as Redis knows it: its name, its heartbeat, its housekeeping.
 
-Two asyncio tasks per process, started by the first ASGI call. One keeps the heartbeat
+Two asyncio tasks per process, started by the first ASGI call, and a third that finds idle
+connections (`_idling`). One keeps the heartbeat
 alive, on a Redis connection of its own, so that no other work delays a beat: a beat later
 than the TTL gets a healthy process reaped. The other reaps processes whose heartbeat
 expired, renews the process channel's group memberships before channels-redis expires them,
@@ -33,7 +34,7 @@ from django.conf import settings
 from presence import observability, services
 from presence.conf import presence_settings
 from presence.delivery import process_channel
-from presence.store import processes, shards
+from presence.store import online, processes, shards
 from presence_project import redis_clients
 
 logger = logging.getLogger(__name__)
@@ -65,6 +66,8 @@ class LiveSession(Protocol):
     def event_subscriptions(self) -> int: ...
 
     async def restore(self) -> None: ...
+
+    def idle_unless_active_since(self, since: float) -> None: ...
 
     async def catch_up(self, from_scratch: bool) -> None: ...
 
@@ -177,6 +180,22 @@ def ensure_running() -> None:
             loop.create_task(_housekeeping()),
             loop.create_task(_recording_history()),  # [history]
         ]
+        if presence_settings().idle_away_seconds > 0:
+            _tasks.append(loop.create_task(_idling()))
+
+
+async def _idling() -> None:
+    """[conn] Find the connections idle for PRESENCE_IDLE_AWAY_SECONDS: a comparison per
+    connection every tenth of that time (at most every 5 s), so that a frame costs a
+    timestamp and nothing more."""
+    idle = presence_settings().idle_away_seconds
+    every = min(5.0, idle / 10)
+    while not _retiring.is_set():
+        since = time.monotonic() - idle
+        for session in list(_live_sessions):
+            session.idle_unless_active_since(since)
+        with suppress(TimeoutError):
+            await asyncio.wait_for(_retiring.wait(), every)
 
 
 async def _beating() -> None:
@@ -244,7 +263,7 @@ async def _housekeeping() -> None:
 
 async def _keep(state: _ShardState) -> None:
     """One round of housekeeping on one shard: rebuild after a failure, a loss of data or a
-    reaping of this live process, reap dead processes."""
+    reaping of this live process, reap dead processes, expire stopped heartbeats."""
     try:
         epoch = await processes.epoch(state.shard)
         data_lost = state.epoch is not None and epoch != state.epoch
@@ -273,6 +292,9 @@ async def _keep(state: _ShardState) -> None:
         if dead:
             observability.processes_reaped.inc(len(dead))
             logger.warning("reaped dead server processes: %s", ", ".join(dead))
+        # [location] Users whose heartbeats stopped go OFFLINE, unless a socket holds them.
+        await services.expire_heartbeats(state.shard)
+        await _apply_ends(state.shard)
     except Exception:
         observability.redis_failed("housekeeping")
         if not state.failing:
@@ -281,6 +303,49 @@ async def _keep(state: _ShardState) -> None:
                 redis_clients.description(state.shard),
             )
         state.failing = True
+
+
+# --- [status] Ends of status messages and chosen statuses ---------------------------------
+
+# The most ends one round takes from a shard; the rest wait for the next round.
+ENDS_PER_ROUND = 1000
+# A timer may fire a little before its time (asyncio runs what is due within its clock's
+# resolution), and an end applied before it is due does nothing until the next round.
+_END_MARGIN_SECONDS = 0.005
+_ending: set[asyncio.Task[object]] = set()
+
+
+async def _apply_ends(shard: int) -> None:
+    """Apply the ends on `shard` that are due before the next round, each at its time:
+    friends hear of an end within moments of it, however the rounds fall. Every process
+    does so; the transition applies an end once, and does nothing for an end not yet due
+    or already applied."""
+    interval = presence_settings().heartbeat_seconds
+    now = online.now_ms()
+    due = await online.ends_before(shard, now + interval * 1000, ENDS_PER_ROUND)
+    loop = asyncio.get_running_loop()
+    for address, at_ms in due:
+        if at_ms <= now:
+            await services.apply_ends(address)
+        else:
+            loop.call_later((at_ms - now) / 1000 + _END_MARGIN_SECONDS, _end_later, address)
+
+
+def _end_later(address: str) -> None:
+    task = asyncio.get_running_loop().create_task(services.apply_ends(address))
+    _ending.add(task)
+    task.add_done_callback(_ended)
+
+
+def _ended(task: asyncio.Task[object]) -> None:
+    _ending.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        # The end stays due in Redis: the next round applies it.
+        observability.redis_failed("housekeeping")
+        logger.error("applying an end failed; the next round retries", exc_info=task.exception())
+
+
+# --- [/status] -----------------------------------------------------------------------------
 
 
 async def _rebuild(shard: int, data_lost: bool, cause: str) -> None:

@@ -18,7 +18,7 @@ from presence.errors import (
     Unauthorized,
 )
 from presence.rpc.server import ErrorAnswer
-from presence.services import TooManyStatusChanges
+from presence.services import NotConnected, TooManyStatusChanges
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +44,8 @@ def as_service_error(exc: Exception, procedure: str) -> ServiceError:
         return exc
     if isinstance(exc, ValidationError):
         return BadRequest(" ".join(exc.messages))
+    if isinstance(exc, NotConnected):  # [location]
+        return BadRequest(str(exc))
     if isinstance(exc, FriendshipRuleError):
         return InvalidAction(str(exc))
     if isinstance(exc, TooManyActions):

@@ -15,9 +15,11 @@ from presence.delivery.sessions import ClientSession, EventFeed, PresenceFeed
 from presence.errors import BadRequest
 from presence.events import FriendshipNotice, Presence, Status
 from presence.procedures.errors import answered_in
+from presence.procedures.locations import location_of, put_location
 from presence.protocol import friendships_service_pb2 as pb
 from presence.rpc.feed import Feed
 from presence.rpc.server import RpcModule, server_feed, server_stream, unary
+from presence.services import Choice, MessageChoice, message_choice
 from presence.store import online
 from presence_project.db import database_sync_to_async
 from presence_project.timestamps import ms
@@ -46,14 +48,23 @@ _RESPONSE_BODIES = {
 }
 
 
-def _users_pages(addresses: Sequence[str]) -> list[pb.UsersResponse]:
+def _users_pages(
+    addresses: Sequence[str], presences: dict[str, Presence] | None = None
+) -> list[pb.UsersResponse]:
+    """`addresses` in pages; with `presences`, each page also carries the presence of those
+    of its users who share a location."""
     size = presence_settings().page_size
-    return [
-        pb.UsersResponse(
-            users=pb.Users(users=[pb.User(address=a) for a in addresses[i : i + size]])
-        )
-        for i in range(0, len(addresses), size)
-    ]
+    pages = []
+    for i in range(0, len(addresses), size):
+        page = addresses[i : i + size]
+        users = pb.Users(users=[pb.User(address=a) for a in page])
+        if presences:
+            # [location]
+            users.presences.extend(
+                _user_presence(presences[a]) for a in page if presences[a].location is not None
+            )
+        pages.append(pb.UsersResponse(users=users))
+    return pages
 
 
 def _request_response(other: str, created_at_ms: int, message: str) -> pb.RequestResponse:
@@ -75,11 +86,40 @@ def _event_response(
 
 def _user_presence(presence: Presence) -> pb.UserPresence:
     message = pb.UserPresence(
-        user=pb.User(address=presence.address), status=pb.Status(type=int(presence.status))
+        user=pb.User(address=presence.address),
+        status=pb.Status(type=int(presence.status)),
+        devices=presence.devices,
     )
     if presence.last_seen_ms is not None:
         message.last_seen = presence.last_seen_ms
+    put_location(message, presence.location)  # [location]
+    if presence.message:  # [status]
+        message.message = presence.message
     return message
+
+
+# --- [location] ---------------------------------------------------------------------------
+
+
+async def set_location(session: ClientSession, request: pb.LocationPayload) -> pb.LocationResponse:
+    await session.authenticate(_token(request))
+    presence = await session.set_location(location_of(request))
+    return pb.LocationResponse(presence=_user_presence(presence))
+
+
+async def presence_heartbeat(
+    session: ClientSession, request: pb.HeartbeatPayload
+) -> pb.HeartbeatResponse:
+    await session.authenticate(_token(request))
+    presence = await session.heartbeat(location_of(request))
+    accepted = pb.HeartbeatAccepted(
+        presence=_user_presence(presence),
+        offline_after_seconds=presence_settings().heartbeat_offline_seconds,
+    )
+    return pb.HeartbeatResponse(accepted=accepted)
+
+
+# --- [/location] --------------------------------------------------------------------------
 
 
 def _token(payload: Message | None) -> str | None:
@@ -106,9 +146,11 @@ async def _friends(
 ) -> AsyncIterator[pb.UsersResponse]:
     address = await session.authenticate(_token(request))
     friends = await database_sync_to_async(selectors.friend_addresses)(address)
+    visible = None
     if online_only:
-        friends = await online.visible_addresses_among(friends)
-    for page in _users_pages(friends):
+        visible = await online.visible_among(friends)
+        friends = [friend for friend in friends if friend in visible]
+    for page in _users_pages(friends, visible):
         yield page
 
 
@@ -178,17 +220,35 @@ async def subscribe_friendship_events(session: ClientSession, request: pb.Payloa
     return session.subscribe_events(feed)
 
 
+def _message_choice(request: pb.StatusPayload) -> MessageChoice | None:
+    """[status] The message a StatusPayload sets, None if it sets none."""
+    if not request.HasField("message"):
+        for field in ("message_until", "clear_message_on_offline"):
+            if request.HasField(field):
+                raise BadRequest(f"{field} applies to a message: send one")
+        return None
+    until = request.message_until if request.HasField("message_until") else None
+    return message_choice(request.message, until, request.clear_message_on_offline)
+
+
 async def set_presence_status(
     session: ClientSession, request: pb.StatusPayload
 ) -> pb.StatusResponse:
     await session.authenticate(_token(request))
+    message = _message_choice(request)
     if not request.HasField("status"):
-        raise BadRequest("status is required: ONLINE, AWAY or OFFLINE")
+        if message is None:
+            raise BadRequest("status is required: ONLINE, AWAY or OFFLINE (or a message alone)")
+        if request.HasField("status_until"):
+            raise BadRequest("status_until applies to a status: send one")
+        presence = await session.set_message(message)
+        return pb.StatusResponse(status=pb.Status(type=int(presence.status)))
     try:
         wanted = Status(request.status.type)
     except ValueError:
         raise BadRequest(f"unknown status {request.status.type}") from None
-    await session.set_status(wanted)
+    until = request.status_until if request.HasField("status_until") else None
+    await session.set_status(Choice(wanted, until, message))
     return pb.StatusResponse(status=pb.Status(type=int(wanted)))
 
 
@@ -259,6 +319,14 @@ MODULE = RpcModule(
             pb.Payload,
             subscribe_presence,
             answered_in(pb.SubscribeFriendshipPresenceUpdatesResponse),
+        ),
+        # [location]
+        unary("SetLocation", pb.LocationPayload, set_location, answered_in(pb.LocationResponse)),
+        unary(
+            "PresenceHeartbeat",
+            pb.HeartbeatPayload,
+            presence_heartbeat,
+            answered_in(pb.HeartbeatResponse),
         ),
     ),
 )

@@ -25,6 +25,7 @@ from presence.delivery.sessions import ClientSession, EventFeed, PresenceFeed
 from presence.errors import BadRequest
 from presence.events import FriendshipNotice, Presence
 from presence.procedures.errors import answered_in
+from presence.procedures.locations import location_of, put_location
 from presence.protocol import social_service_v2_pb2 as pb
 from presence.rpc.feed import Feed
 from presence.rpc.server import (
@@ -34,6 +35,7 @@ from presence.rpc.server import (
     server_feed,
     unary,
 )
+from presence.services import message_choice
 from presence_project.db import database_sync_to_async
 from presence_project.timestamps import ms
 
@@ -389,9 +391,15 @@ def _connectivity_update(batch: list[Presence]) -> bytes:
 @functools.lru_cache(maxsize=4096)
 def _encoded_connectivity_update(presence: Presence) -> bytes:
     """One friend's change, encoded once for all of their followers on this process."""
-    return pb.FriendConnectivityUpdate(
-        friend=_profile(presence.address), status=int(presence.status)
-    ).SerializeToString()
+    update = pb.FriendConnectivityUpdate(
+        friend=_profile(presence.address),
+        status=int(presence.status),
+        devices=presence.devices,
+    )
+    put_location(update, presence.location)  # [location]
+    if presence.message:  # [status]
+        update.status_message = presence.message
+    return update.SerializeToString()
 
 
 async def subscribe_to_friend_connectivity_updates(
@@ -401,6 +409,44 @@ async def subscribe_to_friend_connectivity_updates(
     """The friends online now, then each change, one friend per item."""
     _caller(session)
     return await session.subscribe_presence(Feed(_connectivity_update, per_item=1))
+
+
+# --- [location] ---------------------------------------------------------------------------
+
+
+async def set_location(
+    session: ClientSession, request: pb.SetLocationPayload
+) -> pb.SetLocationResponse:
+    _caller(session)
+    presence = await session.set_location(location_of(request))
+    ok = pb.SetLocationResponse.Ok()
+    put_location(ok, presence.location)
+    return pb.SetLocationResponse(ok=ok)
+
+
+async def presence_heartbeat(
+    session: ClientSession, request: pb.PresenceHeartbeatPayload
+) -> pb.PresenceHeartbeatResponse:
+    _caller(session)
+    presence = await session.heartbeat(location_of(request))
+    ok = pb.PresenceHeartbeatResponse.Ok(
+        status=int(presence.status),
+        offline_after_seconds=presence_settings().heartbeat_offline_seconds,
+    )
+    put_location(ok, presence.location)
+    return pb.PresenceHeartbeatResponse(ok=ok)
+
+
+# --- [/location] --------------------------------------------------------------------------
+async def set_status_message(
+    session: ClientSession, request: pb.SetStatusMessagePayload
+) -> pb.SetStatusMessageResponse:
+    """[status] Set or clear the caller's status message."""
+    _caller(session)
+    until = request.until if request.HasField("until") else None
+    message = message_choice(request.message, until, request.clear_on_offline)
+    await session.set_message(message)
+    return pb.SetStatusMessageResponse(ok=pb.SetStatusMessageResponse.Ok(message=message.text))
 
 
 Empty = empty_pb2.Empty
@@ -450,5 +496,24 @@ MODULE = RpcModule(
         unary("GetBlockingStatus", Empty, get_blocking_status),
         server_feed("SubscribeToBlockUpdates", Empty, subscribe_to_block_updates),
         *(unary(name, Empty, _not_served(name)) for name in NOT_SERVED),
+        # [location]
+        unary(
+            "SetLocation",
+            pb.SetLocationPayload,
+            set_location,
+            answered_in(pb.SetLocationResponse),
+        ),
+        unary(
+            "PresenceHeartbeat",
+            pb.PresenceHeartbeatPayload,
+            presence_heartbeat,
+            answered_in(pb.PresenceHeartbeatResponse),
+        ),
+        unary(  # [status]
+            "SetStatusMessage",
+            pb.SetStatusMessagePayload,
+            set_status_message,
+            answered_in(pb.SetStatusMessageResponse),
+        ),
     ),
 )

@@ -14,10 +14,12 @@ class User(_message.Message):
     def __init__(self, address: _Optional[str] = ...) -> None: ...
 
 class Users(_message.Message):
-    __slots__ = ("users",)
+    __slots__ = ("users", "presences")
     USERS_FIELD_NUMBER: _ClassVar[int]
+    PRESENCES_FIELD_NUMBER: _ClassVar[int]
     users: _containers.RepeatedCompositeFieldContainer[User]
-    def __init__(self, users: _Optional[_Iterable[_Union[User, _Mapping]]] = ...) -> None: ...
+    presences: _containers.RepeatedCompositeFieldContainer[UserPresence]
+    def __init__(self, users: _Optional[_Iterable[_Union[User, _Mapping]]] = ..., presences: _Optional[_Iterable[_Union[UserPresence, _Mapping]]] = ...) -> None: ...
 
 class Payload(_message.Message):
     __slots__ = ("synapse_token",)
@@ -294,12 +296,20 @@ class Status(_message.Message):
     def __init__(self, type: _Optional[_Union[Status.StatusType, str]] = ...) -> None: ...
 
 class StatusPayload(_message.Message):
-    __slots__ = ("synapse_token", "status")
+    __slots__ = ("synapse_token", "status", "message", "status_until", "message_until", "clear_message_on_offline")
     SYNAPSE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    STATUS_UNTIL_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_UNTIL_FIELD_NUMBER: _ClassVar[int]
+    CLEAR_MESSAGE_ON_OFFLINE_FIELD_NUMBER: _ClassVar[int]
     synapse_token: str
     status: Status
-    def __init__(self, synapse_token: _Optional[str] = ..., status: _Optional[_Union[Status, _Mapping]] = ...) -> None: ...
+    message: str
+    status_until: int
+    message_until: int
+    clear_message_on_offline: bool
+    def __init__(self, synapse_token: _Optional[str] = ..., status: _Optional[_Union[Status, _Mapping]] = ..., message: _Optional[str] = ..., status_until: _Optional[int] = ..., message_until: _Optional[int] = ..., clear_message_on_offline: _Optional[bool] = ...) -> None: ...
 
 class StatusResponse(_message.Message):
     __slots__ = ("status", "internal_server_error", "unauthorized_error", "forbidden_error", "too_many_requests_error", "bad_request_error")
@@ -318,14 +328,20 @@ class StatusResponse(_message.Message):
     def __init__(self, status: _Optional[_Union[Status, _Mapping]] = ..., internal_server_error: _Optional[_Union[InternalServerError, _Mapping]] = ..., unauthorized_error: _Optional[_Union[UnauthorizedError, _Mapping]] = ..., forbidden_error: _Optional[_Union[ForbiddenError, _Mapping]] = ..., too_many_requests_error: _Optional[_Union[TooManyRequestsError, _Mapping]] = ..., bad_request_error: _Optional[_Union[BadRequestError, _Mapping]] = ...) -> None: ...
 
 class UserPresence(_message.Message):
-    __slots__ = ("user", "status", "last_seen")
+    __slots__ = ("user", "status", "last_seen", "message", "location", "devices")
     USER_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     LAST_SEEN_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    LOCATION_FIELD_NUMBER: _ClassVar[int]
+    DEVICES_FIELD_NUMBER: _ClassVar[int]
     user: User
     status: Status
     last_seen: int
-    def __init__(self, user: _Optional[_Union[User, _Mapping]] = ..., status: _Optional[_Union[Status, _Mapping]] = ..., last_seen: _Optional[int] = ...) -> None: ...
+    message: str
+    location: Location
+    devices: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, user: _Optional[_Union[User, _Mapping]] = ..., status: _Optional[_Union[Status, _Mapping]] = ..., last_seen: _Optional[int] = ..., message: _Optional[str] = ..., location: _Optional[_Union[Location, _Mapping]] = ..., devices: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class FriendshipPresenceUpdates(_message.Message):
     __slots__ = ("users",)
@@ -346,3 +362,69 @@ class SubscribeFriendshipPresenceUpdatesResponse(_message.Message):
     forbidden_error: ForbiddenError
     too_many_requests_error: TooManyRequestsError
     def __init__(self, updates: _Optional[_Union[FriendshipPresenceUpdates, _Mapping]] = ..., internal_server_error: _Optional[_Union[InternalServerError, _Mapping]] = ..., unauthorized_error: _Optional[_Union[UnauthorizedError, _Mapping]] = ..., forbidden_error: _Optional[_Union[ForbiddenError, _Mapping]] = ..., too_many_requests_error: _Optional[_Union[TooManyRequestsError, _Mapping]] = ...) -> None: ...
+
+class Location(_message.Message):
+    __slots__ = ("realm", "x", "y")
+    REALM_FIELD_NUMBER: _ClassVar[int]
+    X_FIELD_NUMBER: _ClassVar[int]
+    Y_FIELD_NUMBER: _ClassVar[int]
+    realm: str
+    x: int
+    y: int
+    def __init__(self, realm: _Optional[str] = ..., x: _Optional[int] = ..., y: _Optional[int] = ...) -> None: ...
+
+class LocationPayload(_message.Message):
+    __slots__ = ("synapse_token", "location")
+    SYNAPSE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    LOCATION_FIELD_NUMBER: _ClassVar[int]
+    synapse_token: str
+    location: Location
+    def __init__(self, synapse_token: _Optional[str] = ..., location: _Optional[_Union[Location, _Mapping]] = ...) -> None: ...
+
+class LocationResponse(_message.Message):
+    __slots__ = ("presence", "internal_server_error", "unauthorized_error", "forbidden_error", "too_many_requests_error", "bad_request_error")
+    PRESENCE_FIELD_NUMBER: _ClassVar[int]
+    INTERNAL_SERVER_ERROR_FIELD_NUMBER: _ClassVar[int]
+    UNAUTHORIZED_ERROR_FIELD_NUMBER: _ClassVar[int]
+    FORBIDDEN_ERROR_FIELD_NUMBER: _ClassVar[int]
+    TOO_MANY_REQUESTS_ERROR_FIELD_NUMBER: _ClassVar[int]
+    BAD_REQUEST_ERROR_FIELD_NUMBER: _ClassVar[int]
+    presence: UserPresence
+    internal_server_error: InternalServerError
+    unauthorized_error: UnauthorizedError
+    forbidden_error: ForbiddenError
+    too_many_requests_error: TooManyRequestsError
+    bad_request_error: BadRequestError
+    def __init__(self, presence: _Optional[_Union[UserPresence, _Mapping]] = ..., internal_server_error: _Optional[_Union[InternalServerError, _Mapping]] = ..., unauthorized_error: _Optional[_Union[UnauthorizedError, _Mapping]] = ..., forbidden_error: _Optional[_Union[ForbiddenError, _Mapping]] = ..., too_many_requests_error: _Optional[_Union[TooManyRequestsError, _Mapping]] = ..., bad_request_error: _Optional[_Union[BadRequestError, _Mapping]] = ...) -> None: ...
+
+class HeartbeatPayload(_message.Message):
+    __slots__ = ("synapse_token", "location")
+    SYNAPSE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    LOCATION_FIELD_NUMBER: _ClassVar[int]
+    synapse_token: str
+    location: Location
+    def __init__(self, synapse_token: _Optional[str] = ..., location: _Optional[_Union[Location, _Mapping]] = ...) -> None: ...
+
+class HeartbeatAccepted(_message.Message):
+    __slots__ = ("presence", "offline_after_seconds")
+    PRESENCE_FIELD_NUMBER: _ClassVar[int]
+    OFFLINE_AFTER_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    presence: UserPresence
+    offline_after_seconds: int
+    def __init__(self, presence: _Optional[_Union[UserPresence, _Mapping]] = ..., offline_after_seconds: _Optional[int] = ...) -> None: ...
+
+class HeartbeatResponse(_message.Message):
+    __slots__ = ("accepted", "internal_server_error", "unauthorized_error", "forbidden_error", "too_many_requests_error", "bad_request_error")
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    INTERNAL_SERVER_ERROR_FIELD_NUMBER: _ClassVar[int]
+    UNAUTHORIZED_ERROR_FIELD_NUMBER: _ClassVar[int]
+    FORBIDDEN_ERROR_FIELD_NUMBER: _ClassVar[int]
+    TOO_MANY_REQUESTS_ERROR_FIELD_NUMBER: _ClassVar[int]
+    BAD_REQUEST_ERROR_FIELD_NUMBER: _ClassVar[int]
+    accepted: HeartbeatAccepted
+    internal_server_error: InternalServerError
+    unauthorized_error: UnauthorizedError
+    forbidden_error: ForbiddenError
+    too_many_requests_error: TooManyRequestsError
+    bad_request_error: BadRequestError
+    def __init__(self, accepted: _Optional[_Union[HeartbeatAccepted, _Mapping]] = ..., internal_server_error: _Optional[_Union[InternalServerError, _Mapping]] = ..., unauthorized_error: _Optional[_Union[UnauthorizedError, _Mapping]] = ..., forbidden_error: _Optional[_Union[ForbiddenError, _Mapping]] = ..., too_many_requests_error: _Optional[_Union[TooManyRequestsError, _Mapping]] = ..., bad_request_error: _Optional[_Union[BadRequestError, _Mapping]] = ...) -> None: ...
