@@ -119,6 +119,9 @@ class HistoryView(ListAPIView):
 
     def delete(self, request: Request) -> Response:
         services.delete_history(request.user.address)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
 # --- [location] ---------------------------------------------------------------------------
 
 
