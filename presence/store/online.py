@@ -464,11 +464,11 @@ async def _transition(
         keys.HEARTBEAT.format(keys.process_of(connection_id)),
         keys.HEARTBEATS,  # [location]
         keys.LOCATION,  # [location]
-        keys.MESSAGE,  # [status]
-        keys.CONNECTION_STATES.format(address),  # [conn]
-        keys.DEVICES,  # [conn]
-        keys.ENDS,  # [status]
-        keys.HISTORY,  # [history]
+        keys.MESSAGE,  # [status] KEYS[12]
+        keys.ENDS,  # [status] KEYS[13]
+        keys.CONNECTION_STATES.format(address),  # [conn] KEYS[14]
+        keys.DEVICES,  # [conn] KEYS[15]
+        keys.HISTORY,  # [history] KEYS[16]
     ]
     args = [
         *(address, op, connection_id, "" if wanted is None else int(wanted), now_ms(), limit),
