@@ -143,6 +143,18 @@ async def test_a_signed_in_social_service_connection_is_recorded(service):
     ]
 
 
+async def test_an_entry_names_the_device_its_connection_said(service, make_user):
+    alice = make_user()
+    async with connect(f"{service.ws_url}?device=mobile", alice.token) as client:
+        await client.set_status(ONLINE)
+    body = await history_until(service, alice.token, 3)
+    assert [(row["kind"], row["device"]) for row in body["results"]] == [
+        ("disconnected", "mobile"),
+        ("status", "mobile"),
+        ("connected", "mobile"),
+    ]
+
+
 async def test_a_second_connection_is_its_own_session(service, make_user):
     alice = make_user()
     async with connect(service.ws_url, alice.token) as first:

@@ -34,6 +34,8 @@ local address, op, connection, wanted, now, limit =
 local held = address .. ' ' .. connection
 -- [history] What this transition changes, for the user's own history (below).
 local history_chosen = redis.call('HGET', KEYS[2], address) or ''
+-- The connection's kind as [conn] stored it (a close says none), else as it says now.
+local history_state = redis.call('HGET', KEYS[14], connection) or ARGV[13] or ''
 local joined, left = 0, 0
 -- [/history]
 -- [conn] What this connection says of itself: "<device kind>:<1 if idle, else 0>".
@@ -172,7 +174,7 @@ if joined == 1 or left == 1 or (chosen or '') ~= history_chosen or old ~= new th
   if joined == 1 then kind = 'connected' elseif left == 1 then kind = 'disconnected' end
   redis.call('XADD', KEYS[16], 'MAXLEN', '~', 100000, '*', 'address', address, 'kind', kind,
              'connection', connection, 'chosen', chosen or '', 'visible', new, 'at', now,
-             'device', string.match(state or '', '^(%a*)') or '')
+             'device', string.match(history_state, '^(%a*)') or '')
 end
 -- [/history]
 -- [location] Going OFFLINE, or losing the last connection, forgets where the user was.
