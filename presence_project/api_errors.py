@@ -43,15 +43,20 @@ def _as_api_exception(exc: Exception) -> Exception:
     return exc
 
 
-def _fields_detail(errors: dict[str, Any]) -> str:
-    def text(value: Any) -> str:
-        if isinstance(value, dict):
-            return _fields_detail(value)
-        if isinstance(value, list):
-            return " ".join(text(item) for item in value)
-        return str(value)
+def _fields_detail(errors: dict[str, Any], where: str = "") -> str:
+    """Each field's errors as "field: what is wrong", a nested field named by its path
+    ("location.realm")."""
 
-    return "; ".join(f"{field}: {text(value)}" for field, value in errors.items())
+    def text(field: str, value: Any) -> str:
+        path = f"{where}.{field}" if where else str(field)
+        if isinstance(value, dict):
+            return _fields_detail(value, path)
+        if isinstance(value, list) and any(isinstance(item, dict) for item in value):
+            return "; ".join(text(field, item) for item in value)
+        messages = value if isinstance(value, list) else [value]
+        return f"{path}: {' '.join(str(message) for message in messages)}"
+
+    return "; ".join(text(field, value) for field, value in errors.items())
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:

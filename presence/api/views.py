@@ -135,24 +135,11 @@ class _LocationBodyView(GenericAPIView):
     metadata_class = None
 
     def location(self, request: Request) -> Location | None:
-        """The body's location, or a 400 whose detail names each wrong field."""
+        """The body's location, or a 400 whose detail names each wrong field
+        (presence_project.api_errors)."""
         body = self.get_serializer(data=request.data)
-        if not body.is_valid():
-            raise ValidationError({"detail": "; ".join(_problems(body.errors))})
+        body.is_valid(raise_exception=True)
         return body.validated_data["location"]
-
-
-def _problems(errors: object, where: str = "") -> list[str]:
-    """Each of a serializer's errors as "field.subfield: what is wrong"."""
-    if isinstance(errors, dict):
-        return [
-            line
-            for field, inner in errors.items()
-            for line in _problems(inner, f"{where}.{field}" if where else str(field))
-        ]
-    if isinstance(errors, list):
-        return [line for inner in errors for line in _problems(inner, where)]
-    return [f"{where}: {errors}" if where else str(errors)]
 
 
 class LocationView(_LocationBodyView):
