@@ -1290,6 +1290,23 @@ def redis_contents(ignore: tuple[str, ...] = ()) -> dict[bytes, tuple[bytes, boo
         client.close()
 
 
+def heartbeat_sessions_ended(timeout: float = 10.0) -> None:
+    """End now every user's heartbeat session that earlier tests left running, as their
+    silence would later, and wait for the service's housekeeping to apply it: otherwise a
+    session's end falls inside whatever a later test watches."""
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    try:
+        users = client.zrange("presence:heartbeats", 0, -1)
+        if users:
+            client.zadd("presence:heartbeats", dict.fromkeys(users, 0), xx=True)
+        deadline = time.monotonic() + timeout
+        while client.zcard("presence:heartbeats"):
+            assert time.monotonic() < deadline, "the housekeeping ended no heartbeat session"
+            time.sleep(0.05)
+    finally:
+        client.close()
+
+
 async def within_one_window(seconds: float) -> None:
     """Rate limits count in fixed windows of a minute: start where `seconds` still fit."""
     left = 60 - time.time() % 60

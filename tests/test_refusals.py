@@ -17,6 +17,7 @@ from tests.support import (
     connect,
     connect_signed,
     database_rows,
+    heartbeat_sessions_ended,
     http_raw,
     manage,
     new_address,
@@ -46,6 +47,7 @@ ACTIONS_PER_PAIR = 10
 
 @contextmanager
 def changes_nothing() -> Iterator[None]:
+    heartbeat_sessions_ended()
     before = database_rows(ROWS_WRITTEN_LATER), redis_contents(NOT_WRITTEN_BY_REQUESTS)
     yield
     after = database_rows(ROWS_WRITTEN_LATER), redis_contents(NOT_WRITTEN_BY_REQUESTS)
