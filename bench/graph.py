@@ -151,7 +151,7 @@ async def seed_online(addresses: Iterable[str]) -> None:
     async def lane() -> None:
         for user in remaining:
             connection = keys.connection_id(SEED_PROCESS)
-            await online.connect(user, connection, most)
+            await online.connect(user, connection, most, online.Device())
             await online.set_status(user, connection, Status.ONLINE)
 
     await asyncio.gather(*(lane() for _ in range(presence_settings().redis_max_connections)))

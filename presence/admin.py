@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from django.contrib import admin
 from django.contrib.admin.views.main import ChangeList
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
@@ -15,8 +15,9 @@ from django.utils.safestring import SafeString
 from accounts.admin import UserAdmin
 from accounts.models import User
 from friendships.selectors import blocked_by, blocker_addresses
-from presence import selectors
+from presence import selectors, services
 from presence.events import Location
+from presence.models import HistoryAccess, HistoryEntry
 
 
 def _address_link(address: str) -> SafeString:
@@ -57,6 +58,7 @@ class UserWithPresenceAdmin(UserAdmin):
         "presence",
         "last_seen",
         "location",
+        "status_message",  # [status]
         "open_connections",
         "friends",
         "blocks",
@@ -93,16 +95,50 @@ class UserWithPresenceAdmin(UserAdmin):
         (presence,) = selectors.presence_of([user.address])
         return _place(presence.location)
 
+    @admin.display(description="status message")
+    def status_message(self, user: User) -> SafeString | str:
+        """[status] The message and when it ends, and when a chosen status ends; the message
+        shows to friends only while the user is online or away."""
+        choices = selectors.choices_of(user.address)
+        lines: list[SafeString] = []
+        if choices.message:
+            until = choices.message_until_ms
+            lines.append(
+                format_html(
+                    '"<span class="status-message">{}</span>"{}{}',
+                    choices.message,
+                    f", until {_time(until)}" if until is not None else "",
+                    ", cleared when the last connection closes"
+                    if choices.clear_message_on_offline
+                    else "",
+                )
+            )
+        if choices.chosen is not None and choices.status_until_ms is not None:
+            lines.append(
+                format_html(
+                    "chosen status {} until {}, then online",
+                    choices.chosen.name.lower(),
+                    _time(choices.status_until_ms),
+                )
+            )
+        if not lines:
+            return "none"
+        items = format_html_join("", "<li>{}</li>", ((line,) for line in lines))
+        return format_html("<ul>{}</ul>", items)
+
     @admin.display(description="open connections")
     def open_connections(self, user: User) -> SafeString | str:
         found = selectors.user_presence(user.address)
-        connections = found.connections if found else []
-        if not connections:
+        if found is None or not found.connections:
             return "none"
         return format_html(
             "{}<ul>{}</ul>",
-            len(connections),
-            format_html_join("", '<li class="address">{}</li>', ((c,) for c in connections)),
+            len(found.connections),
+            format_html_join(
+                "",
+                '<li><span class="address">{}</span>: {}</li>',
+                found.connection_devices.items(),
+            ),
         )
 
     @admin.display(description="friends")
@@ -141,3 +177,73 @@ class UserWithPresenceAdmin(UserAdmin):
 
 admin.site.unregister(User)
 admin.site.register(User, UserWithPresenceAdmin)
+
+
+# --- [history] ----------------------------------------------------------------------------
+
+
+class _ReadOnly(admin.ModelAdmin):
+    """Records the admin shows and never changes."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(HistoryEntry)
+class HistoryEntryAdmin(_ReadOnly):
+    """Users' own presence history, for staff with the permission to view it; each reading
+    of a list or an entry is recorded as a HistoryAccess, which superusers read."""
+
+    list_display = ("at", "user", "kind", "chosen", "visible", "device", "connection")
+    list_filter = ("kind",)
+    search_fields = ("user__address",)
+    date_hierarchy = "at"
+    # Each row names its user without a query per row.
+    list_select_related = ("user",)
+    show_full_result_count = False
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, object] | None = None
+    ) -> HttpResponse:
+        response = super().changelist_view(request, extra_context)
+        if response.status_code == 200:
+            services.record_history_access(request.user.address, "list", request.get_full_path())
+        return response
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, object] | None = None,
+    ) -> HttpResponse:
+        response = super().change_view(request, object_id, form_url, extra_context)
+        if response.status_code == 200:
+            services.record_history_access(
+                request.user.address,
+                "entry",
+                request.get_full_path(),
+                subject=response.context_data["original"].user_id,
+            )
+        return response
+
+
+@admin.register(HistoryAccess)
+class HistoryAccessAdmin(_ReadOnly):
+    """Who of the staff read presence history, and what: for superusers only."""
+
+    list_display = ("at", "reader", "view", "subject", "path")
+    search_fields = ("reader", "subject")
+    date_hierarchy = "at"
+
+    def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return request.user.is_active and request.user.is_superuser
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self.has_view_permission(request)

@@ -83,6 +83,12 @@ def _search(query: str) -> dict[str, Any] | None:
         "location": LocationSerializer(found.location).data if found.location else None,
         "appears_offline": found.appears_offline,
         "connections": found.connections,
+        # [status]
+        "message": found.choices.message,
+        "message_until": found.choices.message_until_ms,
+        "status_until": found.choices.status_until_ms,
+        "devices": list(found.devices),
+        "connection_devices": found.connection_devices,
         "online_friends": PresenceSerializer(found.online_friends, many=True).data,
         "admin_url": reverse("admin:accounts_user_change", args=[found.address]),
     }

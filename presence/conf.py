@@ -36,9 +36,11 @@ class PresenceSettings:
     ready_check_timeout_ms: int
     drain_seconds: int
     restart_grace_seconds: int
+    history_retention_days: int
     # [location]
     location_interval_ms: int
     heartbeat_offline_seconds: int
+    idle_away_seconds: int
 
 
 presence_settings = app_settings("PRESENCE", PresenceSettings)

@@ -12,7 +12,7 @@ from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from presence import observability, signed_auth
+from presence import events, observability, signed_auth
 from presence.admission import SET_UP, FrameBudget, origin_allowed
 from presence.conf import presence_settings
 from presence.delivery.sessions import ClientSession
@@ -29,6 +29,7 @@ CLOSE_ORIGIN_NOT_ALLOWED = 4003
 CLOSE_AUTHENTICATION_TIMEOUT = 4008
 CLOSE_TOO_MANY_CONNECTIONS = 4029
 CLOSE_BY_OPERATOR = 4000
+CLOSE_BAD_DEVICE = 4400
 
 _MODULES = {
     friendships_service.MODULE_NAME: friendships_service.MODULE,
@@ -90,6 +91,14 @@ class RpcConsumer(AsyncWebsocketConsumer):
             await self.accept()
             await self.close(code=CLOSE_ORIGIN_NOT_ALLOWED, reason=detail)
             return
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        try:
+            device_kind = events.device_kind((query.get("device") or [None])[0])
+        except ValueError as exc:
+            observability.refused(observability.BAD_DEVICE, str(exc))
+            await self.accept()
+            await self.close(code=CLOSE_BAD_DEVICE, reason=str(exc))
+            return
         self.budget = FrameBudget(
             presence_settings().frames_per_second, presence_settings().frame_burst
         )
@@ -99,6 +108,7 @@ class RpcConsumer(AsyncWebsocketConsumer):
             on_restart=partial(self._close_soon, CLOSE_SERVICE_RESTART),
             # The server accepts more connections as earlier ones sign in (or close).
             on_signed_in=self.scope.get("extensions", {}).get(SET_UP),
+            device_kind=device_kind,
         )
         # Log records of this task and of the calls it starts name the connection.
         observability.current_connection.set(session)
@@ -114,9 +124,9 @@ class RpcConsumer(AsyncWebsocketConsumer):
             limits,
             context=session,
             observe=partial(observability.call_ended, error_of=error_member),
+            active=session.active,
         )
         await self.accept()
-        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         token = (query.get("access_token") or [None])[0]
         if token:
             try:

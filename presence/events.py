@@ -24,6 +24,23 @@ class Status(IntEnum):
 # counts when a query parses a thousand friends.
 STATUS_BY_NUMBER = tuple(sorted(Status, key=int))
 
+# [conn] The kinds of device a connection may say it is. One that says nothing is a desktop:
+# Decentraland's explorer is a desktop client.
+DESKTOP, MOBILE, WEB = "desktop", "mobile", "web"
+DEVICE_KINDS = (DESKTOP, MOBILE, WEB)
+
+
+def device_kind(said: str | None) -> str:
+    """The device kind a connection said it is (None: it said nothing, a desktop); ValueError
+    for any other word than DEVICE_KINDS'."""
+    if said is None:
+        return DESKTOP
+    kind = said.strip().lower()
+    if kind not in DEVICE_KINDS:
+        # A WebSocket close frame's reason holds 123 bytes: the value is cut short.
+        raise ValueError(f"unknown device {said[:20]!r}: say desktop, mobile or web")
+    return kind
+
 
 # --- [location] ---------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
@@ -61,6 +78,12 @@ class Presence:
     # When the last visible change happened; for a published change, its transition time,
     # the time delivery is measured from.
     last_seen_ms: int | None
+    # [status] The status message the user shows while visible; "" for none, and always ""
+    # while OFFLINE.
+    message: str = ""
+    # [conn] The sorted, distinct kinds (DEVICE_KINDS) of the user's open connections;
+    # () when OFFLINE.
+    devices: tuple[str, ...] = ()
     # [location] Where the user is, if they share it; None while OFFLINE, always.
     location: Location | None = None
     # A change as published, rather than a state read (a snapshot, a catch-up).
@@ -69,6 +92,11 @@ class Presence:
     # every friend. Never on the wire: each viewer is shown what presence.sharing.shown
     # makes of it.
     audience: str = field(default="", compare=False, repr=False)
+
+    def seen_as(self) -> tuple[object, ...]:
+        """What a friend sees of the user, versions and times aside: a follower shows a
+        change only when this differs from what it showed."""
+        return (self.status, self.message, self.devices, self.location)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,10 +156,14 @@ def encode_presence(change: PresenceChanged) -> dict[str, Any]:
         "status": int(presence.status),
         "version": presence.version,
         "last_seen_ms": presence.last_seen_ms,
+        # [status]
+        **({"message": presence.message} if presence.message else {}),
         # [privacy] Receivers filter per follower with it, without asking Redis.
         **({"audience": presence.audience} if presence.audience else {}),
         # [location]
         **({"location": encode_location(presence.location)} if presence.location else {}),
+        # [conn]
+        **({"devices": list(presence.devices)} if presence.devices else {}),
     }
 
 
@@ -152,7 +184,9 @@ def decode(message: dict[str, Any]) -> tuple[Event, str | None]:
             STATUS_BY_NUMBER[message["status"]],
             message["version"],
             message["last_seen_ms"],
+            message=message.get("message", ""),
             location=decode_location(message.get("location")),  # [location]
+            devices=tuple(message.get("devices", ())),  # [conn]
             live=True,
             audience=message.get("audience", ""),
         )

@@ -132,6 +132,7 @@ INVALID_TOKEN = "invalid_token"
 NO_TOKEN = "no_token"
 OTHER_USER = "other_user"
 AUTH_TIMEOUT = "auth_timeout"
+BAD_DEVICE = "bad_device"
 
 # Bound once: labels() looks its child up on every call.
 _updates_delivered_inc = updates_delivered.inc

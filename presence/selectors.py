@@ -1,15 +1,18 @@
 """Presence reads for the synchronous side (REST views, admin, management commands)."""
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from asgiref.sync import async_to_sync
+from django.db.models import QuerySet
 
 from accounts.addresses import normalize_address
 from accounts.models import User
 from friendships.selectors import friend_addresses, sharing_of
 from friendships.sharing import Sharing
 from presence.events import Location, Presence
+from presence.models import HistoryEntry, HistoryErasure
 from presence.store import online
 from presence.store.processes import process_beats
 
@@ -19,6 +22,11 @@ def visible_friends(address: str) -> list[Presence]:
     friends = friend_addresses(address)
     visible = async_to_sync(online.visible_among)(friends, viewer=address)
     return [visible[friend] for friend in friends if friend in visible]
+
+
+def choices_of(address: str) -> online.Choices:
+    """[status] What `address` chose: their status while connected, message, their ends."""
+    return async_to_sync(online.choices_of)(address)
 
 
 def presence_of(addresses: list[str], viewer: str | None = None) -> list[Presence]:
@@ -60,9 +68,9 @@ class VisibleUsers:
 
 def statuses_of(addresses: list[str]) -> dict[str, str]:
     """Each of `addresses`: 'online', 'away' or 'offline', as operators read it; one read."""
-    visible = async_to_sync(online.visible_among)(addresses, locations=False)
+    visible = async_to_sync(online.visible_statuses_among)(addresses)
     return {
-        address: visible[address].status.name.lower() if address in visible else "offline"
+        address: visible[address].name.lower() if address in visible else "offline"
         for address in addresses
     }
 
@@ -128,8 +136,14 @@ class UserPresence:
     # Ids of their open connections, "<process incarnation>/<n>", on every process.
     connections: list[str]
     online_friends: list[Presence]
+    # [status] What they chose: their message and when it ends, when a chosen status ends.
+    choices: online.Choices
     # [location] Where friends see them, if they share it.
     location: Location | None = None
+    # [conn] The kinds of device friends see (none while offline), and each connection's
+    # kind, with ", idle" once it is idle.
+    devices: tuple[str, ...] = ()
+    connection_devices: dict[str, str] = field(default_factory=dict)
 
     @property
     def appears_offline(self) -> bool:
@@ -146,16 +160,45 @@ def user_presence(address: str) -> UserPresence | None:
     if not User.objects.filter(pk=address).exists():
         return None
     (presence,) = presence_of([address])
+    devices = async_to_sync(online.devices_of)(address)
     return UserPresence(
         address=address,
         status=presence.status.name.lower(),
         last_seen_ms=presence.last_seen_ms,
-        connections=async_to_sync(online.connections_of)(address),
+        connections=list(devices),
         online_friends=visible_friends(address),
         location=presence.location,
+        choices=choices_of(address),
+        devices=presence.devices,
+        connection_devices={
+            connection: f"{device.kind}, idle" if device.idle else device.kind
+            for connection, device in devices.items()
+        },
     )
 
 
 def sharing(address: str) -> Sharing:
     """[privacy] Who sees `address`'s presence and location, as they chose it."""
     return sharing_of(address)
+
+
+# --- [history] A user's own presence history ----------------------------------------------
+
+# What a user's history shows without a `since`: the issue's "recent sessions".
+HISTORY_DEFAULT_DAYS = 30
+
+
+def history_of(
+    address: str, since: datetime | None = None, until: datetime | None = None
+) -> QuerySet[HistoryEntry]:
+    """`address`'s own presence history from `since` (default: the last
+    HISTORY_DEFAULT_DAYS days) until `until` (default: now), newest first; nothing from
+    before their last deletion of it."""
+    since = since or datetime.now(UTC) - timedelta(days=HISTORY_DEFAULT_DAYS)
+    entries = HistoryEntry.objects.filter(user_id=address, at__gte=since)
+    if until is not None:
+        entries = entries.filter(at__lt=until)
+    erased = HistoryErasure.objects.filter(user_id=address).values_list("at", flat=True).first()
+    if erased is not None:
+        entries = entries.filter(at__gt=erased)
+    return entries.order_by("-at", "-id")

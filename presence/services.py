@@ -9,10 +9,14 @@ leave friends with a stale status.
 import asyncio
 import logging
 import re
+import unicodedata
 from collections.abc import Awaitable
+from datetime import UTC, datetime, timedelta
 
 from asgiref.sync import async_to_sync
 from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import OuterRef, Subquery
 from redis.exceptions import RedisError
 
 from accounts.addresses import normalize_address
@@ -21,12 +25,24 @@ from presence import publishing, sharing
 from presence.conf import presence_settings
 from presence.events import Location, Presence, SessionDisconnect, Status
 from presence.store import audiences, online, processes, shards
-from presence.store.online import NotConnected, TooManyConnections
+from presence.store import history as history_stream
+from presence.store.online import (
+    Choice,
+    MessageChoice,
+    NotConnected,
+    TooManyConnections,
+)
 from presence_project import redis_clients
 from presence_project.db import database_sync_to_async
 from presence_project.ratelimits import Limit, within_limits_async
 
-__all__ = ["NotConnected", "TooManyConnections", "TooManyStatusChanges"]
+__all__ = [
+    "Choice",
+    "MessageChoice",
+    "NotConnected",
+    "TooManyConnections",
+    "TooManyStatusChanges",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -50,36 +66,155 @@ async def _apply(transition: Awaitable[online.Change]) -> Presence:
     return await asyncio.shield(_publish_if_changed(transition))
 
 
-async def connect(address: str, connection_id: str) -> None:
-    """Count a connection of `address` within the per-user limit, or raise
-    TooManyConnections. It shows friends nothing until the user chooses a status."""
+async def connect(address: str, connection_id: str, device: online.Device) -> None:
+    """Count a connection of `address`, a `device`, within the per-user limit, or raise
+    TooManyConnections. It shows friends nothing until the user chooses a status, but a
+    new kind of device of a visible user."""
     limit = presence_settings().max_connections_per_user
-    await _apply(online.connect(address, connection_id, limit))
+    await _apply(online.connect(address, connection_id, limit, device))
 
 
-async def set_status(address: str, connection_id: str, status: Status) -> Presence:
-    """The status a user chose, on all of their connections, within the rate limit (else
-    TooManyStatusChanges)."""
+async def _within_status_limit(address: str) -> None:
+    """Count a change of the user's status or message, or raise TooManyStatusChanges."""
     limit = Limit(f"status:{address}", presence_settings().status_changes_per_minute, 60)
     if not await within_limits_async([limit]):
         raise TooManyStatusChanges("too many status changes: try again in a minute")
-    return await _apply(online.set_status(address, connection_id, status))
 
 
-async def default_status(address: str, connection_id: str, status: Status) -> Presence:
+async def set_status(address: str, connection_id: str, choice: Choice) -> Presence:
+    """The status a user chose, on all of their connections, within the rate limit (else
+    TooManyStatusChanges); until its end if it has one (AWAY and OFFLINE only: then ONLINE
+    again), with its message if it has one. Raises ValidationError for an end that cannot
+    be."""
+    if choice.until_ms is not None:
+        if choice.status == Status.ONLINE:
+            raise ValidationError(
+                "status_until applies to AWAY or OFFLINE: ONLINE has no end", code="online_end"
+            )
+        check_end(choice.until_ms, "status_until")
+    await _within_status_limit(address)
+    return await _apply(online.choose(address, connection_id, choice))
+
+
+async def default_status(
+    address: str, connection_id: str, status: Status, device: online.Device
+) -> Presence:
     """`status`, unless the user chose one on another connection: for clients that cannot
     choose."""
-    return await _apply(online.choose_unless_chosen(address, connection_id, status))
+    return await _apply(online.choose_unless_chosen(address, connection_id, status, device))
 
 
-async def restore(address: str, connection_id: str, chosen: Status | None) -> Presence:
-    """Put back a live connection that Redis lost, with the status chosen on it."""
-    return await _apply(online.restore(address, connection_id, chosen))
+async def restore(
+    address: str, connection_id: str, chosen: Choice, device: online.Device
+) -> Presence:
+    """Put back a live connection that Redis lost, with its device, the status (and its end)
+    and the message chosen on it."""
+    return await _apply(online.restore(address, connection_id, chosen, device))
+
+
+async def set_device(address: str, connection_id: str, device: online.Device) -> Presence:
+    """A connection went idle or came back: a user whose connections are all idle shows
+    AWAY instead of a chosen ONLINE, and ONLINE again once one is active."""
+    return await _apply(online.set_device(address, connection_id, device))
 
 
 async def disconnect(address: str, connection_id: str) -> Presence:
     """A connection closed; with the user's last one gone, friends see them OFFLINE."""
     return await _apply(online.disconnect(address, connection_id))
+
+
+# --- [status] Status messages and ends ----------------------------------------------------
+
+# Characters of a status message after normalisation, as issue 18 fixes it.
+STATUS_MESSAGE_MAX = 100
+# The furthest ahead a message or a chosen status may end.
+MAX_END_DAYS = 366
+# Characters that reorder the text around them (embeddings, overrides, isolates): a message
+# must not make friends' clients display other text in another order.
+_BIDI_CONTROLS = frozenset(map(chr, [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]))
+# Unicode categories refused anywhere in a message, by the name an error gives them.
+_REFUSED_CATEGORIES = {
+    "Cc": "a control character",
+    "Zl": "a line separator",
+    "Zp": "a paragraph separator",
+    "Cs": "a lone surrogate",
+}
+
+
+def normalize_message(text: str) -> str:
+    """A status message as it is stored and shown: Unicode NFC, without leading or trailing
+    whitespace, at most STATUS_MESSAGE_MAX characters ("" clears the message). Raises
+    ValidationError naming the first refused character and its position (from 1)."""
+    text = unicodedata.normalize("NFC", text)
+    for position, char in enumerate(text, start=1):
+        if char in _BIDI_CONTROLS:
+            problem = "a bidirectional override or isolate character"
+        else:
+            problem = _REFUSED_CATEGORIES.get(unicodedata.category(char), "")
+        if problem:
+            raise ValidationError(
+                f"the status message must not contain {problem}: U+{ord(char):04X} at "
+                f"position {position}",
+                code="refused_character",
+            )
+    text = text.strip()
+    if len(text) > STATUS_MESSAGE_MAX:
+        raise ValidationError(
+            f"the status message has {len(text)} characters after normalisation (NFC, "
+            f"trimmed): at most {STATUS_MESSAGE_MAX}",
+            code="message_too_long",
+        )
+    return text
+
+
+def check_end(until_ms: int, name: str) -> int:
+    """`until_ms`, an end named `name` for errors, if it is in the future and at most
+    MAX_END_DAYS away; else ValidationError."""
+    now = online.now_ms()
+    if until_ms <= now:
+        raise ValidationError(
+            f"{name} must be later than now ({now} ms since the Unix epoch), not {until_ms}",
+            code="end_passed",
+        )
+    if until_ms > now + MAX_END_DAYS * 86_400_000:
+        raise ValidationError(
+            f"{name} must be at most {MAX_END_DAYS} days from now", code="end_too_far"
+        )
+    return until_ms
+
+
+def message_choice(
+    text: str, until_ms: int | None = None, clear_on_offline: bool = False
+) -> MessageChoice:
+    """A status message as a user sets it, normalised and checked (ValidationError)."""
+    text = normalize_message(text)
+    if until_ms is not None:
+        if not text:
+            raise ValidationError(
+                "message_until needs a message: an empty one clears it", code="end_of_nothing"
+            )
+        check_end(until_ms, "message_until")
+    return MessageChoice(text, until_ms, clear_on_offline)
+
+
+async def set_message(address: str, message: MessageChoice) -> Presence:
+    """Set or clear the user's status message, within the status rate limit; shown to
+    friends while the user is visible, kept while they are not."""
+    await _within_status_limit(address)
+    return await _apply(online.set_message(address, message))
+
+
+def set_message_now(address: str, message: MessageChoice) -> Presence:
+    """set_message, for the synchronous side (REST)."""
+    return async_to_sync(set_message)(address, message)
+
+
+async def apply_ends(address: str) -> Presence:
+    """End the user's message or chosen status if its time has come, and tell friends."""
+    return await _apply(online.apply_ends(address))
+
+
+# --- [/status] -----------------------------------------------------------------------------
 
 
 async def reap_dead_processes(shard: int, alive: str) -> list[str]:
@@ -295,3 +430,119 @@ async def restore_sharing(shard: int) -> None:
     last_seen is: both read as never seen."""
     if not await audiences.loaded(shard):
         await audiences.load(shard, await database_sync_to_async(_restricted_audiences)(shard))
+
+
+# --- [history] A user's own presence history ----------------------------------------------
+# The models are imported where used: this module loads while logging is configured
+# (presence_project.logs -> presence.delivery.process), before Django's apps are.
+
+# History entries stored per call of record_history, at most: one database write, about
+# 40 ms of CPU.
+HISTORY_BATCH = 500
+# Rows deleted per statement by the retention: short transactions, however much is due.
+PURGE_BATCH = 1000
+
+
+async def record_history(shard: int, consumer: str) -> int:
+    """Store in the database up to HISTORY_BATCH of the history entries waiting in
+    `shard`'s stream, acknowledged once stored; `consumer` is the calling process. How many
+    were read."""
+    entries = await history_stream.read(shard, consumer, HISTORY_BATCH)
+    if entries:
+        await database_sync_to_async(_store_history)(entries)
+        await history_stream.acknowledge(shard, [entry.stream_id for entry in entries])
+    return len(entries)
+
+
+def _moment(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def _store_history(entries: list[history_stream.Entry]) -> None:
+    try:
+        _insert_history(entries)
+    except IntegrityError:
+        # A user was deleted between the lookup of the known users and the insert: the
+        # same batch would fail on every retry, so the users are looked up again at once.
+        _insert_history(entries)
+
+
+def _insert_history(entries: list[history_stream.Entry]) -> None:
+    """The entries of known users, but those older than the retention or than the user's
+    last deletion of their history; one stored per (user, stream id)."""
+    from accounts.models import User
+    from presence.models import HistoryEntry, HistoryErasure
+
+    addresses = {entry.address for entry in entries}
+    known = set(User.objects.filter(address__in=addresses).values_list("address", flat=True))
+    erased = dict(HistoryErasure.objects.filter(user__in=known).values_list("user", "at"))
+    oldest = _retention_cutoff()
+    rows = [
+        HistoryEntry(
+            user_id=entry.address,
+            at=at,
+            kind=entry.kind,
+            connection=entry.connection,
+            device=entry.device,
+            chosen=entry.chosen,
+            visible=entry.visible,
+            stream_id=entry.stream_id,
+        )
+        for entry in entries
+        if entry.address in known
+        and (at := _moment(entry.at_ms)) >= oldest
+        and (entry.address not in erased or at > erased[entry.address])
+    ]
+    HistoryEntry.objects.bulk_create(rows, ignore_conflicts=True)
+
+
+def _retention_cutoff() -> datetime:
+    return datetime.now(UTC) - timedelta(days=presence_settings().history_retention_days)
+
+
+def delete_history(address: str) -> int:
+    """Delete all of a user's presence history, including entries still on their way from
+    Redis; how many stored entries were deleted."""
+    from presence.models import HistoryEntry, HistoryErasure
+
+    with transaction.atomic():
+        HistoryErasure.objects.update_or_create(user_id=address, defaults={"at": datetime.now(UTC)})
+        deleted, _ = HistoryEntry.objects.filter(user_id=address).delete()
+    return deleted
+
+
+def purge_history() -> int:
+    """Delete every history entry older than PRESENCE_HISTORY_RETENTION_DAYS, a batch at a
+    time, and the deletion marks that no entry can predate any more; how many entries."""
+    from presence.models import HistoryEntry, HistoryErasure
+
+    cutoff = _retention_cutoff()
+    purged = 0
+    while batch := list(
+        HistoryEntry.objects.filter(at__lt=cutoff).values_list("pk", flat=True)[:PURGE_BATCH]
+    ):
+        purged += HistoryEntry.objects.filter(pk__in=batch).delete()[0]
+    # Entries a drain stored while their user deleted their history (it read no deletion
+    # yet): never shown, and gone now.
+    erased = HistoryErasure.objects.filter(user=OuterRef("user")).values("at")
+    purged += HistoryEntry.objects.filter(at__lte=Subquery(erased)).delete()[0]
+    HistoryErasure.objects.filter(at__lt=cutoff).delete()
+    return purged
+
+
+async def purge_history_if_due(holder: str, every_seconds: int) -> int | None:
+    """The retention pass, if no process ran it in the last `every_seconds`; how many
+    entries it deleted, None if not due. Consumers of processes long gone leave each shard's
+    stream group then too."""
+    if not await history_stream.purge_due(every_seconds, holder):
+        return None
+    await shards.each_shard(history_stream.forget_idle_consumers)
+    return await database_sync_to_async(purge_history)()
+
+
+def record_history_access(reader: str, view: str, path: str, subject: str = "") -> None:
+    """A staff member read presence history in the admin: `view` ("list" or "entry") at
+    `path`, an entry of `subject`'s."""
+    from presence.models import HistoryAccess
+
+    HistoryAccess.objects.create(reader=reader, view=view, path=path[:2000], subject=subject)

@@ -24,6 +24,12 @@ class AdminSite(admin.AdminSite):
     ) -> list[dict[str, Any]]:
         apps = super().get_app_list(request, app_label)
         if app_label is None:
-            apps.append(admin_views.app_entry())
+            live = admin_views.app_entry()
+            # The presence app's models, if the user may see any, list the page beside them.
+            models = next((app for app in apps if app["app_label"] == live["app_label"]), None)
+            if models is None:
+                apps.append(live)
+            else:
+                models["models"] = [*live["models"], *models["models"]]
             apps.sort(key=lambda app: app["name"].lower())
         return apps

@@ -12,7 +12,7 @@ from rest_framework import exceptions, views
 from rest_framework.response import Response
 
 from friendships.services import FriendshipRuleError, TooManyActions
-from presence.services import NotConnected
+from presence.services import NotConnected, TooManyStatusChanges
 
 
 class Conflict(exceptions.APIException):
@@ -44,7 +44,32 @@ def _as_api_exception(exc: Exception) -> Exception:
         return Conflict(str(exc))
     if isinstance(exc, DjangoValidationError):
         return exceptions.ValidationError({"detail": " ".join(exc.messages)})
+    if isinstance(exc, TooManyStatusChanges):
+        return exceptions.Throttled(wait=60)
+    if (
+        isinstance(exc, exceptions.ValidationError)
+        and isinstance(exc.detail, dict)
+        and "detail" not in exc.detail
+    ):
+        # A request body's field errors, as one detail naming each field.
+        return exceptions.ValidationError({"detail": _fields_detail(exc.detail)})
     return exc
+
+
+def _fields_detail(errors: dict[str, Any], where: str = "") -> str:
+    """Each field's errors as "field: what is wrong", a nested field named by its path
+    ("location.realm")."""
+
+    def text(field: str, value: Any) -> str:
+        path = f"{where}.{field}" if where else str(field)
+        if isinstance(value, dict):
+            return _fields_detail(value, path)
+        if isinstance(value, list) and any(isinstance(item, dict) for item in value):
+            return "; ".join(text(field, item) for item in value)
+        messages = value if isinstance(value, list) else [value]
+        return f"{path}: {' '.join(str(message) for message in messages)}"
+
+    return "; ".join(text(field, value) for field, value in errors.items())
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:

@@ -369,6 +369,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # A presence status is one enum wherever it shows (a friend's, a history entry's two).
+    "ENUM_NAME_OVERRIDES": {"StatusEnum": ["online", "away", "offline"]},
 }
 
 # Presence service tunables (documented in README.md).
@@ -450,6 +452,9 @@ PRESENCE = {
     # this many seconds: a user who reconnects to another process meanwhile never shows
     # OFFLINE to friends. Those who do not are disconnected after it, and the process exits.
     "RESTART_GRACE_SECONDS": env_int("PRESENCE_RESTART_GRACE_SECONDS", 5),
+    # Days a user's own presence history is kept (`manage.py presence purge-history` and
+    # the hourly housekeeping delete what is older).
+    "HISTORY_RETENTION_DAYS": env_int("PRESENCE_HISTORY_RETENTION_DAYS", 30),
     # [location] Friends hear at most one location change of a user per this many ms; the
     # latest always. A parcel is 16 m and an avatar runs at about 8 m/s, a parcel in 2 s, so
     # once a second keeps friends within a parcel of a runner, and bounds a walking user's
@@ -458,6 +463,9 @@ PRESENCE = {
     # A user whose heartbeats (clients without a socket) stop for this long goes OFFLINE,
     # unless a connection of theirs is still open.
     "HEARTBEAT_OFFLINE_SECONDS": env_int("PRESENCE_HEARTBEAT_OFFLINE_SECONDS", 120),
+    # A user all of whose connections sent no frame but stream acks for this long shows AWAY
+    # instead of a chosen ONLINE (as Synapse, 5 minutes); 0 turns it off.
+    "IDLE_AWAY_SECONDS": env_int("PRESENCE_IDLE_AWAY_SECONDS", 300),
 }
 
 # Signing in (accounts/conf.py). The environment keeps the PRESENCE_ names it always had.

@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 from urllib.parse import quote
 
 import pytest
@@ -368,13 +368,15 @@ class FriendsClient(ModuleClient):
 class Subscription:
     """A live stream whose next item is always asked for, so it arrives as soon as it exists.
 
-    For presence streams it also keeps `view`: each friend's latest status as read so far.
+    For presence streams it also keeps `view`: each friend's latest status as read so far,
+    and `devices`: each friend's latest device kinds.
     """
 
     def __init__(self, stream: ClientStream, response_type: type) -> None:
         self.stream = stream
         self.response_type = response_type
         self.view: dict[str, int] = {}
+        self.devices: dict[str, tuple[str, ...]] = {}
         self._pending: asyncio.Task[bytes] = asyncio.ensure_future(stream.next())
 
     async def next(self, timeout: float = 5.0) -> object:
@@ -385,6 +387,7 @@ class Subscription:
         if has_response and item.WhichOneof("response") == "updates":
             for user in item.updates.users:
                 self.view[user.user.address] = user.status.type
+                self.devices[user.user.address] = tuple(user.devices)
         return item
 
     def cancel(self) -> None:
@@ -395,14 +398,23 @@ class Subscription:
         done, _ = await asyncio.wait({self._pending}, timeout=within)
         assert not done, f"unexpected item: {self.response_type.FromString(self._pending.result())}"
 
-    async def presence_until(self, address: str, status: int, timeout: float = 5.0) -> None:
-        """Read updates until the latest status read for `address` is `status`.
+    async def presence_until(
+        self,
+        address: str,
+        status: int,
+        timeout: float = 5.0,
+        devices: tuple[str, ...] | None = None,
+    ) -> None:
+        """Read updates until the latest status read for `address` is `status` (and their
+        device kinds `devices`, if given).
 
         Several friends' changes can arrive in one item, so one read may answer several waits.
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while self.view.get(address) != status:
+        while self.view.get(address) != status or (
+            devices is not None and self.devices.get(address) != devices
+        ):
             await self.next(max(0.01, deadline - loop.time()))
 
 
@@ -842,12 +854,12 @@ def http_get(
 
 def http_json(
     service: Service, method: str, path: str, token: str | None, body: object = None
-) -> tuple[int, dict]:
-    """(status, decoded body) of a real request with `body` as JSON, if not None."""
+) -> tuple[int, Any]:
+    """(status, decoded body or None if empty) of a real request sending `body` as JSON."""
     data = None if body is None else json.dumps(body).encode()
-    headers = {} if data is None else {"Content-Type": "application/json"}
+    headers = {"Content-Type": "application/json"}
     status, _, answer = http_raw(method, service.http_url + path, token, headers, data=data)
-    return status, json.loads(answer)
+    return status, json.loads(answer) if answer else None
 
 
 async def scrape_metrics(http_url: str, token: str) -> dict[tuple[str, tuple], float]:
@@ -1244,11 +1256,12 @@ def friend_ring(count: int, each_way: int) -> list[tuple[str, str, set[str]]]:
 # --- Snapshots of the state, for requests that must change nothing -------------------------
 
 
-def database_rows() -> dict[str, list[dict]]:
-    """Every row of every model."""
+def database_rows(ignore: tuple[str, ...] = ()) -> dict[str, list[dict]]:
+    """Every row of every model, but those of the models labelled in `ignore`."""
     return {
         model._meta.label: list(model.objects.order_by("pk").values())
         for model in apps.get_models()
+        if model._meta.label not in ignore
     }
 
 
@@ -1273,6 +1286,23 @@ def redis_contents(ignore: tuple[str, ...] = ()) -> dict[bytes, tuple[bytes, boo
             for key, value, ttl in zip(keys, replies[::2], replies[1::2], strict=True)
             if value is not None
         }
+    finally:
+        client.close()
+
+
+def heartbeat_sessions_ended(timeout: float = 10.0) -> None:
+    """End now every user's heartbeat session that earlier tests left running, as their
+    silence would later, and wait for the service's housekeeping to apply it: otherwise a
+    session's end falls inside whatever a later test watches."""
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    try:
+        users = client.zrange("presence:heartbeats", 0, -1)
+        if users:
+            client.zadd("presence:heartbeats", dict.fromkeys(users, 0), xx=True)
+        deadline = time.monotonic() + timeout
+        while client.zcard("presence:heartbeats"):
+            assert time.monotonic() < deadline, "the housekeeping ended no heartbeat session"
+            time.sleep(0.05)
     finally:
         client.close()
 

@@ -12,6 +12,7 @@ import os
 import secrets
 from collections.abc import Callable, Iterator
 from contextlib import AsyncExitStack
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,7 @@ from selenium.webdriver.support.wait import WebDriverWait
 
 from accounts.models import User
 from friendships.selectors import friendship_between
+from presence.protocol import friendships_service_pb2 as pb
 from tests.support import (
     AWAY,
     OFFLINE,
@@ -32,6 +34,7 @@ from tests.support import (
     chromium,
     connect,
     new_address,
+    now_ms,
     outcome,
     service_with,
 )
@@ -180,6 +183,24 @@ async def test_live_page_shows_a_client_going_online_without_a_reload(
         if target := os.environ.get("PRESENCE_ADMIN_SCREENSHOT"):
             Path(target).parent.mkdir(parents=True, exist_ok=True)
             browser.save_screenshot(target)
+
+        # [status] A message (shown as text, never as markup) and the end of a chosen status.
+        until = now_ms() + 3_600_000
+        request = pb.StatusPayload(
+            synapse_token=player.token,
+            status=pb.Status(type=AWAY),
+            message="<b>back</b> soon",
+            status_until=until,
+        )
+        assert outcome(await client.call("SetPresenceStatus", request, pb.StatusResponse)) == (
+            "status",
+            "",
+        )
+        await page_shows(
+            lambda: text(browser, "#live-user-message") == '"<b>back</b> soon"', 5, "the message"
+        )
+        ends = datetime.fromtimestamp(until / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        assert text(browser, "#live-user-status-until") == ends
 
         await client.set_status(OFFLINE)
         await page_shows(

@@ -21,6 +21,7 @@ SCHEMA = "/api/schema/?format=json"
 STAFF_PATHS = "/api/v1/presence/"
 BLOCK = "/api/v1/blocks/{address}/"
 SHARING = "/api/v1/presence/sharing/"
+OWN_STATUS = "/api/v1/presence/status/"
 
 
 def test_schema_is_valid_openapi_3_with_error_bodies_everywhere(service):
@@ -47,9 +48,14 @@ def test_schema_is_valid_openapi_3_with_error_bodies_everywhere(service):
         ("/api/v1/presence/process/", "get"),
         ("/api/v1/presence/sharing/", "get"),
         ("/api/v1/presence/sharing/", "put"),
+        ("/api/v1/presence/history/", "get"),
+        ("/api/v1/presence/history/", "delete"),
         ("/api/v1/presence/location/", "put"),
         ("/api/v1/presence/location/", "delete"),
         ("/api/v1/presence/heartbeat/", "post"),
+        ("/api/v1/presence/status/", "get"),
+        ("/api/v1/presence/status/", "put"),
+        ("/api/v1/presence/status/", "delete"),
     }
     error = {"$ref": "#/components/schemas/Error"}
     for path, method, operation in operations:
@@ -145,9 +151,10 @@ fuzzed = schemathesis.openapi.from_dict(generated_schema())
 def test_service_keeps_its_contract_whatever_it_is_sent(case, make_user, unthrottled_service):
     user = make_user(staff=case.path.startswith(STAFF_PATHS))
     # A schema-valid block or unblock can still break a rule of the pair's current state
-    # (already blocked, not blocked): refused with the documented 400, not accepted.
-    # Sharing lists, schema-valid, name friends only: anyone else is refused with a 400.
-    refusable = (BLOCK, SHARING)
+    # (already blocked, not blocked), and a schema-valid status message a rule of its text or
+    # end (a control character, an end passed): refused with the documented 400. Sharing
+    # lists, schema-valid, name friends only: anyone else is refused with a 400.
+    refusable = (BLOCK, OWN_STATUS, SHARING)
     excluded = [schemathesis.checks.positive_data_acceptance] if case.path in refusable else []
     case.call_and_validate(
         base_url=unthrottled_service.http_url,

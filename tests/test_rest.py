@@ -85,7 +85,8 @@ async def test_online_friends_lists_online_and_away_friends_with_status_and_last
     expected = sorted([(online.address, "online"), (away.address, "away")])
     assert [(row["address"], row["status"]) for row in body["results"]] == expected
     for row in body["results"]:
-        assert set(row) == {"address", "status", "last_seen", "location"}
+        assert set(row) == {"address", "status", "last_seen", "message", "devices", "location"}
+        assert row["devices"] == ["desktop"]
         assert row["location"] is None  # shared by neither (tests/test_location.py)
         assert isinstance(row["last_seen"], int)
         assert before - 1000 <= row["last_seen"] <= after + 1000, (before, row, after)

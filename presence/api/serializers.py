@@ -6,7 +6,8 @@ from rest_framework import serializers
 
 from friendships.sharing import LocationAudience, PresenceAudience
 from presence import services
-from presence.events import Location, Status
+from presence.events import DEVICE_KINDS, Location, Status
+from presence.models import HistoryKind
 
 
 class StatusField(serializers.ChoiceField):
@@ -87,6 +88,14 @@ class PresenceSerializer(AttributeSerializer):
         allow_null=True,
         help_text="ms since the Unix epoch; null if never seen",
     )
+    # [status]
+    message = serializers.CharField(
+        help_text="the status message; empty when none, and always while offline"
+    )
+    devices = serializers.ListField(
+        child=serializers.ChoiceField(choices=list(DEVICE_KINDS)),
+        help_text="the kinds of device the user is connected with, sorted; empty when offline",
+    )
     # [location]
     location = LocationSerializer(
         allow_null=True, help_text="where the user is, if they share it; null while offline"
@@ -107,6 +116,84 @@ class HeartbeatSerializer(serializers.Serializer):
     offline_after_seconds = serializers.IntegerField(
         help_text="the caller goes OFFLINE after this long without a heartbeat or a connection"
     )
+
+
+# --- [status] The caller's own status message ---------------------------------------------
+
+
+class _JsonTyped:
+    """A field that takes only its JSON type: DRF's own take "12" for 12, or 1 for true,
+    which the contract does not allow."""
+
+    json_types: tuple[type, ...] = ()
+
+    def to_internal_value(self, data: object) -> object:
+        if isinstance(data, bool) != (bool in self.json_types) or not isinstance(
+            data, self.json_types
+        ):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class _JsonString(_JsonTyped, serializers.CharField):
+    json_types = (str,)
+
+
+class _JsonInteger(_JsonTyped, serializers.IntegerField):
+    json_types = (int,)
+
+
+class _JsonBoolean(_JsonTyped, serializers.BooleanField):
+    json_types = (bool,)
+
+
+def _end_field(source: str, what: str) -> serializers.IntegerField:
+    return _JsonInteger(
+        source=source,
+        allow_null=True,
+        required=False,
+        min_value=0,
+        max_value=2**53,
+        help_text=f"when {what} ends, ms since the Unix epoch; null: never",
+    )
+
+
+class OwnStatusSerializer(AttributeSerializer):
+    """What the caller chose: the status of their connections, the message, their ends."""
+
+    status = StatusField(
+        source="chosen",
+        allow_null=True,
+        help_text="the status the caller chose while connected; null when none is chosen",
+    )
+    status_until = _end_field("status_until_ms", "the chosen status (then ONLINE again)")
+    message = serializers.CharField(
+        help_text="the status message, shown to friends while the caller is online or away"
+    )
+    message_until = _end_field("message_until_ms", "the message")
+    clear_message_on_offline = serializers.BooleanField(
+        help_text="the message is cleared when the caller's last connection closes"
+    )
+
+
+class StatusMessageSerializer(serializers.Serializer):
+    """A status message to set: normalised (NFC, trimmed), at most 100 characters, no
+    control, line-separator or bidirectional override/isolate characters."""
+
+    message = _JsonString(
+        allow_blank=True,
+        trim_whitespace=False,
+        default="",
+        help_text='the message; "" (or none) clears it',
+    )
+    message_until = _end_field("message_until_ms", "the message")
+    clear_message_on_offline = _JsonBoolean(
+        default=False,
+        help_text="clear the message when the caller's last connection closes",
+    )
+
+
+# --- [/status] -----------------------------------------------------------------------------
 
 
 class ProcessStatsSerializer(serializers.Serializer):
@@ -151,3 +238,50 @@ class SharingSerializer(serializers.Serializer):
         "among those who see the presence: all, only those in location_list, nobody",
     )
     location_list = _friends("friends' addresses the location mode names")
+
+
+# --- [history] ----------------------------------------------------------------------------
+
+# The last millisecond of year 9999, the latest a datetime holds.
+_LAST_MS = 253_402_300_799_999
+
+
+class HistoryEntrySerializer(serializers.Serializer):
+    """One entry of the caller's own presence history."""
+
+    at = serializers.IntegerField(source="at_ms", help_text="ms since the Unix epoch")
+    kind = serializers.ChoiceField(
+        choices=HistoryKind.values,
+        help_text="a connection opened or closed, or a status changed",
+    )
+    session = serializers.CharField(
+        help_text="the connection: the same in its connected and disconnected entries"
+    )
+    device = serializers.CharField(
+        help_text="the kind of device the connection said it is; empty if it did not say"
+    )
+    chosen = StatusField(
+        source="chosen_status",
+        allow_null=True,
+        help_text="the status the user chose, after the entry; null if none",
+    )
+    visible = StatusField(
+        source="visible_status", help_text="the status friends saw after the entry"
+    )
+
+
+class HistoryWindowSerializer(serializers.Serializer):
+    """The query parameters of a history read."""
+
+    since = serializers.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=_LAST_MS,
+        help_text="ms since the Unix epoch: entries from then on (default: 30 days ago)",
+    )
+    until = serializers.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=_LAST_MS,
+        help_text="ms since the Unix epoch: entries before then (default: up to now)",
+    )

@@ -1,7 +1,10 @@
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from asgiref.sync import async_to_sync
-from drf_spectacular.utils import extend_schema
+from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.generics import GenericAPIView, ListAPIView, RetrieveUpdateAPIView
 from rest_framework.parsers import JSONParser
@@ -15,14 +18,19 @@ from friendships.sharing import Sharing
 from presence import selectors, services
 from presence.api.serializers import (
     HeartbeatSerializer,
+    HistoryEntrySerializer,
+    HistoryWindowSerializer,
     LocationBodySerializer,
+    OwnStatusSerializer,
     PresenceSerializer,
     ProcessStatsSerializer,
     SharingSerializer,
+    StatusMessageSerializer,
 )
 from presence.conf import presence_settings
 from presence.delivery import process
 from presence.events import Location, Presence
+from presence.models import HistoryEntry
 from presence_project.openapi import error_responses
 
 
@@ -77,6 +85,46 @@ class ProcessStatsView(APIView):
         return Response(ProcessStatsSerializer(async_to_sync(process.stats)()).data)
 
 
+# --- [history] ----------------------------------------------------------------------------
+
+
+def _moment(ms: int | None) -> datetime | None:
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC)
+
+
+@extend_schema_view(
+    get=extend_schema(
+        summary="The caller's own presence history",
+        parameters=[HistoryWindowSerializer],
+        responses={200: HistoryEntrySerializer, **error_responses(400, 401, 429)},
+    ),
+    delete=extend_schema(
+        summary="Delete all of the caller's presence history",
+        responses={204: None, **error_responses(401, 429)},
+    ),
+)
+class HistoryView(ListAPIView):
+    """The caller's own connections opened and closed and status changes, newest first: only
+    ever the caller's; staff read others' in the admin, which records it."""
+
+    serializer_class = HistoryEntrySerializer
+
+    def get_queryset(self) -> QuerySet[HistoryEntry]:
+        window = HistoryWindowSerializer(data=self.request.query_params)
+        if not window.is_valid():
+            name, problems = next(iter(window.errors.items()))
+            raise ValidationError({"detail": f"{name}: {problems[0]}"})
+        return selectors.history_of(
+            self.request.user.address,
+            _moment(window.validated_data.get("since")),
+            _moment(window.validated_data.get("until")),
+        )
+
+    def delete(self, request: Request) -> Response:
+        services.delete_history(request.user.address)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
 @extend_schema(responses={200: SharingSerializer, **error_responses(400, 401, 415, 429)})
 class SharingView(RetrieveUpdateAPIView):
     """[privacy] Who sees the caller's presence and location; a PUT takes effect at once
@@ -117,24 +165,11 @@ class _LocationBodyView(GenericAPIView):
     metadata_class = None
 
     def location(self, request: Request) -> Location | None:
-        """The body's location, or a 400 whose detail names each wrong field."""
+        """The body's location, or a 400 whose detail names each wrong field
+        (presence_project.api_errors)."""
         body = self.get_serializer(data=request.data)
-        if not body.is_valid():
-            raise ValidationError({"detail": "; ".join(_problems(body.errors))})
+        body.is_valid(raise_exception=True)
         return body.validated_data["location"]
-
-
-def _problems(errors: object, where: str = "") -> list[str]:
-    """Each of a serializer's errors as "field.subfield: what is wrong"."""
-    if isinstance(errors, dict):
-        return [
-            line
-            for field, inner in errors.items()
-            for line in _problems(inner, f"{where}.{field}" if where else str(field))
-        ]
-    if isinstance(errors, list):
-        return [line for inner in errors for line in _problems(inner, where)]
-    return [f"{where}: {errors}" if where else str(errors)]
 
 
 class LocationView(_LocationBodyView):
@@ -178,3 +213,50 @@ class HeartbeatView(_LocationBodyView):
             "offline_after_seconds": presence_settings().heartbeat_offline_seconds,
         }
         return Response(HeartbeatSerializer(taken).data)
+
+
+class OwnStatusView(APIView):
+    """[status] The caller's own status message: GET reads what they chose (status, message,
+    their ends), PUT sets the message, DELETE clears it. A status is chosen on a connection
+    (SetPresenceStatus), as it lasts while the user is connected."""
+
+    # A JSON body only: a form's fields are strings, not the contract's types.
+    parser_classes = [JSONParser]
+
+    def _choices(self) -> Response:
+        choices = selectors.choices_of(self.request.user.address)
+        return Response(OwnStatusSerializer(choices).data)
+
+    @extend_schema(
+        summary="The caller's chosen status and status message",
+        responses={200: OwnStatusSerializer, **error_responses(401, 429)},
+    )
+    def get(self, request: Request) -> Response:
+        return self._choices()
+
+    @extend_schema(
+        summary="Set the caller's status message",
+        request=StatusMessageSerializer,
+        responses={200: OwnStatusSerializer, **error_responses(400, 401, 429)},
+    )
+    def put(self, request: Request) -> Response:
+        serializer = StatusMessageSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.set_message_now(
+            request.user.address,
+            services.message_choice(
+                serializer.validated_data["message"],
+                serializer.validated_data.get("message_until_ms"),
+                serializer.validated_data["clear_message_on_offline"],
+            ),
+        )
+        return self._choices()
+
+    @extend_schema(
+        summary="Clear the caller's status message",
+        request=None,
+        responses={204: None, **error_responses(401, 429)},
+    )
+    def delete(self, request: Request) -> Response:
+        services.set_message_now(request.user.address, services.message_choice(""))
+        return Response(status=status.HTTP_204_NO_CONTENT)

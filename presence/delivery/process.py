@@ -1,6 +1,7 @@
 """This server process as Redis knows it: its name, its heartbeat, its housekeeping.
 
-Two asyncio tasks per process, started by the first ASGI call. One keeps the heartbeat
+Two asyncio tasks per process, started by the first ASGI call, and a third that finds idle
+connections (`_idling`). One keeps the heartbeat
 alive, on a Redis connection of its own, so that no other work delays a beat: a beat later
 than the TTL gets a healthy process reaped. The other reaps processes whose heartbeat
 expired, renews the process channel's group memberships before channels-redis expires them,
@@ -23,6 +24,7 @@ import secrets
 import socket
 import time
 from collections import Counter
+from collections.abc import Awaitable
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Protocol
@@ -32,7 +34,7 @@ from django.conf import settings
 from presence import observability, services
 from presence.conf import presence_settings
 from presence.delivery import process_channel
-from presence.store import processes, shards
+from presence.store import online, processes, shards
 from presence_project import redis_clients
 
 logger = logging.getLogger(__name__)
@@ -64,6 +66,8 @@ class LiveSession(Protocol):
     def event_subscriptions(self) -> int: ...
 
     async def restore(self) -> None: ...
+
+    def idle_unless_active_since(self, since: float) -> None: ...
 
     async def catch_up(self, from_scratch: bool) -> None: ...
 
@@ -171,7 +175,27 @@ def ensure_running() -> None:
         for task in _tasks:
             task.cancel()
         loop = asyncio.get_running_loop()
-        _tasks[:] = [loop.create_task(_beating()), loop.create_task(_housekeeping())]
+        _tasks[:] = [
+            loop.create_task(_beating()),
+            loop.create_task(_housekeeping()),
+            loop.create_task(_recording_history()),  # [history]
+        ]
+        if presence_settings().idle_away_seconds > 0:
+            _tasks.append(loop.create_task(_idling()))
+
+
+async def _idling() -> None:
+    """[conn] Find the connections idle for PRESENCE_IDLE_AWAY_SECONDS: a comparison per
+    connection every tenth of that time (at most every 5 s), so that a frame costs a
+    timestamp and nothing more."""
+    idle = presence_settings().idle_away_seconds
+    every = min(5.0, idle / 10)
+    while not _retiring.is_set():
+        since = time.monotonic() - idle
+        for session in list(_live_sessions):
+            session.idle_unless_active_since(since)
+        with suppress(TimeoutError):
+            await asyncio.wait_for(_retiring.wait(), every)
 
 
 async def _beating() -> None:
@@ -272,6 +296,7 @@ async def _keep(state: _ShardState) -> None:
             logger.warning("reaped dead server processes: %s", ", ".join(dead))
         # [location] Users whose heartbeats stopped go OFFLINE, unless a socket holds them.
         await services.expire_heartbeats(state.shard)
+        await _apply_ends(state.shard)
     except Exception:
         observability.redis_failed("housekeeping")
         if not state.failing:
@@ -280,6 +305,49 @@ async def _keep(state: _ShardState) -> None:
                 redis_clients.description(state.shard),
             )
         state.failing = True
+
+
+# --- [status] Ends of status messages and chosen statuses ---------------------------------
+
+# The most ends one round takes from a shard; the rest wait for the next round.
+ENDS_PER_ROUND = 1000
+# A timer may fire a little before its time (asyncio runs what is due within its clock's
+# resolution), and an end applied before it is due does nothing until the next round.
+_END_MARGIN_SECONDS = 0.005
+_ending: set[asyncio.Task[object]] = set()
+
+
+async def _apply_ends(shard: int) -> None:
+    """Apply the ends on `shard` that are due before the next round, each at its time:
+    friends hear of an end within moments of it, however the rounds fall. Every process
+    does so; the transition applies an end once, and does nothing for an end not yet due
+    or already applied."""
+    interval = presence_settings().heartbeat_seconds
+    now = online.now_ms()
+    due = await online.ends_before(shard, now + interval * 1000, ENDS_PER_ROUND)
+    loop = asyncio.get_running_loop()
+    for address, at_ms in due:
+        if at_ms <= now:
+            await services.apply_ends(address)
+        else:
+            loop.call_later((at_ms - now) / 1000 + _END_MARGIN_SECONDS, _end_later, address)
+
+
+def _end_later(address: str) -> None:
+    task = asyncio.get_running_loop().create_task(services.apply_ends(address))
+    _ending.add(task)
+    task.add_done_callback(_ended)
+
+
+def _ended(task: asyncio.Task[object]) -> None:
+    _ending.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        # The end stays due in Redis: the next round applies it.
+        observability.redis_failed("housekeeping")
+        logger.error("applying an end failed; the next round retries", exc_info=task.exception())
+
+
+# --- [/status] -----------------------------------------------------------------------------
 
 
 async def _rebuild(shard: int, data_lost: bool, cause: str) -> None:
@@ -316,6 +384,62 @@ async def _rebuild(shard: int, data_lost: bool, cause: str) -> None:
 async def _catch_up_all(from_scratch: bool) -> None:
     for session in list(_live_sessions):
         await session.catch_up(from_scratch)
+
+
+# --- [history] ----------------------------------------------------------------------------
+
+# The retention pass runs once per this many seconds, on one process of all.
+HISTORY_PURGE_EVERY_SECONDS = 3600
+# The share of each round a shard's history drain may take: a backlog beyond what it
+# stores meanwhile waits for the next round, so that a burst of transitions (a reconnect
+# storm) does not turn into a burst of database writes on the process.
+HISTORY_DRAIN_SHARE = 0.25
+
+
+async def _recording_history() -> None:
+    """Store the users' presence history waiting in each shard's stream, once per heartbeat
+    interval, and run the retention pass when due: a task of its own, so that a slow
+    database holds up neither the reaping nor a rebuild."""
+    interval = presence_settings().heartbeat_seconds
+    failing: set[str] = set()
+    while not _retiring.is_set():
+        await asyncio.gather(
+            *(
+                _history_step(f"history:{shard}", _drain_history(shard, interval), failing)
+                for shard in range(shards.count())
+            ),
+            _history_step(
+                "history:retention",
+                services.purge_history_if_due(INCARNATION, HISTORY_PURGE_EVERY_SECONDS),
+                failing,
+            ),
+        )
+        with suppress(TimeoutError):
+            await asyncio.wait_for(_retiring.wait(), interval)
+
+
+async def _drain_history(shard: int, interval: float) -> None:
+    """Store the history entries waiting in `shard`'s stream, a batch at a time, for at most
+    HISTORY_DRAIN_SHARE of `interval`."""
+    loop = asyncio.get_running_loop()
+    until = loop.time() + HISTORY_DRAIN_SHARE * interval
+    while (
+        await services.record_history(shard, INCARNATION) == services.HISTORY_BATCH
+        and loop.time() < until
+    ):
+        pass
+
+
+async def _history_step(name: str, step: Awaitable[object], failing: set[str]) -> None:
+    """Run `step`, logging its first failure of a series; the next round retries."""
+    try:
+        await step
+    except Exception:
+        if name not in failing:
+            logger.exception("presence history step %s failed; retrying", name)
+        failing.add(name)
+    else:
+        failing.discard(name)
 
 
 def restarting() -> bool:

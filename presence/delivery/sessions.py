@@ -7,11 +7,15 @@ holds no wire details.
 """
 
 import asyncio
+import logging
+import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from functools import partial
 
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from accounts.selectors import token_holder
 from friendships.selectors import friend_addresses
@@ -19,6 +23,7 @@ from presence import observability, services, sharing
 from presence.delivery import process, process_channel
 from presence.errors import Forbidden, ServiceError, TooManyRequests, Unauthorized
 from presence.events import (
+    DESKTOP,
     FriendshipNotice,
     Location,
     Presence,
@@ -30,7 +35,10 @@ from presence.events import (
 )
 from presence.rpc.feed import Feed
 from presence.store import keys, online
+from presence.store.online import Choice, MessageChoice
 from presence_project.db import database_sync_to_async
+
+logger = logging.getLogger(__name__)
 
 PresenceFeed = Feed[str, Presence]
 EventFeed = Feed[int, FriendshipNotice]
@@ -40,33 +48,26 @@ _token_holder = database_sync_to_async(token_holder)
 _friend_addresses = database_sync_to_async(friend_addresses)
 
 
-# What of a friend a follower sees change: a new version that shows the same is not shown.
-_View = tuple[Status, Location | None]
-_OFFLINE_VIEW: _View = (Status.OFFLINE, None)
-
-
-def _view(presence: Presence) -> _View:
-    return (presence.status, presence.location)  # [location]
+_NEVER_SHOWN = Presence("", Status.OFFLINE, 0, None).seen_as()
 
 
 class _PresenceSubscription:
     """One presence subscription: its feed, and what it has shown of each friend, so that a
-    late publication of a state it showed already, or the same status and location again, is
-    not shown."""
+    late publication of a state it showed already, or the same state again, is not shown."""
 
     def __init__(self, feed: PresenceFeed) -> None:
         self.feed = feed
         self._versions: dict[str, int] = {}
-        # What was shown of each friend; one never shown is OFFLINE.
-        self._shown: dict[str, _View] = {}
+        # What each friend was shown as (Presence.seen_as); a friend never shown is OFFLINE.
+        self._shown: dict[str, tuple[object, ...]] = {}
 
     async def offer(self, presence: Presence) -> None:
         # -1: after Redis lost its data, an OFFLINE friend reads as version 0 and must pass.
         if presence.version <= self._versions.get(presence.address, -1):
             return
         self._versions[presence.address] = presence.version
-        shown = _view(presence)
-        if shown == self._shown.get(presence.address, _OFFLINE_VIEW):
+        shown = presence.seen_as()
+        if shown == self._shown.get(presence.address, _NEVER_SHOWN):
             return
         self._shown[presence.address] = shown
         await self.feed.offer(presence.address, presence)
@@ -96,11 +97,12 @@ class ClientSession:
         on_disconnected: Callable[[str], None],
         on_restart: Callable[[str], None],
         on_signed_in: Callable[[], None] | None = None,
+        device_kind: str = DESKTOP,
     ) -> None:
         """`on_revoked` closes the connection: its user's access was revoked;
         `on_disconnected` closes it with the reason an operator gave; `on_restart` with the
         reason the process restarts; `on_signed_in` is called once the connection is its
-        user's."""
+        user's. `device_kind` is what the connection says it is (events.DEVICE_KINDS)."""
         self._on_signed_in = on_signed_in
         self._on_revoked = on_revoked
         self._on_disconnected = on_disconnected
@@ -117,10 +119,16 @@ class ClientSession:
         self._event_feeds: dict[EventFeed, Callable[[FriendshipNotice], bool]] = {}
         self._followed: set[str] = set()
         self._background: set[asyncio.Task[None]] = set()
-        # The status last chosen on this connection, to restore if Redis loses it.
-        self._chosen: Status | None = None
+        # The status last chosen on this connection, to restore if Redis loses it; [status]
+        # with its end, and the message last set on this connection.
+        self._choice = Choice(None)
         # [location] The location last shared on this connection, to restore likewise.
         self._location: Location | None = None
+        # [conn] The device as this process knows it, and as Redis last took it; when the
+        # client last did something (time.monotonic()): process.py's timer finds it idle.
+        self._device = self._stored_device = online.Device(device_kind)
+        self._last_active = time.monotonic()
+        self._storing_device: asyncio.Task[None] | None = None
         process.track(self)
 
     # --- Who the user is -----------------------------------------------------------------
@@ -160,13 +168,15 @@ class ClientSession:
         `method` is how the user proved who they are (observability.SIGN_IN_METHODS)."""
         async with self._lock:
             if self.address is None:
+                device = self._device
                 try:
-                    await services.connect(address, self.connection_id)
+                    await services.connect(address, self.connection_id, device)
                 except services.TooManyConnections as exc:
                     raise _refused(
                         observability.CONNECTION_LIMIT, TooManyRequests(str(exc))
                     ) from exc
                 self.address = address
+                self._device_stored(device)
                 self.signed_in_by = method
                 observability.signed_in(method)
                 await process_channel.join_own_group(self, address)
@@ -184,18 +194,31 @@ class ClientSession:
 
     # --- The user's status ---------------------------------------------------------------
 
-    async def set_status(self, status: Status) -> None:
+    async def set_status(self, choice: Choice) -> Presence:
+        """Choose a status for all of the user's connections, with its end and message if it
+        has them; the user as friends now see them."""
         address = self._bound("setting a status")
-        self._chosen = status
-        await services.set_status(address, self.connection_id, status)
+        presence = await services.set_status(address, self.connection_id, choice)
+        self._choice = replace(choice, message=choice.message or self._choice.message)
+        return presence
+
+    async def set_message(self, message: MessageChoice) -> Presence:
+        """[status] Set or clear the user's status message; the user as friends now see
+        them."""
+        address = self._bound("setting a status message")
+        presence = await services.set_message(address, message)
+        self._choice = replace(self._choice, message=message)
+        return presence
 
     async def default_status(self, status: Status) -> None:
         """For a client that has no way to choose (SocialService v2): `status`, unless the
         user already chose one on another connection."""
         address = self._bound("setting a status")
-        if self._chosen is None:
-            self._chosen = status
-        await services.default_status(address, self.connection_id, status)
+        if self._choice.status is None:
+            self._choice = replace(self._choice, status=status)
+        device = self._device
+        await services.default_status(address, self.connection_id, status, device)
+        self._device_stored(device)
 
     # [location]
     async def set_location(self, location: Location | None) -> Presence:
@@ -232,10 +255,64 @@ class ClientSession:
 
     async def restore(self) -> None:
         """Redis lost this connection (an outage): put it back; the feeds catch up after."""
-        if self.address is not None:
-            await services.restore(self.address, self.connection_id, self._chosen)
-            if self._location is not None:  # [location]
-                await services.set_location(self.address, self._location)
+        if self.address is None:
+            return
+        choice = self._choice
+        # [status] What ended during the outage is not restored; a chosen status ends in ONLINE.
+        now = online.now_ms()
+        if choice.until_ms is not None and choice.until_ms <= now:
+            choice = replace(choice, status=Status.ONLINE, until_ms=None)
+        message = choice.message
+        if message is not None and message.until_ms is not None and message.until_ms <= now:
+            choice = replace(choice, message=None)
+        device = self._device
+        await services.restore(self.address, self.connection_id, choice, device)
+        self._device_stored(device)
+        if self._location is not None:  # [location]
+            await services.set_location(self.address, self._location)
+
+    # --- Idle and active [conn] ----------------------------------------------------------
+
+    def active(self) -> None:
+        """The client did something (a frame but a stream ack): a timestamp, and a Redis
+        write only when the connection was idle."""
+        self._last_active = time.monotonic()
+        if self._device.idle:
+            self._set_device(online.Device(self._device.kind, idle=False))
+
+    def idle_unless_active_since(self, since: float) -> None:
+        """Mark the connection idle if the client did nothing since `since` (monotonic)."""
+        if self._last_active < since and not self._device.idle and not self._closed:
+            self._set_device(online.Device(self._device.kind, idle=True))
+
+    def _set_device(self, device: online.Device) -> None:
+        self._device = device
+        if self.address is not None and self._storing_device is None:
+            self._storing_device = task = asyncio.get_running_loop().create_task(
+                self._store_device(self.address)
+            )
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    def _device_stored(self, device: online.Device) -> None:
+        """A transition wrote `device`: write the state again if it changed meanwhile."""
+        self._stored_device = device
+        if device != self._device:
+            self._set_device(self._device)
+
+    async def _store_device(self, address: str) -> None:
+        """Write the device state to Redis until Redis has the latest: one write at a time,
+        so that an older state never lands after a newer one."""
+        try:
+            while self._stored_device != self._device:
+                device = self._device
+                await services.set_device(address, self.connection_id, device)
+                self._stored_device = device
+        except RedisError:
+            # The next change writes it again; a rebuild after an outage restores it.
+            logger.warning("storing connection %s's device state failed", self.connection_id)
+        finally:
+            self._storing_device = None
 
     # --- Friends' presence ---------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from presence.procedures.locations import location_of, put_location
 from presence.protocol import friendships_service_pb2 as pb
 from presence.rpc.feed import Feed
 from presence.rpc.server import RpcModule, server_feed, server_stream, unary
+from presence.services import Choice, MessageChoice, message_choice
 from presence.store import online
 from presence_project.db import database_sync_to_async
 from presence_project.timestamps import ms
@@ -87,11 +88,15 @@ def _event_response(
 
 def _user_presence(presence: Presence) -> pb.UserPresence:
     message = pb.UserPresence(
-        user=pb.User(address=presence.address), status=pb.Status(type=int(presence.status))
+        user=pb.User(address=presence.address),
+        status=pb.Status(type=int(presence.status)),
+        devices=presence.devices,
     )
     if presence.last_seen_ms is not None:
         message.last_seen = presence.last_seen_ms
     put_location(message, presence.location)  # [location]
+    if presence.message:  # [status]
+        message.message = presence.message
     return message
 
 
@@ -217,17 +222,35 @@ async def subscribe_friendship_events(session: ClientSession, request: pb.Payloa
     return session.subscribe_events(feed)
 
 
+def _message_choice(request: pb.StatusPayload) -> MessageChoice | None:
+    """[status] The message a StatusPayload sets, None if it sets none."""
+    if not request.HasField("message"):
+        for field in ("message_until", "clear_message_on_offline"):
+            if request.HasField(field):
+                raise BadRequest(f"{field} applies to a message: send one")
+        return None
+    until = request.message_until if request.HasField("message_until") else None
+    return message_choice(request.message, until, request.clear_message_on_offline)
+
+
 async def set_presence_status(
     session: ClientSession, request: pb.StatusPayload
 ) -> pb.StatusResponse:
     await session.authenticate(_token(request))
+    message = _message_choice(request)
     if not request.HasField("status"):
-        raise BadRequest("status is required: ONLINE, AWAY or OFFLINE")
+        if message is None:
+            raise BadRequest("status is required: ONLINE, AWAY or OFFLINE (or a message alone)")
+        if request.HasField("status_until"):
+            raise BadRequest("status_until applies to a status: send one")
+        presence = await session.set_message(message)
+        return pb.StatusResponse(status=pb.Status(type=int(presence.status)))
     try:
         wanted = Status(request.status.type)
     except ValueError:
         raise BadRequest(f"unknown status {request.status.type}") from None
-    await session.set_status(wanted)
+    until = request.status_until if request.HasField("status_until") else None
+    await session.set_status(Choice(wanted, until, message))
     return pb.StatusResponse(status=pb.Status(type=int(wanted)))
 
 

@@ -35,6 +35,7 @@ from presence.rpc.server import (
     server_feed,
     unary,
 )
+from presence.services import message_choice
 from presence_project.db import database_sync_to_async
 from presence_project.timestamps import ms
 
@@ -391,9 +392,13 @@ def _connectivity_update(batch: list[Presence]) -> bytes:
 def _encoded_connectivity_update(presence: Presence) -> bytes:
     """One friend's change, encoded once for all of their followers on this process."""
     update = pb.FriendConnectivityUpdate(
-        friend=_profile(presence.address), status=int(presence.status)
+        friend=_profile(presence.address),
+        status=int(presence.status),
+        devices=presence.devices,
     )
     put_location(update, presence.location)  # [location]
+    if presence.message:  # [status]
+        update.status_message = presence.message
     return update.SerializeToString()
 
 
@@ -433,6 +438,15 @@ async def presence_heartbeat(
 
 
 # --- [/location] --------------------------------------------------------------------------
+async def set_status_message(
+    session: ClientSession, request: pb.SetStatusMessagePayload
+) -> pb.SetStatusMessageResponse:
+    """[status] Set or clear the caller's status message."""
+    _caller(session)
+    until = request.until if request.HasField("until") else None
+    message = message_choice(request.message, until, request.clear_on_offline)
+    await session.set_message(message)
+    return pb.SetStatusMessageResponse(ok=pb.SetStatusMessageResponse.Ok(message=message.text))
 
 
 Empty = empty_pb2.Empty
@@ -494,6 +508,12 @@ MODULE = RpcModule(
             pb.PresenceHeartbeatPayload,
             presence_heartbeat,
             answered_in(pb.PresenceHeartbeatResponse),
+        ),
+        unary(  # [status]
+            "SetStatusMessage",
+            pb.SetStatusMessagePayload,
+            set_status_message,
+            answered_in(pb.SetStatusMessageResponse),
         ),
     ),
 )

@@ -296,12 +296,20 @@ class Status(_message.Message):
     def __init__(self, type: _Optional[_Union[Status.StatusType, str]] = ...) -> None: ...
 
 class StatusPayload(_message.Message):
-    __slots__ = ("synapse_token", "status")
+    __slots__ = ("synapse_token", "status", "message", "status_until", "message_until", "clear_message_on_offline")
     SYNAPSE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    STATUS_UNTIL_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_UNTIL_FIELD_NUMBER: _ClassVar[int]
+    CLEAR_MESSAGE_ON_OFFLINE_FIELD_NUMBER: _ClassVar[int]
     synapse_token: str
     status: Status
-    def __init__(self, synapse_token: _Optional[str] = ..., status: _Optional[_Union[Status, _Mapping]] = ...) -> None: ...
+    message: str
+    status_until: int
+    message_until: int
+    clear_message_on_offline: bool
+    def __init__(self, synapse_token: _Optional[str] = ..., status: _Optional[_Union[Status, _Mapping]] = ..., message: _Optional[str] = ..., status_until: _Optional[int] = ..., message_until: _Optional[int] = ..., clear_message_on_offline: _Optional[bool] = ...) -> None: ...
 
 class StatusResponse(_message.Message):
     __slots__ = ("status", "internal_server_error", "unauthorized_error", "forbidden_error", "too_many_requests_error", "bad_request_error")
@@ -320,16 +328,20 @@ class StatusResponse(_message.Message):
     def __init__(self, status: _Optional[_Union[Status, _Mapping]] = ..., internal_server_error: _Optional[_Union[InternalServerError, _Mapping]] = ..., unauthorized_error: _Optional[_Union[UnauthorizedError, _Mapping]] = ..., forbidden_error: _Optional[_Union[ForbiddenError, _Mapping]] = ..., too_many_requests_error: _Optional[_Union[TooManyRequestsError, _Mapping]] = ..., bad_request_error: _Optional[_Union[BadRequestError, _Mapping]] = ...) -> None: ...
 
 class UserPresence(_message.Message):
-    __slots__ = ("user", "status", "last_seen", "location")
+    __slots__ = ("user", "status", "last_seen", "message", "location", "devices")
     USER_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     LAST_SEEN_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
     LOCATION_FIELD_NUMBER: _ClassVar[int]
+    DEVICES_FIELD_NUMBER: _ClassVar[int]
     user: User
     status: Status
     last_seen: int
+    message: str
     location: Location
-    def __init__(self, user: _Optional[_Union[User, _Mapping]] = ..., status: _Optional[_Union[Status, _Mapping]] = ..., last_seen: _Optional[int] = ..., location: _Optional[_Union[Location, _Mapping]] = ...) -> None: ...
+    devices: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, user: _Optional[_Union[User, _Mapping]] = ..., status: _Optional[_Union[Status, _Mapping]] = ..., last_seen: _Optional[int] = ..., message: _Optional[str] = ..., location: _Optional[_Union[Location, _Mapping]] = ..., devices: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class FriendshipPresenceUpdates(_message.Message):
     __slots__ = ("users",)

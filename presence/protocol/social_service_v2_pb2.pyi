@@ -306,14 +306,43 @@ class GetFriendshipStatusResponse(_message.Message):
     def __init__(self, accepted: _Optional[_Union[GetFriendshipStatusResponse.Ok, _Mapping]] = ..., internal_server_error: _Optional[_Union[InternalServerError, _Mapping]] = ..., invalid_request: _Optional[_Union[InvalidRequest, _Mapping]] = ...) -> None: ...
 
 class FriendConnectivityUpdate(_message.Message):
-    __slots__ = ("friend", "status", "location")
+    __slots__ = ("friend", "status", "status_message", "location", "devices")
     FRIEND_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
+    STATUS_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     LOCATION_FIELD_NUMBER: _ClassVar[int]
+    DEVICES_FIELD_NUMBER: _ClassVar[int]
     friend: FriendProfile
     status: ConnectivityStatus
+    status_message: str
     location: Location
-    def __init__(self, friend: _Optional[_Union[FriendProfile, _Mapping]] = ..., status: _Optional[_Union[ConnectivityStatus, str]] = ..., location: _Optional[_Union[Location, _Mapping]] = ...) -> None: ...
+    devices: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, friend: _Optional[_Union[FriendProfile, _Mapping]] = ..., status: _Optional[_Union[ConnectivityStatus, str]] = ..., status_message: _Optional[str] = ..., location: _Optional[_Union[Location, _Mapping]] = ..., devices: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class SetStatusMessagePayload(_message.Message):
+    __slots__ = ("message", "until", "clear_on_offline")
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_FIELD_NUMBER: _ClassVar[int]
+    CLEAR_ON_OFFLINE_FIELD_NUMBER: _ClassVar[int]
+    message: str
+    until: int
+    clear_on_offline: bool
+    def __init__(self, message: _Optional[str] = ..., until: _Optional[int] = ..., clear_on_offline: _Optional[bool] = ...) -> None: ...
+
+class SetStatusMessageResponse(_message.Message):
+    __slots__ = ("ok", "internal_server_error", "invalid_request")
+    class Ok(_message.Message):
+        __slots__ = ("message",)
+        MESSAGE_FIELD_NUMBER: _ClassVar[int]
+        message: str
+        def __init__(self, message: _Optional[str] = ...) -> None: ...
+    OK_FIELD_NUMBER: _ClassVar[int]
+    INTERNAL_SERVER_ERROR_FIELD_NUMBER: _ClassVar[int]
+    INVALID_REQUEST_FIELD_NUMBER: _ClassVar[int]
+    ok: SetStatusMessageResponse.Ok
+    internal_server_error: InternalServerError
+    invalid_request: InvalidRequest
+    def __init__(self, ok: _Optional[_Union[SetStatusMessageResponse.Ok, _Mapping]] = ..., internal_server_error: _Optional[_Union[InternalServerError, _Mapping]] = ..., invalid_request: _Optional[_Union[InvalidRequest, _Mapping]] = ...) -> None: ...
 
 class Location(_message.Message):
     __slots__ = ("realm", "x", "y")

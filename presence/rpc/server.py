@@ -132,7 +132,9 @@ class RpcServerSession:
 
     Modules are shared by every connection of the process; each call gets this session's
     `context` as its first argument, so a connection costs no procedures of its own.
-    `observe`, if given, is told of each call as it ends.
+    `observe`, if given, is told of each call as it ends; `active`, if given, of every frame
+    the client sends but a stream ack: the client doing something, rather than only taking
+    what it is sent.
     """
 
     def __init__(
@@ -142,9 +144,11 @@ class RpcServerSession:
         limits: Limits,
         context: Any = None,
         observe: Observer | None = None,
+        active: Callable[[], None] | None = None,
     ) -> None:
         self._send = send
         self._observe = observe
+        self._active = active
         self._modules = modules
         self._context = context
         self._limits = limits
@@ -185,6 +189,8 @@ class RpcServerSession:
                 f"a client may not send {frame.type.name} messages",
             )
             return
+        if self._active is not None and frame.type != MessageType.STREAM_ACK:
+            self._active()
         await handler(self, frame.number, frame.message)
 
     async def refuse_frame(self, data: bytes, reason: str) -> None:

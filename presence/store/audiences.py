@@ -24,9 +24,12 @@ local visible = redis.call('HGET', KEYS[2], address)
 if visible then
   local status, seen = string.match(visible, '^(%d+):%d+:(%d+)$')
   redis.call('HSET', KEYS[2], address, status .. ':' .. version .. ':' .. seen)
-  return {1, status, version, seen, redis.call('HGET', KEYS[5], address) or '', audience}
+  -- The transition's shape: the presence keeps its location, message and devices.
+  local message = string.match(redis.call('HGET', KEYS[6], address) or '0:', '^%d:(.*)$')
+  return {1, status, version, seen, redis.call('HGET', KEYS[5], address) or '', message,
+          redis.call('HGET', KEYS[7], address) or '', audience}
 end
-return {1, '1', version, redis.call('HGET', KEYS[4], address) or '', '', audience}
+return {1, '1', version, redis.call('HGET', KEYS[4], address) or '', '', '', '', audience}
 """
 
 
@@ -47,7 +50,15 @@ async def replace(address: str, expected: str, audience: str) -> Presence | None
     client = redis(shards.shard_of(address))
     script = client.register_script(_REPLACE)
     result = await script(
-        keys=[keys.SHARING, keys.VISIBLE, keys.VERSIONS, keys.LAST_SEEN, keys.LOCATION],
+        keys=[
+            keys.SHARING,
+            keys.VISIBLE,
+            keys.VERSIONS,
+            keys.LAST_SEEN,
+            keys.LOCATION,
+            keys.MESSAGE,  # KEYS[6]
+            keys.DEVICES,  # KEYS[7]
+        ],
         args=[address, expected, audience],
     )
     return None if result is None else _change(address, result).presence

@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from redis.exceptions import RedisError
 
 from presence import selectors, services
+from presence.conf import presence_settings
 from presence.consumers import CLOSE_BY_OPERATOR
 
 ADDRESS_HELP = "the user's Ethereum address (0x + 40 hex digits)"
@@ -24,7 +25,10 @@ def _figure(value: int | None) -> str:
 
 
 class Command(BaseCommand):
-    help = "Presence for operators: who is online, each server process, one user; disconnect."
+    help = (
+        "Presence for operators: who is online, each server process, one user; disconnect; "
+        "purge old presence history."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         commands = parser.add_subparsers(dest="subcommand", required=True, title="subcommands")
@@ -68,12 +72,24 @@ class Command(BaseCommand):
             ),
         )
 
+        commands.add_parser(
+            "purge-history",
+            help="delete presence history older than the retention",
+            description=(
+                "Delete every user's presence history entries older than "
+                "PRESENCE_HISTORY_RETENTION_DAYS, in batches. The server processes also do "
+                "it once an hour; this is for a database they do not reach, or at once."
+            ),
+        )
+
     def handle(self, *args: object, subcommand: str, **options: Any) -> None:
         try:
             if subcommand == "summary":
                 self._summary(options["json"])
             elif subcommand == "user":
                 self._user(options["address"], options["json"])
+            elif subcommand == "purge-history":
+                self._purge_history()
             else:
                 self._disconnect(options["address"], options["reason"])
         except ValidationError as exc:
@@ -140,6 +156,11 @@ class Command(BaseCommand):
         self.stdout.write(f"friends online: {len(user.online_friends)}")
         for friend in user.online_friends:
             self.stdout.write(f"  {friend.address} {friend.status.name.lower()}")
+
+    def _purge_history(self) -> None:
+        purged = services.purge_history()
+        days = presence_settings().history_retention_days
+        self.stdout.write(f"deleted {purged} presence history entries older than {days} days")
 
     def _disconnect(self, address: str, reason: str) -> None:
         count = services.disconnect_user(address, reason)

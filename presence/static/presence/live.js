@@ -87,7 +87,13 @@
         )
       : "none";
     const connections = user.connections.length
-      ? el("ul", {}, ...user.connections.map((c) => el("li", { className: "address" }, c)))
+      ? el(
+          "ul",
+          {},
+          ...user.connections.map((c) =>
+            el("li", {}, el("span", { className: "address" }, c), `: ${user.connection_devices[c]}`),
+          ),
+        )
       : "none";
     box.replaceChildren(
       el(
@@ -102,6 +108,8 @@
           status(user.status),
           user.appears_offline ? " (connected, appearing offline)" : "",
         ),
+        el("dt", {}, "Devices (as friends see them)"),
+        el("dd", { id: "live-user-devices" }, user.devices.length ? user.devices.join(", ") : "none"),
         el("dt", {}, "Last seen"),
         el("dd", { id: "live-user-last-seen" }, seen(user.last_seen)),
         el("dt", {}, "Location"),
@@ -110,6 +118,15 @@
           { id: "live-user-location" },
           user.location ? `${user.location.realm} (${user.location.x}, ${user.location.y})` : "not shared",
         ),
+        el("dt", {}, "Status message"),
+        el(
+          "dd",
+          { id: "live-user-message" },
+          user.message ? `"${user.message}"` : "none",
+          user.message && user.message_until !== null ? `, until ${utc(user.message_until)}` : "",
+        ),
+        el("dt", {}, "Chosen status ends"),
+        el("dd", { id: "live-user-status-until" }, user.status_until === null ? "never" : utc(user.status_until)),
         el("dt", {}, `Open connections: ${user.connections.length}`),
         el("dd", { id: "live-user-connections" }, connections),
         el("dt", {}, `Friends online or away: ${user.online_friends.length}`),
