@@ -22,20 +22,7 @@ class Conflict(exceptions.APIException):
     default_code = "conflict"
 
 
-def _messages(detail: object, where: str = "") -> list[str]:
-    """A serializer's errors, nested by field and list position, as "field: message"."""
-    if isinstance(detail, dict):
-        return [m for key, value in detail.items() for m in _messages(value, f"{where}{key}.")]
-    if isinstance(detail, list):
-        return [m for value in detail for m in _messages(value, where)]
-    return [f"{where.rstrip('.')}: {detail}" if where else str(detail)]
-
-
 def _as_api_exception(exc: Exception) -> Exception:
-    refusal = isinstance(exc, exceptions.ValidationError) and isinstance(exc.detail, dict)
-    if refusal and set(exc.detail) != {"detail"}:
-        # A serializer's refusal, by field: one `detail`, as every error body has.
-        return exceptions.ValidationError({"detail": " ".join(_messages(exc.detail))})
     if isinstance(exc, TooManyActions):
         return exceptions.Throttled(wait=exc.retry_after)
     if isinstance(exc, FriendshipRuleError):
