@@ -21,14 +21,18 @@ from tests.support import (
     ONLINE,
     User,
     addresses,
+    armed,
     befriend_in_store,
     connect,
     connect_signed,
     eventually,
     http_get,
+    http_json,
     http_raw,
     new_address,
+    now_ms,
     outcome,
+    place_of,
     presence_at,
     running_services,
 )
@@ -36,6 +40,8 @@ from tests.support import (
 pytestmark = pytest.mark.django_db(transaction=True)
 
 SHARING = "/api/v1/presence/sharing/"
+STATUS = "/api/v1/presence/status/"
+HEARTBEAT = "/api/v1/presence/heartbeat/"
 
 
 def put_sharing(service, user: User, **wanted) -> tuple[int, dict]:
@@ -180,10 +186,18 @@ async def test_a_hidden_friend_reads_exactly_as_an_offline_one_on_every_surface(
         offline = await _everything_seen_by(service, viewer, identity)
 
         hide_from(service, owner, viewer)
-        async with connect(service.ws_url, owner.token) as owner_client:
+        # Hidden, the owner shows everything a friend can see: a device kind, a status
+        # message and a location.
+        async with connect(f"{service.ws_url}?device=mobile", owner.token) as owner_client:
             await owner_client.set_status(ONLINE)
+            status, _ = http_json(service, "PUT", STATUS, owner.token, {"message": "hidden"})
+            assert status == 200
+            assert outcome(await owner_client.set_location(("main", 3, 4))) == ("presence", "")
             async with connect(service.ws_url, other.token) as other_client:
                 assert addresses(await other_client.online_friends()) == [owner.address]
+            (row,) = http_get(service, "/api/v1/friends/online/", other.token)[1]["results"]
+            shown = (row["message"], row["devices"], row["location"])
+            assert shown == ("hidden", ["mobile"], {"realm": "main", "x": 3, "y": 4})
             await asyncio.sleep(0.3)
             hidden = await _everything_seen_by(service, viewer, identity)
             await owner_client.set_status(AWAY)
@@ -356,8 +370,9 @@ async def test_a_blocked_user_or_a_stranger_never_sees_a_close_friends_presence(
 
 async def test_location_reaches_only_those_it_is_shared_with(service, make_user):
     """Location shared with a list: a listed friend sees it in updates and answers; another
-    friend sees the presence without it, and no update when it moves; "nobody" hides it
-    from both."""
+    friend sees the presence without it (with its status message and devices), and no update
+    when it moves; "nobody" hides it from both, and the sharing change keeps the message and
+    devices in what it publishes."""
     owner, close, other = make_user(), make_user(), make_user()
     for friend in (close, other):
         befriend_in_store(owner.address, friend.address)
@@ -372,7 +387,9 @@ async def test_location_reaches_only_those_it_is_shared_with(service, make_user)
     ):
         close_view = await close_client.subscribe_presence()
         other_view = await other_client.subscribe_presence()
-        async with connect(service.ws_url, owner.token) as owner_client:
+        async with connect(f"{service.ws_url}?device=mobile", owner.token) as owner_client:
+            status, _ = http_json(service, "PUT", STATUS, owner.token, {"message": "here"})
+            assert status == 200
             await owner_client.set_status(ONLINE)
             await presence_at(close_view, owner.address, ONLINE, None)
             await presence_at(other_view, owner.address, ONLINE, None)
@@ -383,10 +400,56 @@ async def test_location_reaches_only_those_it_is_shared_with(service, make_user)
                 (row,) = http_get(service, "/api/v1/friends/online/", viewer.token)[1]["results"]
                 shown = row["location"] and tuple(row["location"][k] for k in ("realm", "x", "y"))
                 assert (row["status"], shown) == ("online", seen)
+                assert (row["message"], row["devices"]) == ("here", ["mobile"])
 
             assert put_sharing(service, owner, presence="all", location="nobody")[0] == 200
-            await presence_at(close_view, owner.address, ONLINE, None)
+            item = await close_view.next()
+            (update,) = item.updates.users
+            assert (update.status.type, place_of(update)) == (ONLINE, None)
+            assert (update.message, list(update.devices)) == ("here", ["mobile"])
             await other_view.expect_nothing(0.5)
             for viewer in (close, other):
                 (row,) = http_get(service, "/api/v1/friends/", viewer.token)[1]["results"]
                 assert (row["status"], row["location"]) == ("online", None)
+                assert (row["message"], row["devices"]) == ("here", ["mobile"])
+
+
+async def test_heartbeats_and_ends_reach_only_those_who_may_see(service, make_user):
+    """A user hidden from one friend and seen by another: what their heartbeats (REST and
+    RPC) and the ends housekeeping publish reaches the other friend only; the hidden one
+    hears nothing and reads them offline, never seen."""
+    owner, viewer, other = make_user(), make_user(), make_user()
+    for friend in (viewer, other):
+        befriend_in_store(owner.address, friend.address)
+    hide_from(service, owner, viewer)
+    async with (
+        connect(service.ws_url, viewer.token) as viewer_client,
+        connect(service.ws_url, other.token) as other_client,
+    ):
+        viewer_view = await armed(viewer_client, await viewer_client.subscribe_presence())
+        other_view = await armed(other_client, await other_client.subscribe_presence())
+
+        async def other_sees(place: tuple[str, int, int], message: str) -> None:
+            while True:
+                item = await other_view.next(10)
+                shown = [(place_of(u), u.message) for u in item.updates.users]
+                if (place, message) in shown:
+                    return
+
+        body = {"location": {"realm": "main", "x": 1, "y": 2}}
+        status, _ = http_json(service, "POST", HEARTBEAT, owner.token, body)
+        assert status == 200
+        await presence_at(other_view, owner.address, ONLINE, ("main", 1, 2))
+        async with connect(service.ws_url, owner.token) as owner_client:
+            answer = await owner_client.heartbeat(("main", 5, 6))
+            assert answer.WhichOneof("response") == "accepted"
+            await presence_at(other_view, owner.address, ONLINE, ("main", 5, 6))
+        # The housekeeping ends the message: its change is published like any other.
+        body = {"message": "brief", "message_until": now_ms() + 1000}
+        assert http_json(service, "PUT", STATUS, owner.token, body)[0] == 200
+        await other_sees(("main", 5, 6), "brief")
+        await other_sees(("main", 5, 6), "")
+        await viewer_view.expect_nothing(0.5)
+    (row,) = http_get(service, "/api/v1/friends/", viewer.token)[1]["results"]
+    shown = (row["status"], row["last_seen"], row["message"], row["devices"], row["location"])
+    assert shown == ("offline", None, "", [], None)
