@@ -17,6 +17,20 @@ from accounts.services import revoke_tokens
 ADDRESS_CSS = "accounts/addresses.css"
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records the admin shows and never changes (users change them elsewhere, or the
+    service writes them)."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
 class AccessTokenInline(admin.TabularInline):
     model = AccessToken
     extra = 0

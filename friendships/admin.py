@@ -4,7 +4,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
-from accounts.admin import ADDRESS_CSS
+from accounts.admin import ADDRESS_CSS, ReadOnlyAdmin
 from friendships import selectors, services
 from friendships.models import (
     Block,
@@ -142,7 +142,7 @@ class BlockAdmin(admin.ModelAdmin):
 
 
 @admin.register(PresenceSharing)
-class PresenceSharingAdmin(admin.ModelAdmin):
+class PresenceSharingAdmin(ReadOnlyAdmin):
     """Who sees each user's presence and location, as they chose it; read-only here."""
 
     list_display = ("user", "presence", "location", "updated_at")
@@ -153,15 +153,6 @@ class PresenceSharingAdmin(admin.ModelAdmin):
 
     class Media:
         css = {"all": [ADDRESS_CSS]}
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
     @admin.display(description="presence list")
     def presence_list(self, row: PresenceSharing) -> SafeString:

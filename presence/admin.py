@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from accounts.admin import UserAdmin
+from accounts.admin import ReadOnlyAdmin, UserAdmin
 from accounts.models import User
 from friendships.selectors import blocked_by, blocker_addresses
 from presence import selectors, services
@@ -182,21 +182,8 @@ admin.site.register(User, UserWithPresenceAdmin)
 # --- [history] ----------------------------------------------------------------------------
 
 
-class _ReadOnly(admin.ModelAdmin):
-    """Records the admin shows and never changes."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-
 @admin.register(HistoryEntry)
-class HistoryEntryAdmin(_ReadOnly):
+class HistoryEntryAdmin(ReadOnlyAdmin):
     """Users' own presence history, for staff with the permission to view it; each reading
     of a list or an entry is recorded as a HistoryAccess, which superusers read."""
 
@@ -235,7 +222,7 @@ class HistoryEntryAdmin(_ReadOnly):
 
 
 @admin.register(HistoryAccess)
-class HistoryAccessAdmin(_ReadOnly):
+class HistoryAccessAdmin(ReadOnlyAdmin):
     """Who of the staff read presence history, and what: for superusers only."""
 
     list_display = ("at", "reader", "view", "subject", "path")
