@@ -129,7 +129,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {
         "NAME": str(Path(tempfile.gettempdir()) / f"presence-test-{os.getpid()}.sqlite3")
     }
-    DATABASES["default"]["OPTIONS"] = {"timeout": 20}
+    # Several processes write (requests, and each process's history drain): a transaction
+    # that reads first and writes later cannot wait for another writer (SQLite refuses the
+    # upgrade at once, "database is locked"), so each takes the write lock when it begins,
+    # and waits for it up to the timeout.
+    DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
 
 AUTH_USER_MODEL = "accounts.User"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
