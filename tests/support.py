@@ -1253,6 +1253,14 @@ def friend_ring(count: int, each_way: int) -> list[tuple[str, str, set[str]]]:
     return [(address, token, friends[address]) for address, token in zip(ring, tokens, strict=True)]
 
 
+# --- The presence REST endpoints, as tests of several features call them ------------------
+
+PRESENCE_LOCATION = "/api/v1/presence/location/"
+PRESENCE_HEARTBEAT = "/api/v1/presence/heartbeat/"
+PRESENCE_STATUS = "/api/v1/presence/status/"
+PRESENCE_SHARING = "/api/v1/presence/sharing/"
+
+
 # --- Snapshots of the state, for requests that must change nothing -------------------------
 
 

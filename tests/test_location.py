@@ -16,6 +16,8 @@ from tests.support import (
     AWAY,
     OFFLINE,
     ONLINE,
+    PRESENCE_HEARTBEAT,
+    PRESENCE_LOCATION,
     Place,
     Subscription,
     addresses,
@@ -49,8 +51,6 @@ MAIN: Place = ("main", 10, -20)
 WORLD: Place = ("name.dcl.eth", 3, 4)
 ONLINE_FRIENDS = "/api/v1/friends/online/"
 FRIENDS = "/api/v1/friends/"
-LOCATION = "/api/v1/presence/location/"
-HEARTBEAT = "/api/v1/presence/heartbeat/"
 
 
 def as_json(place: Place | None) -> dict | None:
@@ -208,7 +208,7 @@ async def test_rest_heartbeats_keep_a_user_online_and_their_silence_makes_them_o
     carol, bob = make_user(), make_user()
     async with watching(url, bob, carol) as (_, updates):
         status, taken = http_json(
-            location_service, "POST", HEARTBEAT, carol.token, {"location": as_json(MAIN)}
+            location_service, "POST", PRESENCE_HEARTBEAT, carol.token, {"location": as_json(MAIN)}
         )
         assert status == 200, taken
         assert taken["offline_after_seconds"] == OFFLINE_AFTER
@@ -222,7 +222,7 @@ async def test_rest_heartbeats_keep_a_user_online_and_their_silence_makes_them_o
         loop = asyncio.get_running_loop()
         beating_until = loop.time() + OFFLINE_AFTER * 1.5
         while loop.time() < beating_until:
-            status, taken = http_json(location_service, "POST", HEARTBEAT, carol.token, {})
+            status, taken = http_json(location_service, "POST", PRESENCE_HEARTBEAT, carol.token, {})
             assert (status, taken["presence"]["location"]) == (200, as_json(MAIN))
             await updates.expect_nothing(within=0.5)
         # Silence: OFFLINE once the time is over, applied by the service itself.
@@ -337,7 +337,7 @@ async def test_a_bad_location_is_refused_with_a_clear_error_everywhere(
         assert kind == "bad_request_error" and says in message, message
         kind, message = outcome(await a.heartbeat(place))
         assert kind == "bad_request_error" and says in message, message
-        for method, path in (("PUT", LOCATION), ("POST", HEARTBEAT)):
+        for method, path in (("PUT", PRESENCE_LOCATION), ("POST", PRESENCE_HEARTBEAT)):
             status, body = http_json(
                 location_service, method, path, alice.token, {"location": as_json(place)}
             )
@@ -354,24 +354,24 @@ async def test_a_bad_location_is_refused_with_a_clear_error_everywhere(
 async def test_rest_location_needs_a_connection_and_a_well_formed_body(location_service, make_user):
     alice = make_user()
     status, body = http_json(
-        location_service, "PUT", LOCATION, alice.token, {"location": as_json(MAIN)}
+        location_service, "PUT", PRESENCE_LOCATION, alice.token, {"location": as_json(MAIN)}
     )
     assert (status, body["detail"]) == (
         409,
         "connect or send a heartbeat before sharing a location",
     )
     for wrong in ({"location": "main"}, {"location": {"realm": "main", "x": "far"}}, [1]):
-        status, body = http_json(location_service, "PUT", LOCATION, alice.token, wrong)
+        status, body = http_json(location_service, "PUT", PRESENCE_LOCATION, alice.token, wrong)
         assert status == 400, (wrong, body)
-    status, _ = http_json(location_service, "PUT", LOCATION, None, {"location": None})
+    status, _ = http_json(location_service, "PUT", PRESENCE_LOCATION, None, {"location": None})
     assert status == 401
     async with connect(location_service.ws_url, alice.token) as a:
         await a.set_status(ONLINE)
         status, body = http_json(
-            location_service, "PUT", LOCATION, alice.token, {"location": as_json(WORLD)}
+            location_service, "PUT", PRESENCE_LOCATION, alice.token, {"location": as_json(WORLD)}
         )
         assert (status, body["location"]) == (200, as_json(WORLD))
-        status, body = http_json(location_service, "DELETE", LOCATION, alice.token)
+        status, body = http_json(location_service, "DELETE", PRESENCE_LOCATION, alice.token)
         assert (status, body["status"], body["location"]) == (200, "online", None)
 
 

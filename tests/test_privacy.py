@@ -19,6 +19,9 @@ from tests.support import (
     AWAY,
     OFFLINE,
     ONLINE,
+    PRESENCE_HEARTBEAT,
+    PRESENCE_SHARING,
+    PRESENCE_STATUS,
     User,
     addresses,
     armed,
@@ -39,15 +42,11 @@ from tests.support import (
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-SHARING = "/api/v1/presence/sharing/"
-STATUS = "/api/v1/presence/status/"
-HEARTBEAT = "/api/v1/presence/heartbeat/"
-
 
 def put_sharing(service, user: User, **wanted) -> tuple[int, dict]:
     status, _, body = http_raw(
         "PUT",
-        service.http_url + SHARING,
+        service.http_url + PRESENCE_SHARING,
         user.token,
         headers={"Content-Type": "application/json"},
         timeout=20,
@@ -74,7 +73,7 @@ def share_with_all(service, owner: User) -> None:
 def test_sharing_defaults_to_all_friends_and_lists_hold_friends_only(service, make_user):
     owner, friend, stranger = make_user(), make_user(), make_user()
     befriend_in_store(owner.address, friend.address)
-    assert http_get(service, SHARING, owner.token) == (
+    assert http_get(service, PRESENCE_SHARING, owner.token) == (
         200,
         {"presence": "all", "presence_list": [], "location": "all", "location_list": []},
     )
@@ -87,7 +86,7 @@ def test_sharing_defaults_to_all_friends_and_lists_hold_friends_only(service, ma
         f"the presence list holds friends only; not a friend of yours: {stranger.address}"
     )
     assert put_sharing(service, owner, presence="sometimes", location="all")[0] == 400
-    assert http_get(service, SHARING, owner.token)[1]["presence"] == "all"
+    assert http_get(service, PRESENCE_SHARING, owner.token)[1]["presence"] == "all"
 
     status, body = put_sharing(
         service,
@@ -105,7 +104,7 @@ def test_sharing_defaults_to_all_friends_and_lists_hold_friends_only(service, ma
             "location_list": [],
         },
     )
-    assert http_get(service, SHARING, owner.token) == (200, body)
+    assert http_get(service, PRESENCE_SHARING, owner.token) == (200, body)
 
 
 async def test_sharing_through_rpc(service, make_user):
@@ -190,7 +189,9 @@ async def test_a_hidden_friend_reads_exactly_as_an_offline_one_on_every_surface(
         # message and a location.
         async with connect(f"{service.ws_url}?device=mobile", owner.token) as owner_client:
             await owner_client.set_status(ONLINE)
-            status, _ = http_json(service, "PUT", STATUS, owner.token, {"message": "hidden"})
+            status, _ = http_json(
+                service, "PUT", PRESENCE_STATUS, owner.token, {"message": "hidden"}
+            )
             assert status == 200
             assert outcome(await owner_client.set_location(("main", 3, 4))) == ("presence", "")
             async with connect(service.ws_url, other.token) as other_client:
@@ -284,9 +285,11 @@ async def test_a_list_entry_applies_again_when_the_friendship_comes_back(service
     async with connect(service.ws_url, owner.token) as owner_client:
         await owner_client.set_status(ONLINE)
         assert outcome(await owner_client.update("delete", viewer.address)) == ("event", "")
-        assert http_get(service, SHARING, owner.token)[1]["presence_list"] == []
+        assert http_get(service, PRESENCE_SHARING, owner.token)[1]["presence_list"] == []
         befriend_in_store(viewer.address, owner.address)
-        assert http_get(service, SHARING, owner.token)[1]["presence_list"] == [viewer.address]
+        assert http_get(service, PRESENCE_SHARING, owner.token)[1]["presence_list"] == [
+            viewer.address
+        ]
         async with connect(service.ws_url, viewer.token) as viewer_client:
             assert addresses(await viewer_client.online_friends()) == []
 
@@ -388,7 +391,7 @@ async def test_location_reaches_only_those_it_is_shared_with(service, make_user)
         close_view = await close_client.subscribe_presence()
         other_view = await other_client.subscribe_presence()
         async with connect(f"{service.ws_url}?device=mobile", owner.token) as owner_client:
-            status, _ = http_json(service, "PUT", STATUS, owner.token, {"message": "here"})
+            status, _ = http_json(service, "PUT", PRESENCE_STATUS, owner.token, {"message": "here"})
             assert status == 200
             await owner_client.set_status(ONLINE)
             await presence_at(close_view, owner.address, ONLINE, None)
@@ -437,7 +440,7 @@ async def test_heartbeats_and_ends_reach_only_those_who_may_see(service, make_us
                     return
 
         body = {"location": {"realm": "main", "x": 1, "y": 2}}
-        status, _ = http_json(service, "POST", HEARTBEAT, owner.token, body)
+        status, _ = http_json(service, "POST", PRESENCE_HEARTBEAT, owner.token, body)
         assert status == 200
         await presence_at(other_view, owner.address, ONLINE, ("main", 1, 2))
         async with connect(service.ws_url, owner.token) as owner_client:
@@ -446,7 +449,7 @@ async def test_heartbeats_and_ends_reach_only_those_who_may_see(service, make_us
             await presence_at(other_view, owner.address, ONLINE, ("main", 5, 6))
         # The housekeeping ends the message: its change is published like any other.
         body = {"message": "brief", "message_until": now_ms() + 1000}
-        assert http_json(service, "PUT", STATUS, owner.token, body)[0] == 200
+        assert http_json(service, "PUT", PRESENCE_STATUS, owner.token, body)[0] == 200
         await other_sees(("main", 5, 6), "brief")
         await other_sees(("main", 5, 6), "")
         await viewer_view.expect_nothing(0.5)

@@ -23,6 +23,7 @@ from tests.support import (
     AWAY,
     OFFLINE,
     ONLINE,
+    PRESENCE_STATUS,
     FriendsClient,
     OwnRedis,
     Subscription,
@@ -45,7 +46,6 @@ from tests.support import (
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-STATUS = "/api/v1/presence/status/"
 # A generous bound on "within a second of the end" for a shared, loaded machine; the test
 # prints the delay it measured.
 END_BOUND_SECONDS = 2.5
@@ -122,7 +122,7 @@ async def test_a_message_reaches_friends_on_both_modules_and_rest_and_no_one_els
         for path in ("/api/v1/friends/", "/api/v1/friends/online/"):
             row = rest_friend(service, friend, setter.address, path)
             assert row["message"] == "Caf\u00e9 at 4,2", row
-        status, own = http_json(service, "GET", STATUS, setter.token)
+        status, own = http_json(service, "GET", PRESENCE_STATUS, setter.token)
         assert (status, own["status"], own["message"]) == (200, "online", "Caf\u00e9 at 4,2")
 
         # A new message alone is a visible change, with a newer version behind it.
@@ -180,16 +180,20 @@ async def test_messages_are_normalised_and_refused_with_the_problem_named(servic
         for text, problem in refused.items():
             kind, message = outcome(await set_status(client, message=text))
             assert kind == "bad_request_error" and problem in message, (text, message)
-            status, body = http_json(service, "PUT", STATUS, user.token, {"message": text})
+            status, body = http_json(service, "PUT", PRESENCE_STATUS, user.token, {"message": text})
             assert status == 400 and problem in body["detail"], (text, body)
 
         # 100 decomposed "é" are 200 code points, and 100 characters after NFC.
-        status, body = http_json(service, "PUT", STATUS, user.token, {"message": "e\u0301" * 100})
+        status, body = http_json(
+            service, "PUT", PRESENCE_STATUS, user.token, {"message": "e\u0301" * 100}
+        )
         assert (status, body["message"]) == (200, "\u00e9" * 100), body
         # Whitespace around is trimmed, not counted; only whitespace clears the message.
-        status, body = http_json(service, "PUT", STATUS, user.token, {"message": " " + "m" * 100})
+        status, body = http_json(
+            service, "PUT", PRESENCE_STATUS, user.token, {"message": " " + "m" * 100}
+        )
         assert (status, body["message"]) == (200, "m" * 100), body
-        status, body = http_json(service, "PUT", STATUS, user.token, {"message": "   "})
+        status, body = http_json(service, "PUT", PRESENCE_STATUS, user.token, {"message": "   "})
         assert (status, body["message"]) == (200, ""), body
 
         past, far = now_ms() - 1, now_ms() + 400 * 86_400_000
@@ -200,7 +204,7 @@ async def test_messages_are_normalised_and_refused_with_the_problem_named(servic
             ({"message": 5}, "message: Not a valid string."),
             ({"message": "hi", "message_until": "9"}, "message_until: A valid integer"),
         ):
-            status, body = http_json(service, "PUT", STATUS, user.token, payload)
+            status, body = http_json(service, "PUT", PRESENCE_STATUS, user.token, payload)
             assert status == 400 and problem in body["detail"], (payload, body)
         kind, message = outcome(await set_status(client, ONLINE, status_until=now_ms() + 60_000))
         assert (kind, message) == (
@@ -261,10 +265,14 @@ async def test_ends_are_applied_by_the_service_within_a_second(service):
     lone = new_user()
     end = now_ms() + 1500
     status, body = http_json(
-        service, "PUT", STATUS, lone.token, {"message": "gone fishing", "message_until": end}
+        service,
+        "PUT",
+        PRESENCE_STATUS,
+        lone.token,
+        {"message": "gone fishing", "message_until": end},
     )
     assert (status, body["message"], body["message_until"]) == (200, "gone fishing", end)
-    while http_json(service, "GET", STATUS, lone.token)[1]["message"]:
+    while http_json(service, "GET", PRESENCE_STATUS, lone.token)[1]["message"]:
         assert time.time() < end / 1000 + 10, "the message never ended"
         await asyncio.sleep(0.02)
     delays["message, nobody connected"] = time.time() - end / 1000
@@ -284,7 +292,7 @@ async def test_a_message_is_cleared_on_offline_only_if_asked(service):
                 assert (await seen(updates, setter.address)).message == "kept"
             shown = await seen(updates, setter.address)
             assert (shown.status.type, shown.HasField("message")) == (OFFLINE, False)
-            _, own = http_json(service, "GET", STATUS, setter.token)
+            _, own = http_json(service, "GET", PRESENCE_STATUS, setter.token)
             assert (own["message"], own["status"]) == (expected, None), own
             async with connect(service.ws_url, setter.token) as setter_client:
                 await set_status(setter_client, ONLINE)
@@ -303,10 +311,12 @@ async def test_rest_clears_the_message_and_friends_are_told(service):
         updates = await armed(friend_client, await friend_client.subscribe_presence())
         await set_status(setter_client, ONLINE)
         assert (await seen(updates, setter.address)).status.type == ONLINE
-        status, body = http_json(service, "PUT", STATUS, setter.token, {"message": "on REST"})
+        status, body = http_json(
+            service, "PUT", PRESENCE_STATUS, setter.token, {"message": "on REST"}
+        )
         assert (status, body["message"], body["status"]) == (200, "on REST", "online"), body
         assert (await seen(updates, setter.address)).message == "on REST"
-        status, _ = http_json(service, "DELETE", STATUS, setter.token)
+        status, _ = http_json(service, "DELETE", PRESENCE_STATUS, setter.token)
         assert status == 204
         shown = await seen(updates, setter.address)
         assert (shown.status.type, shown.HasField("message")) == (ONLINE, False)
@@ -317,7 +327,7 @@ async def test_rest_clears_the_message_and_friends_are_told(service):
         assert (await set_status(setter_client, message="")).status.type == ONLINE
         shown = await seen(updates, setter.address)
         assert (shown.status.type, shown.HasField("message")) == (ONLINE, False)
-        _, own = http_json(service, "GET", STATUS, setter.token)
+        _, own = http_json(service, "GET", PRESENCE_STATUS, setter.token)
         assert (own["status"], own["message"]) == ("online", "")
 
 
@@ -346,8 +356,8 @@ async def test_messages_and_ends_are_restored_after_redis_loses_everything(
             own_redis.start()
 
             async def rebuilt() -> bool:
-                _, alice_own = http_json(running, "GET", STATUS, alice.token)
-                _, carol_own = http_json(running, "GET", STATUS, carol.token)
+                _, alice_own = http_json(running, "GET", PRESENCE_STATUS, alice.token)
+                _, carol_own = http_json(running, "GET", PRESENCE_STATUS, carol.token)
                 return (alice_own, carol_own["status"], carol_own["message"]) == (
                     {
                         "status": "away",
@@ -376,7 +386,11 @@ def test_the_admin_shows_the_message_and_the_ends(service):
     user = new_user()
     until = now_ms() + 3_600_000
     status, _ = http_json(
-        service, "PUT", STATUS, user.token, {"message": "<i>hi</i>", "message_until": until}
+        service,
+        "PUT",
+        PRESENCE_STATUS,
+        user.token,
+        {"message": "<i>hi</i>", "message_until": until},
     )
     assert status == 200
     page = admin_client.get(reverse("admin:accounts_user_change", args=[user.address]))
@@ -406,7 +420,11 @@ def test_ends_are_kept_and_applied_on_each_users_shard(tmp_path):
         for placed in users.values():
             for user in placed:
                 status, _ = http_json(
-                    running, "PUT", STATUS, user.token, {"message": "hi", "message_until": end}
+                    running,
+                    "PUT",
+                    PRESENCE_STATUS,
+                    user.token,
+                    {"message": "hi", "message_until": end},
                 )
                 assert status == 200
         for shard, placed in users.items():
@@ -421,7 +439,9 @@ def test_ends_are_kept_and_applied_on_each_users_shard(tmp_path):
         left = [user for placed in users.values() for user in placed]
         while left:
             assert time.time() < end / 1000 + 10, "messages never ended"
-            left = [u for u in left if http_json(running, "GET", STATUS, u.token)[1]["message"]]
+            left = [
+                u for u in left if http_json(running, "GET", PRESENCE_STATUS, u.token)[1]["message"]
+            ]
             time.sleep(0.02)
         delay = time.time() - end / 1000
         print(f"the last of {len(users) * 2} ends on 3 shards applied {delay:.3f} s after it")
