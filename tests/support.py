@@ -87,6 +87,15 @@ class Service:
             log.seek(mark)
             return log.read().decode(errors="replace")
 
+    async def logs(self, text: str, since: int, within: float) -> None:
+        """Return once the log has `text` after `since` (a log_mark()); else fail, showing
+        what it has."""
+        deadline = time.monotonic() + within
+        while text not in self.logged_since(since):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"not logged in {within} s: {text!r}\n{self.log_tail(60)}")
+            await asyncio.sleep(0.2)
+
 
 def free_port() -> int:
     (port,) = free_ports(1)
