@@ -6,7 +6,6 @@ import asyncio
 import re
 import time
 from collections.abc import Iterator
-from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -17,7 +16,6 @@ from django.urls import reverse
 
 from accounts.models import User as UserModel
 from accounts.services import issue_token
-from presence.delivery.process import HISTORY_YIELDS_AT_SET_UPS
 from presence.models import HistoryAccess, HistoryEntry, HistoryErasure
 from presence.store import keys
 from presence.store.history import GROUP
@@ -130,27 +128,6 @@ async def test_connections_and_status_changes_are_recorded(service, make_user):
     assert "connection" not in results[0]
     assert [row["at"] for row in results] == sorted((row["at"] for row in results), reverse=True)
     assert abs(results[0]["at"] - time.time() * 1000) < 60_000
-
-
-async def test_history_waits_out_a_reconnect_storm_and_is_then_stored(service, make_user):
-    """While connections are being set up by the hundred, the process spends nothing on the
-    history; the entries wait in Redis and are stored once the storm is over."""
-    alice = make_user()
-    async with AsyncExitStack() as storm:
-        for _ in range(HISTORY_YIELDS_AT_SET_UPS):
-            # Open, not signed in: mid-set-up, as a storm's clients are.
-            await storm.enter_async_context(connect(service.ws_url))
-        async with connect(service.ws_url, alice.token) as client:
-            await client.set_status(AWAY)
-        # Three housekeeping rounds (a heartbeat apart) pass with nothing stored.
-        await asyncio.sleep(3.5)
-        assert (await asyncio.to_thread(history, service, alice.token))["count"] == 0
-    body = await history_until(service, alice.token, 3)
-    assert rows(body) == [
-        ("disconnected", None, "offline"),
-        ("status", "away", "away"),
-        ("connected", None, "offline"),
-    ]
 
 
 async def test_a_signed_in_social_service_connection_is_recorded(service):

@@ -396,40 +396,13 @@ HISTORY_PURGE_EVERY_SECONDS = 3600
 HISTORY_DRAIN_SHARE = 0.25
 
 
-# A reconnect storm, to the history: at least this many connections open and not yet signed
-# in. Everyday churn keeps a few mid-set-up; a storm keeps hundreds.
-HISTORY_YIELDS_AT_SET_UPS = 50
-# The longest the history's storing yields to a storm; the entries wait in the shard's
-# stream meanwhile (presence.store.history), none lost.
-HISTORY_YIELDS_FOR_SECONDS = 60.0
-
-
-def _setting_up() -> int:
-    """Connections open and not yet signed in."""
-    return sum(1 for session in list(_live_sessions) if session.address is None)
-
-
 async def _recording_history() -> None:
     """Store the users' presence history waiting in each shard's stream, once per heartbeat
     interval, and run the retention pass when due: a task of its own, so that a slow
-    database holds up neither the reaping nor a rebuild.
-
-    In a reconnect storm it waits (HISTORY_YIELDS_FOR_SECONDS at most): the database writes
-    and their thread compete with the set-ups for the process's one core, and a storm's
-    history keeps until after it."""
+    database holds up neither the reaping nor a rebuild."""
     interval = presence_settings().heartbeat_seconds
     failing: set[str] = set()
-    loop = asyncio.get_running_loop()
-    yielding_since: float | None = None
     while not _retiring.is_set():
-        if _setting_up() >= HISTORY_YIELDS_AT_SET_UPS:
-            yielding_since = yielding_since or loop.time()
-        else:
-            yielding_since = None
-        if yielding_since is not None and loop.time() - yielding_since < HISTORY_YIELDS_FOR_SECONDS:
-            with suppress(TimeoutError):
-                await asyncio.wait_for(_retiring.wait(), interval)
-            continue
         await asyncio.gather(
             *(
                 _history_step(f"history:{shard}", _drain_history(shard, interval), failing)
