@@ -405,6 +405,9 @@ async def test_restarting_one_shard_affects_only_its_users_and_is_rebuilt(
             await service.logs(line, since=mark, within=10)
             logged = service.logged_since(mark)
             assert f"housekeeping failed on Redis at 127.0.0.1:{down.port} (shard {DOWN})" in logged
+            # Only the shard restarted is rebuilt: the others' rounds did not fail with it.
+            for up in set(range(SHARDS)) - {DOWN}:
+                assert f"(shard {up}) after a Redis outage" not in logged, logged
             assert down.password not in logged
             assert service.process.poll() is None
 

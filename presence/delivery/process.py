@@ -235,6 +235,7 @@ class _ShardState:
     epoch: str | None = None
     failing: bool = False
     catch_up_again: bool = False
+    catch_up_failing: bool = False
 
 
 async def _housekeeping() -> None:
@@ -287,8 +288,7 @@ async def _keep(state: _ShardState) -> None:
             state.catch_up_again = True
         elif state.catch_up_again:
             # Changes published while the layer was still resubscribing were lost.
-            await _catch_up_all(from_scratch=False)
-            state.catch_up_again = False
+            state.catch_up_again = not await _caught_up(state)
         state.epoch, state.failing = epoch, False
         dead = await services.reap_dead_processes(state.shard, alive=INCARNATION)
         if dead:
@@ -379,6 +379,28 @@ async def _rebuild(shard: int, data_lost: bool, cause: str) -> None:
         redis_clients.description(shard),
         cause,
     )
+
+
+async def _caught_up(state: _ShardState) -> bool:
+    """Catch every feed up after `state`'s shard came back; False if that failed.
+
+    The catch-up reads the friends' state on every shard: a failure is another shard's
+    (this one just answered), so this shard is not marked failing, nor rebuilt for it; the
+    next round tries again."""
+    try:
+        await _catch_up_all(from_scratch=False)
+    except Exception as exc:
+        observability.redis_failed("housekeeping")
+        if not state.catch_up_failing:
+            logger.warning(
+                "catching feeds up after %s came back failed on another shard (%s); retrying",
+                redis_clients.description(state.shard),
+                type(exc).__name__,
+            )
+        state.catch_up_failing = True
+        return False
+    state.catch_up_failing = False
+    return True
 
 
 async def _catch_up_all(from_scratch: bool) -> None:
