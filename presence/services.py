@@ -23,7 +23,7 @@ from accounts.addresses import normalize_address
 from friendships.sharing import Sharing
 from presence import publishing, sharing
 from presence.conf import presence_settings
-from presence.events import Location, Presence, SessionDisconnect, Status
+from presence.events import DESKTOP, Location, Presence, SessionDisconnect, Status
 from presence.store import audiences, online, processes, shards
 from presence.store import history as history_stream
 from presence.store.online import (
@@ -327,16 +327,22 @@ async def set_location(address: str, location: Location | None) -> Presence:
     return change.presence
 
 
-async def heartbeat(address: str, location: Location | None) -> Presence:
+async def heartbeat(
+    address: str, location: Location | None, device_kind: str = DESKTOP
+) -> Presence:
     """A client without a socket is alive: `address` stays connected for
-    PRESENCE_HEARTBEAT_OFFLINE_SECONDS more, ONLINE unless a connection chose a status, and
-    shares `location` if it is given (None leaves the one shared as it is)."""
+    PRESENCE_HEARTBEAT_OFFLINE_SECONDS more, ONLINE unless a connection chose a status, on a
+    device of `device_kind` (events.DEVICE_KINDS), and shares `location` if it is given
+    (None leaves the one shared as it is)."""
     until = online.now_ms() + presence_settings().heartbeat_offline_seconds * 1000
-    return await asyncio.shield(_heartbeat(address, until, location))
+    device = online.Device(device_kind)
+    return await asyncio.shield(_heartbeat(address, until, location, device))
 
 
-async def _heartbeat(address: str, until_ms: int, location: Location | None) -> Presence:
-    came = await online.heartbeat(address, until_ms)
+async def _heartbeat(
+    address: str, until_ms: int, location: Location | None, device: online.Device
+) -> Presence:
+    came = await online.heartbeat(address, until_ms, device)
     if location is None:
         if came.changed:
             await publishing.presence_changed(came.presence)

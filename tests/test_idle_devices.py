@@ -19,6 +19,7 @@ from tests.support import (
     AWAY,
     OFFLINE,
     ONLINE,
+    PRESENCE_HEARTBEAT,
     FriendsClient,
     Subscription,
     User,
@@ -30,6 +31,7 @@ from tests.support import (
     eventually,
     friend_online,
     http_get,
+    http_json,
     new_address,
     running_service,
     running_services,
@@ -313,3 +315,35 @@ async def test_the_admin_shows_devices_and_each_connection_idle_or_not(idle_serv
         assert sorted(user["connection_devices"].values()) == ["desktop, idle", "mobile"]
         for connection, device in user["connection_devices"].items():
             assert f'<span class="address">{connection}</span>: {device}</li>' in page
+
+
+async def test_a_heartbeat_says_its_device_over_rest_and_rpc(idle_service, make_user):
+    url = idle_service.ws_url
+    alice, bob = make_user(), make_user()
+    await befriend(url, alice, bob)
+    async with connect(url, bob.token) as watcher:
+        updates = await watcher.subscribe_presence()
+        # Over REST, the body says what sends the heartbeats.
+        status, taken = await asyncio.to_thread(
+            http_json, idle_service, "POST", PRESENCE_HEARTBEAT, alice.token, {"device": "mobile"}
+        )
+        assert status == 200, taken
+        assert (taken["presence"]["status"], taken["presence"]["devices"]) == ("online", ["mobile"])
+        await updates.presence_until(alice.address, ONLINE, devices=("mobile",))
+        assert (await rest_friends(idle_service, bob.token))[alice.address] == (
+            "online",
+            ["mobile"],
+        )
+        status, refused = await asyncio.to_thread(
+            http_json, idle_service, "POST", PRESENCE_HEARTBEAT, alice.token, {"device": "fridge"}
+        )
+        assert (status, refused) == (400, {"detail": 'device: "fridge" is not a valid choice.'})
+        # Over RPC, the heartbeat is the connection's device, and holds once it has closed.
+        async with connect(on(url, "web"), alice.token) as web:
+            await web.heartbeat()
+        await updates.presence_until(alice.address, ONLINE, devices=WEB)
+        # Without a word, a heartbeat is a desktop's, as a WebSocket is.
+        status, taken = await asyncio.to_thread(
+            http_json, idle_service, "POST", PRESENCE_HEARTBEAT, alice.token, {}
+        )
+        assert taken["presence"]["devices"] == ["desktop"], taken

@@ -6,7 +6,7 @@ from rest_framework import serializers
 
 from friendships.sharing import LocationAudience, PresenceAudience
 from presence import services
-from presence.events import DEVICE_KINDS, Location, Status
+from presence.events import DESKTOP, DEVICE_KINDS, Location, Status
 from presence.models import HistoryKind
 
 
@@ -107,6 +107,18 @@ class LocationBodySerializer(serializers.Serializer):
     or absent: none), a heartbeat shares it if given (else leaves the one shared as it is)."""
 
     location = LocationSerializer(allow_null=True, required=False, default=None)
+
+
+class HeartbeatBodySerializer(LocationBodySerializer):
+    """[location] [conn] A heartbeat: the location as above, and what the client is, as a
+    WebSocket says it with `?device=`."""
+
+    device = serializers.ChoiceField(
+        choices=list(DEVICE_KINDS),
+        default=DESKTOP,
+        help_text="the kind of device sending the heartbeats, shown to friends among the "
+        "user's active devices",
+    )
 
 
 class HeartbeatSerializer(serializers.Serializer):

@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 from friendships.sharing import Sharing
 from presence import selectors, services
 from presence.api.serializers import (
+    HeartbeatBodySerializer,
     HeartbeatSerializer,
     HistoryEntrySerializer,
     HistoryWindowSerializer,
@@ -164,12 +165,12 @@ class _LocationBodyView(GenericAPIView):
     # No OPTIONS description: DRF's would look for an object these views do not have.
     metadata_class = None
 
-    def location(self, request: Request) -> Location | None:
-        """The body's location, or a 400 whose detail names each wrong field
+    def body(self, request: Request) -> dict[str, object]:
+        """The body's fields, or a 400 whose detail names each wrong field
         (presence_project.api_errors)."""
         body = self.get_serializer(data=request.data)
         body.is_valid(raise_exception=True)
-        return body.validated_data["location"]
+        return body.validated_data
 
 
 class LocationView(_LocationBodyView):
@@ -181,7 +182,7 @@ class LocationView(_LocationBodyView):
         responses={200: PresenceSerializer, **error_responses(400, 401, 409, 429)},
     )
     def put(self, request: Request) -> Response:
-        return self._shared(request, self.location(request))
+        return self._shared(request, self.body(request)["location"])
 
     @extend_schema(
         summary="Stop sharing where the caller is",
@@ -201,13 +202,17 @@ class HeartbeatView(_LocationBodyView):
     a status on a connection) while heartbeats arrive, and OFFLINE after
     PRESENCE_HEARTBEAT_OFFLINE_SECONDS without one and without a connection."""
 
+    serializer_class = HeartbeatBodySerializer
+
     @extend_schema(
         summary="The caller is alive, and where",
         responses={200: HeartbeatSerializer, **error_responses(400, 401, 429)},
     )
     def post(self, request: Request) -> Response:
-        location = self.location(request)
-        presence = async_to_sync(services.heartbeat)(request.user.address, location)
+        body = self.body(request)
+        presence = async_to_sync(services.heartbeat)(
+            request.user.address, body["location"], body["device"]
+        )
         taken = {
             "presence": presence,
             "offline_after_seconds": presence_settings().heartbeat_offline_seconds,

@@ -228,8 +228,10 @@ class ClientSession:
         return await services.set_location(address, location)
 
     async def heartbeat(self, location: Location | None) -> Presence:
-        """The user's heartbeat, as a client without a socket of its own sends it."""
-        return await services.heartbeat(self._bound("sending a heartbeat"), location)
+        """The user's heartbeat, as a client without a socket of its own sends it; its
+        device is this connection's kind."""
+        address = self._bound("sending a heartbeat")
+        return await services.heartbeat(address, location, self._device.kind)
 
     async def close(self) -> None:
         """The connection is gone: the user may go OFFLINE, and no group keeps this session."""

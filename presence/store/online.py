@@ -613,12 +613,12 @@ async def choices_of(address: str) -> Choices:
 # --- [location] ---------------------------------------------------------------------------
 
 
-async def heartbeat(address: str, until_ms: int) -> Change:
-    """Keep `address`'s heartbeat connection until `until_ms`, making them ONLINE unless one
-    of their connections chose a status."""
+async def heartbeat(address: str, until_ms: int, device: Device) -> Change:
+    """Keep `address`'s heartbeat connection, a `device`, until `until_ms`, making them
+    ONLINE unless one of their connections chose a status."""
     connection = keys.HEARTBEAT_CONNECTION
     return await _transition(
-        address, "heartbeat", connection, Status.ONLINE, heartbeat_until_ms=until_ms
+        address, "heartbeat", connection, Status.ONLINE, heartbeat_until_ms=until_ms, device=device
     )
 
 
