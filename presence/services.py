@@ -23,7 +23,7 @@ from accounts.addresses import normalize_address
 from friendships.sharing import Sharing
 from presence import publishing, sharing
 from presence.conf import presence_settings
-from presence.events import DESKTOP, Location, Presence, SessionDisconnect, Status
+from presence.events import Location, Presence, SessionDisconnect, Status
 from presence.store import audiences, online, processes, shards
 from presence.store import history as history_stream
 from presence.store.online import (
@@ -327,9 +327,7 @@ async def set_location(address: str, location: Location | None) -> Presence:
     return change.presence
 
 
-async def heartbeat(
-    address: str, location: Location | None, device_kind: str = DESKTOP
-) -> Presence:
+async def heartbeat(address: str, location: Location | None, device_kind: str) -> Presence:
     """A client without a socket is alive: `address` stays connected for
     PRESENCE_HEARTBEAT_OFFLINE_SECONDS more, ONLINE unless a connection chose a status, on a
     device of `device_kind` (events.DEVICE_KINDS), and shares `location` if it is given
