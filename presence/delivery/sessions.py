@@ -179,6 +179,7 @@ class ClientSession:
                 self._device_stored(device)
                 self.signed_in_by = method
                 observability.signed_in(method)
+                process.signed_in()
                 await process_channel.join_own_group(self, address)
                 if self._on_signed_in is not None:
                     self._on_signed_in()
