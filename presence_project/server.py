@@ -13,6 +13,7 @@ import asyncio
 import logging
 import os
 import sys
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -99,6 +100,22 @@ class PresenceWebSocketProtocol(WebSocketProtocol):
                     return
                 data = data[written:]
         super().sendData(data, sync, chopsize)
+
+
+class PreciseTimers:
+    """autobahn's per-connection deadlines (the opening and closing handshakes, pings), each
+    on the event loop at its own time.
+
+    The factory's default, txaio's batched timer, rounds every deadline down to a whole
+    second of the clock: a 1 s deadline passes anywhere from at once to 1 s later. A
+    connection whose handshake starts just before a second turns is dropped before its
+    application could accept it, and a close handshake is cut before the peer could answer."""
+
+    def call_later(
+        self, delay: float, func: Callable[..., object], *args: Any, **kwargs: Any
+    ) -> asyncio.TimerHandle:
+        # An asyncio handle, as txaio's: cancelling it after it ran is harmless.
+        return asyncio.get_running_loop().call_later(delay, partial(func, *args, **kwargs))
 
 
 _access = logging.getLogger("daphne.access")
@@ -240,6 +257,8 @@ class PresenceServer(Server):
         # Fail a connection (an oversized frame) with a close frame carrying 1009, instead of
         # the WebSocket library's default of dropping TCP, which clients see as 1006.
         self.ws_factory.setProtocolOptions(failByDrop=False)
+        # Without it: handshake deadlines pass up to a second early (PreciseTimers).
+        self.ws_factory._batched_timer = PreciseTimers()
         PresenceWebSocketProtocol.take_options(self.ws_factory)
         self.ws_factory.protocol = PresenceWebSocketProtocol
         self.ports.append(port)

@@ -9,6 +9,7 @@ then update the expectation here.
 
 import hashlib
 import inspect
+import re
 import socket
 from dataclasses import dataclass, field
 from importlib.metadata import version
@@ -189,6 +190,22 @@ LISTEN_SUCCESS = Override(
     sources={(Server, "listen_success"): "0aa2ef7d71380301", (Server, "run"): "447c6bd42c62e98c"},
     fragments=(((WebSocketServerFactory, "setProtocolOptions"), "failByDrop"),),
 )
+PRECISE_TIMERS = Override(
+    "presence_project.server (PreciseTimers, set by PresenceServer.listen_success)",
+    "autobahn's WebSocketServerFactory._batched_timer (txaio's batched timer)",
+    AUTOBAHN | {"txaio": "26.6.1"},
+    fragments=(
+        # The factory's timer is the one every connection's deadlines go through.
+        (
+            (autobahn_protocol.WebSocketServerFactory, "__init__"),
+            "self._batched_timer = txaio.make_batched_timer(",
+        ),
+        (
+            (autobahn_protocol.WebSocketProtocol, "_connectionMade"),
+            "self.openHandshakeTimeoutCall = self.factory._batched_timer.call_later(",
+        ),
+    ),
+)
 KILL_ALL_APPLICATIONS = Override(
     "presence_project.server (PresenceServer.kill_all_applications, _requests_answered)",
     "daphne's Server.kill_all_applications, and reads Server.connections for HTTP requests",
@@ -321,6 +338,7 @@ OVERRIDES = [
     SEND_DATA,
     HANDLE_REPLY,
     LISTEN_SUCCESS,
+    PRECISE_TIMERS,
     KILL_ALL_APPLICATIONS,
     LISTEN_BACKLOG,
     ADMISSION_PACING,
@@ -365,6 +383,15 @@ def test_twisted_transport_has_the_buffers_send_data_reads() -> None:
             "writeSomeData no longer returns the bytes it wrote"
         )
         assert theirs.recv(5) == b"frame"
+
+
+def test_autobahn_only_cancels_what_its_timer_returns() -> None:
+    used = set(
+        re.findall(r"(?:TimeoutCall|PendingCall)\.(\w+)\(", inspect.getsource(autobahn_protocol))
+    )
+    assert used == {"cancel"}, PRECISE_TIMERS.message(
+        f"autobahn calls {sorted(used)} on its deadlines' handles, not only cancel"
+    )
 
 
 def test_hiredis_packs_as_redis_expects() -> None:

@@ -2,6 +2,7 @@
 the client sees, and that everyone else carries on."""
 
 import asyncio
+import time
 from contextlib import AsyncExitStack
 
 import pytest
@@ -102,6 +103,40 @@ async def test_only_connections_that_never_authenticate_are_closed_with_4008(
     (code, waited), _ = await asyncio.gather(anonymous(), authenticated())
     assert code == CLOSE_AUTHENTICATION_TIMEOUT
     assert AUTH_TIMEOUT - 0.5 <= waited <= AUTH_TIMEOUT + 2, waited
+
+
+async def test_a_client_slow_to_answer_a_close_has_the_whole_closing_handshake_timeout(
+    limits_service,
+):
+    """autobahn waits 1 s for the client's answer to a close frame before it drops TCP. Its
+    default timer rounds deadlines down to a whole second of the clock, so a close sent at
+    x.8 s was cut 0.2 s later: the connection is opened at x.8 s, so that its sign-in
+    deadline's close goes out there."""
+    await asyncio.sleep(1.8 - time.time() % 1)
+    reader, writer = await asyncio.open_connection("127.0.0.1", limits_service.port)
+    try:
+        writer.write(
+            b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            b"Sec-WebSocket-Version: 13\r\n\r\n"
+        )
+        assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101")
+        received = b""
+        # Server frames are unmasked: a close frame's first byte is 0x88. Never answered.
+        while b"\x88" not in received:
+            chunk = await asyncio.wait_for(reader.read(4096), AUTH_TIMEOUT + 3)
+            assert chunk, "the connection ended before the server's close frame"
+            received += chunk
+        close_sent = time.monotonic()
+        try:
+            while await asyncio.wait_for(reader.read(4096), 5):
+                pass
+        except ConnectionResetError:
+            pass
+        waited = time.monotonic() - close_sent
+    finally:
+        writer.close()
+    assert waited >= 0.9, f"the unanswered close was cut after {waited:.2f} s"
 
 
 # --- (b) Connections per user --------------------------------------------------------------
