@@ -9,6 +9,11 @@ code. Any other daphne option can be added to the command line.
 On SIGTERM (or SIGINT) the process drains before it exits (docs/scaling.md, "Deploys").
 """
 
+# Sets the event loop before daphne.server, imported below, creates its loop.
+from presence_project import event_loop  # noqa: F401
+
+# isort: split
+
 import asyncio
 import logging
 import os

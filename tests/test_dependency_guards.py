@@ -11,6 +11,8 @@ import hashlib
 import inspect
 import re
 import socket
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from importlib.metadata import version
 
@@ -405,3 +407,19 @@ def test_consumer_still_overrides_what_its_guard_checks() -> None:
         assert name in vars(RpcConsumer), (
             f"presence.consumers.RpcConsumer no longer overrides {name}: drop its guard here"
         )
+
+
+def test_daphne_runs_on_uvloop() -> None:
+    """presence_project.server sets uvloop's policy before daphne.server makes its loop; a
+    daphne that made its loop elsewhere (or later) would leave the service on asyncio's."""
+    check = (
+        "import presence_project.server, daphne.server, uvloop; "
+        "print(type(daphne.server.twisted_loop).__module__)"
+    )
+    ran = subprocess.run(
+        [sys.executable, "-c", check], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert ran.stdout.strip().startswith("uvloop"), (
+        f"daphne's event loop is {ran.stdout.strip()}, not uvloop's: presence_project.server "
+        "sets the policy too late for this daphne"
+    )
