@@ -119,7 +119,8 @@ class PreciseTimers:
     def call_later(
         self, delay: float, func: Callable[..., object], *args: Any, **kwargs: Any
     ) -> asyncio.TimerHandle:
-        # An asyncio handle, as txaio's: cancelling it after it ran is harmless.
+        # autobahn only ever cancels what this returns (tests/test_dependency_guards.py
+        # checks its calls), which an asyncio handle takes at any time, even after it ran.
         return asyncio.get_running_loop().call_later(delay, partial(func, *args, **kwargs))
 
 
