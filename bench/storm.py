@@ -7,7 +7,9 @@ with its token in the payload, and is served when the subscription's first item 
 fresh server process; the order of the measurements turns from run to run. With a
 `before` checkout (bench/run.py --storm-before), each measurement is taken on that code's
 server too, next to this code's, which one first alternating from run to run: pairs A/B
-on the same machine minutes apart.
+on the same machine minutes apart. The floor (bench/relay.py: `websockets` and Redis
+pub/sub, no database, no presence state) takes each storm too: what a Python process with
+none of the service's work pays for the same set-ups.
 """
 
 import asyncio
@@ -86,26 +88,33 @@ def _end(node: subprocess.Popen[str]) -> None:
         node.wait()
 
 
-def _measure(
-    ctx: Context,
-    tokens: list[str],
-    concurrency: int,
-    base_dir: Path,
-    name: str,
-    profile: str | None = None,
-) -> dict[str, Any]:
-    """One storm on a fresh server of the code in `base_dir`, after a few warm-up clients;
-    with `profile`, py-spy samples the server meanwhile (ctx.profile) under that name."""
-    with ctx.redis() as client:
-        client.flushdb()
-    asyncio.run(_seed(ctx.graph.groups["anchors"]))
+def _server(ctx: Context, code: Path | str) -> system.Server:
+    """The service of the checkout `code`, or the floor on the server `code` names."""
+    if isinstance(code, str):
+        return system.relay(0, ctx.redis_url, ctx.relay_file, ctx.work_dir, code)
     env = {
         **os.environ,
         "DATABASE_URL": ctx.database_url,
         "REDIS_URL": ctx.redis_url,
         "CHANNEL_LAYER": "pubsub",
     }
-    server = system.daphne(0, env, ctx.work_dir, base_dir)
+    return system.daphne(0, env, ctx.work_dir, code)
+
+
+def _measure(
+    ctx: Context,
+    tokens: list[str],
+    concurrency: int,
+    code: Path | str,
+    name: str,
+    profile: str | None = None,
+) -> dict[str, Any]:
+    """One storm on a fresh server (`_server`), after a few warm-up clients; with
+    `profile`, py-spy samples the server meanwhile (ctx.profile) under that name."""
+    with ctx.redis() as client:
+        client.flushdb()
+    asyncio.run(_seed(ctx.graph.groups["anchors"]))
+    server = _server(ctx, code)
     warm = [ctx.graph.tokens[a] for a in ctx.graph.groups["storm"][-WARM_UP:]]
     try:
         _end(_drive(ctx, server, warm, 10, f"{name}-warm")[1])
@@ -163,7 +172,11 @@ def storm(ctx: Context) -> dict[str, Any]:
     settings = ctx.settings
     users = ctx.graph.groups["storm"]
     tokens = [ctx.graph.tokens[a] for a in users]
-    codes = {"after": system.BASE_DIR}
+    codes: dict[str, Path | str] = {
+        "after": system.BASE_DIR,
+        "floor": "websockets",
+        "floor on daphne": "daphne",
+    }
     if settings.storm_before:
         codes = {"before": Path(settings.storm_before).resolve(), **codes}
     plan = [*((n, CLIENTS) for n in LEVELS), (len(tokens), len(tokens))]
@@ -174,13 +187,12 @@ def storm(ctx: Context) -> dict[str, Any]:
         for in_flight, clients in plan[run % len(plan) :] + plan[: run % len(plan)]:
             key = "burst" if clients == len(tokens) else str(in_flight)
             # Which code goes first in a pair alternates too.
-            for code, base_dir in list(codes.items())[:: 1 if run % 2 == 0 else -1]:
-                figures = _measure(
-                    ctx, tokens[:clients], in_flight, base_dir, f"{code}-{run}-{key}"
-                )
-                measured[code][key] = figures
+            for name, code in list(codes.items())[:: 1 if run % 2 == 0 else -1]:
+                slug = name.replace(" ", "-")
+                figures = _measure(ctx, tokens[:clients], in_flight, code, f"{slug}-{run}-{key}")
+                measured[name][key] = figures
                 print(
-                    f"   storm {code} run {run + 1} {key}: {figures['per_s']:,.0f}/s, "
+                    f"   storm {name} run {run + 1} {key}: {figures['per_s']:,.0f}/s, "
                     f"{figures['failed']} failed, all served in {figures['all_served_s']:.1f} s, "
                     f"{figures['listen_overflows']} listen overflows, "
                     f"{figures['cpu_ms_per_setup']:.2f} ms of CPU per set-up, "
@@ -190,15 +202,15 @@ def storm(ctx: Context) -> dict[str, Any]:
         for code in codes:
             runs[code].append(measured[code])
     # Profiles in a pass of their own, never during a measured run.
-    for code, base_dir in codes.items() if settings.profile else ():
-        name = f"reconnect storm, {len(tokens):,} at once ({code})"
-        _measure(ctx, tokens, len(tokens), base_dir, f"{code}-profile", name)
+    for name, code in codes.items() if settings.profile else ():
+        title = f"reconnect storm, {len(tokens):,} at once ({name})"
+        _measure(ctx, tokens, len(tokens), code, f"{name.replace(' ', '-')}-profile", title)
     return {
         "clients": CLIENTS,
         "burst_clients": len(tokens),
         "friends": ctx.sizes.storm_friends,
         "levels": list(LEVELS),
-        "codes": {str(code): str(path) for code, path in codes.items()},
+        "codes": {name: str(code) for name, code in codes.items()},
         "runs": runs,
         "summary": {code: _summary(code_runs) for code, code_runs in runs.items()},
     }
@@ -251,13 +263,17 @@ def summary_row(result: dict[str, Any]) -> tuple[str, str, str, str, bool]:
         f"{n} in flight {after[str(n)]['per_s']['median']:,.0f}/s" for n in result["levels"]
     )
     burst = after["burst"]
+    floors = " and ".join(
+        f"{name}'s {_range(result['summary'][name]['burst']['all_served_s'], 1)} s"
+        for name in ("floor", "floor on daphne")
+    )
     return (
         "reconnect storm",
         f"{result['clients']:,} @dcl/rpc clients at 1 to 1,000 in flight; "
         f"{result['burst_clients']:,} at once",
         "rate at 100 and 1,000 in flight >= at 10; the burst all served within 10 s, none refused",
         f"{rates}; burst all served in {_range(burst['all_served_s'], 1)} s, "
-        f"{burst['failed']} refused or failed",
+        f"{burst['failed']} refused or failed; bursts of the {floors}",
         met(result),
     )
 
@@ -291,6 +307,13 @@ def section(result: dict[str, Any]) -> list[str]:
             if "before" in codes
             else "."
         )
+        + " The floor (`bench/relay.py`: `websockets` and Redis pub/sub on asyncio's loop, no "
+        "database, no presence state, the snapshot from what it heard since it started, "
+        "the token looked up in a dict) takes the same storms: what a Python process with "
+        "none of the service's work pays for the same set-ups. The floor on daphne is the "
+        "same relay as an ASGI application behind the service's own server "
+        "(presence_project.server: daphne, Twisted, autobahn, admission pacing): what the "
+        "fixed stack's WebSocket server costs alone."
         + " Figures: the median over runs (lowest to highest). Listen overflows: "
         "connections the kernel dropped for a full listen queue meanwhile (machine-wide). "
         "Server: its CPU in cores, then the share of the time its event loop waited for a "

@@ -133,7 +133,10 @@ def daphne(index: int, env: dict[str, str], log_dir: Path, code: Path = BASE_DIR
     return Server(command, port, env, server_cores(index), log, code)
 
 
-def relay(index: int, redis_url: str, graph_file: Path, log_dir: Path) -> Server:
+def relay(
+    index: int, redis_url: str, graph_file: Path, log_dir: Path, server: str = "websockets"
+) -> Server:
+    """The floor (bench/relay.py), on `websockets` or on the service's daphne."""
     port = free_port()
     command = [
         sys.executable,
@@ -145,10 +148,11 @@ def relay(index: int, redis_url: str, graph_file: Path, log_dir: Path) -> Server
         redis_url,
         "--graph",
         str(graph_file),
+        "--server",
+        server,
     ]
-    return Server(
-        command, port, dict(os.environ), server_cores(index), log_dir / f"relay-{index}-{port}.log"
-    )
+    log = log_dir / f"relay-{server}-{index}-{port}.log"
+    return Server(command, port, dict(os.environ), server_cores(index), log)
 
 
 def rss_kib(pid: int) -> int:

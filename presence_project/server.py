@@ -345,7 +345,8 @@ class PresenceCommandLine(CommandLineInterface):
     server_class = PresenceServer
 
 
-def main(argv: list[str]) -> None:
+def main(argv: list[str], application: str = "presence_project.asgi:application") -> None:
+    """Run daphne with `argv`, serving `application` (another one: bench/relay.py's floor)."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "presence_project.settings")
 
     limit = str(presence_settings().max_frame_bytes)
@@ -356,7 +357,7 @@ def main(argv: list[str]) -> None:
             "--websocket-max-frame-size",
             limit,
             *argv,
-            "presence_project.asgi:application",
+            application,
         ]
     )
 
