@@ -7,9 +7,10 @@ with its token in the payload, and is served when the subscription's first item 
 fresh server process; the order of the measurements turns from run to run. With a
 `before` checkout (bench/run.py --storm-before), each measurement is taken on that code's
 server too, next to this code's, which one first alternating from run to run: pairs A/B
-on the same machine minutes apart. The floor (bench/relay.py: `websockets` and Redis
-pub/sub, no database, no presence state) takes each storm too: what a Python process with
-none of the service's work pays for the same set-ups.
+on the same machine minutes apart. Two floors take each storm too, bench/relay.py (Redis
+pub/sub, no database, no presence state) on `websockets` and on the service's own daphne:
+what a Python process, and the fixed stack's server, pay for the same set-ups with none of
+the service's work.
 """
 
 import asyncio
