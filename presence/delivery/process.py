@@ -84,9 +84,12 @@ _signed_in_since_freeze = 0
 # time.monotonic() when Redis last took this process's heartbeat; None before the first.
 _last_beat: float | None = None
 _first_beat = asyncio.Event()
-# The shards where a beat after the first found this process unregistered: another process
-# reaped it there, or the shard lost it.
-_reaped_on: set[int] = set()
+# When a beat after the first, by the time it was sent, last found this process
+# unregistered on each shard: another process reaped it there, or the shard lost it.
+_reaped_on: dict[int, float] = {}
+# When a rebuild last registered this process on each shard, before reading what it holds
+# there: it repairs what any beat sent before then found.
+_registered_by_rebuild: dict[int, float] = {}
 # Why the process closed its connections (restart()); from then until hand_over() ends, a
 # connection that closes stays counted in Redis.
 _restart_reason: str | None = None
@@ -234,6 +237,7 @@ async def _beating() -> None:
 
 async def _beat(shard: int, beat: dict[str, int]) -> None:
     global _last_beat
+    sent = time.monotonic()
     try:
         added = await processes.heartbeat(
             INCARNATION, presence_settings().process_ttl_seconds, beat, shard
@@ -246,7 +250,7 @@ async def _beat(shard: int, beat: dict[str, int]) -> None:
     if _last_beat is not None:
         observability.heartbeat_interval(beat_at - _last_beat)
         if added:
-            _reaped_on.add(shard)
+            _reaped_on[shard] = sent
     _last_beat = beat_at
     _first_beat.set()
 
@@ -292,8 +296,7 @@ async def _keep(state: _ShardState) -> None:
     try:
         epoch = await processes.epoch(state.shard)
         data_lost = state.epoch is not None and epoch != state.epoch
-        reaped = state.shard in _reaped_on
-        _reaped_on.discard(state.shard)
+        reaped = _reaped_on.get(state.shard, -1.0) > _registered_by_rebuild.get(state.shard, 0.0)
         if state.failing:
             observability.redis_recovered("housekeeping")
         # [privacy] Before anyone is restored or read: who may see whom.
@@ -382,6 +385,13 @@ async def _rebuild(shard: int, data_lost: bool, cause: str) -> None:
     (or another process reaped) are restored with their chosen status; subscribers get the
     current state of their friends.
     """
+    # Registered first: the heartbeat task, meeting the same loss meanwhile, asks for no
+    # second rebuild (_keep).
+    registered = time.monotonic()
+    await processes.heartbeat(
+        INCARNATION, presence_settings().process_ttl_seconds, _published(await stats()), shard
+    )
+    _registered_by_rebuild[shard] = registered
     live = {
         (s.address, s.connection_id): s
         for s in list(_live_sessions)
